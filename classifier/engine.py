@@ -1,0 +1,158 @@
+"""The only module that knows durable_rules exists: facts in, fired rule ids out.
+
+How the engine is used, and why (see ../shared/notes and durable/engine.py):
+- durable_rules' C engine has no locks, and every `Host` starts background threads
+  that call into it. Our `Host` subclass starts no threads (we use no timers and no
+  async actions), and one process-wide lock serialises every call into the engine.
+- Every classification asserts its facts as one fact in one long-lived session and
+  retracts it before the lock is released: nothing is left behind (no per-call
+  session, so no 1,024-session limit and no `delete_state` cost), and no other
+  classification can ever see those facts. Rules match single facts, no joins.
+- `assert_fact` fires *every* matching rule (`post` would fire only the first and hide
+  an overlap), so the unique-hit policy is checked on every call: none or several
+  classification rules is a `RuleSetDefect` naming them, never a silent pick.
+- Exceptions inside durable_rules actions are swallowed into session state, so our
+  actions never raise: they record, and `decide` raises afterwards.
+- A ruleset cannot be re-registered under one name, so each `Engine` registers its own
+  uniquely named ruleset (tests and the mutation check load many rule sets).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from durable import engine as _dr
+
+from classifier import conditions as c
+from classifier.ruleset import RuleSet
+
+_LOCK = threading.Lock()
+_NAMES = itertools.count()
+_WARNING_SEP = "!"
+
+
+class EngineError(RuntimeError):
+    """The engine failed for a reason that is not the rule set's logic."""
+
+
+class RuleSetDefect(RuntimeError):
+    """None or several classification rules fired: a defect of the rule set, not of the input."""
+
+    def __init__(self, fired: list[str], facts: Mapping[str, Any]):
+        self.fired = fired
+        self.facts = dict(facts)
+        what = "no classification rule fired" if not fired else f"several rules fired: {', '.join(fired)}"
+        super().__init__(f"rule-set defect: {what} for facts {self.facts}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    rule_id: str
+    warning_codes: tuple[str, ...]
+
+
+class _QuietHost(_dr.Host):
+    """A Host without the dispatch and timer threads that call into the engine unlocked."""
+
+    def _run(self) -> None:  # noqa: D102 - deliberately starts nothing
+        return None
+
+
+def _leaf(fact: str, values: frozenset[c.Value], domain: tuple[c.Value, ...]) -> dict[str, Any]:
+    allowed = [v for v in domain if v in values]
+    if len(allowed) == 1:
+        return {fact: allowed[0]}
+    others = [v for v in domain if v not in values]
+    if len(others) == 1:
+        return {"$neq": {fact: others[0]}}
+    return {"$or": [{fact: v} for v in allowed]}
+
+
+def compile_condition(cond: c.Cond, domains: c.Domains) -> list[dict[str, Any]]:
+    """Translate a condition into durable_rules expressions, one flat `$and` per DNF term.
+
+    durable_rules allows at most 32 expressions in one rule (error 113), so a rule
+    becomes several engine rules, one per term of its disjunctive normal form.
+    """
+    exprs = []
+    for term in c.dnf(cond, domains):
+        leaves = [_leaf(f, term[f], domains[f]) for f in domains if f in term and len(term[f]) < len(domains[f])]
+        exprs.append(leaves[0] if len(leaves) == 1 else {"$and": leaves})
+    return exprs
+
+
+class Engine:
+    """A compiled rule set: `decide(facts)` returns the one rule that fired and its warnings."""
+
+    def __init__(self, ruleset: RuleSet):
+        self.ruleset = ruleset
+        self._fired: set[str] = set()
+        self._errors: list[BaseException] = []
+        self._ids = itertools.count()
+        self._name = f"bup_{ruleset.sha256[:12]}_{next(_NAMES)}"
+        definition: dict[str, Any] = {}
+        for rule in ruleset.rules:
+            self._add(definition, rule.id, rule.effective)
+            for w in rule.warnings:
+                if w.when is not None:
+                    self._add(definition, f"{rule.id}{_WARNING_SEP}{w.code}", c.All((rule.effective, w.when)))
+        with _LOCK:
+            self._host = _QuietHost()
+            try:
+                self._host.register_rulesets({self._name: definition})
+            except BaseException as exc:  # the C engine rejects the compiled JSON
+                raise EngineError(f"durable_rules rejected the compiled rule set: {exc}") from exc
+
+    def _add(self, definition: dict[str, Any], name: str, cond: c.Cond) -> None:
+        for i, expr in enumerate(compile_condition(cond, self.ruleset.domains)):
+            definition[f"{name}#{i}"] = {"all": [{"m": expr}], "run": self._action(name)}
+
+    def _action(self, name: str) -> Callable[[Any], None]:
+        def action(_closure: Any) -> None:
+            try:
+                self._fired.add(name)
+            except BaseException as exc:  # never let durable_rules swallow it
+                self._errors.append(exc)
+
+        return action
+
+    def fired(self, facts: Mapping[str, c.Value]) -> list[str]:
+        """Every engine rule (classification and warning) that matches the facts, sorted."""
+        fact = {**facts, "cid": next(self._ids)}
+        with _LOCK:
+            self._fired.clear()
+            self._errors.clear()
+            asserted = False
+            try:
+                self._host.assert_fact(self._name, fact)
+                asserted = True
+            except _dr.MessageNotHandledException:
+                pass  # no rule matched: nothing was stored
+            except BaseException as exc:
+                raise EngineError(f"durable_rules failed on assert_fact: {exc}") from exc
+            finally:
+                if asserted:
+                    try:
+                        self._host.retract_fact(self._name, fact)
+                    except BaseException as exc:
+                        raise EngineError(f"durable_rules failed to retract a fact: {exc}") from exc
+            if self._errors:
+                raise EngineError(f"a rule action failed: {self._errors[0]!r}")
+            return sorted(self._fired)
+
+    def decide(self, facts: Mapping[str, c.Value]) -> Decision:
+        """The single classification rule for these facts; a RuleSetDefect when not exactly one."""
+        names = self.fired(facts)
+        rules = [n for n in names if _WARNING_SEP not in n]
+        if len(rules) != 1:
+            raise RuleSetDefect(rules, facts)
+        rule = self.ruleset.rules_by_id[rules[0]]
+        fired = set(names)
+        codes = tuple(
+            w.code for w in rule.warnings if w.when is None or f"{rule.id}{_WARNING_SEP}{w.code}" in fired
+        )
+        return Decision(rule.id, codes)
