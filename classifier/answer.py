@@ -1,0 +1,151 @@
+"""Fired rule + derived facts -> the answer of API.md: type, wait, explanation, warnings.
+
+Everything said here comes from a table in rules/ (labels, wait start, exclusions,
+warning texts) or from the rule that fired; this module only assembles it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from classifier.engine import Decision
+from classifier.facts import Derived
+from classifier.models import CareRequest, Contact
+from classifier.ruleset import RuleSet
+
+
+def warning(
+    ruleset: RuleSet,
+    code: str,
+    item_ids: list[str] | None = None,
+    values_en: dict[str, str] | None = None,
+    values_sv: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A warning with its English and Swedish message from tables/warnings.yaml."""
+    text = ruleset.tables["warnings"]["warnings"][code]
+    values_en = values_en or {}
+    out: dict[str, Any] = {
+        "code": code,
+        "message": text["message_en"].format(**values_en),
+        "message_sv": text["message_sv"].format(**(values_sv or values_en)),
+    }
+    if item_ids is not None:
+        out["items"] = item_ids
+    return out
+
+
+def _failed_items_text(ruleset: RuleSet, failed: tuple[str, ...], lang: str) -> str:
+    items = {i["id"]: i for i in ruleset.tables["checklist"]["items"]}
+    parts = []
+    for fid in failed:
+        if fid == "pathway":
+            parts.append("care request pathway is not B or C" if lang == "en" else "vårdbegäran har inte kommit via B eller C")
+        else:
+            item = items[fid]
+            parts.append(f"{fid} {item['field']}: {item['text_' + lang]}")
+    return "; ".join(parts)
+
+
+def _rule_warning(ruleset: RuleSet, code: str, derived: Derived, contact: Contact) -> dict[str, Any]:
+    if code == "direct_start_criteria_not_met":
+        failed = derived.checklist.failed
+        return warning(
+            ruleset, code, list(failed),
+            {"items": _failed_items_text(ruleset, failed, "en")},
+            {"items": _failed_items_text(ruleset, failed, "sv")},
+        )
+    if code == "medication_not_covered":
+        codes = ", ".join(contact.medications_atc)
+        return warning(
+            ruleset, code, list(contact.medications_atc),
+            {"codes": codes or "no ATC code sent"}, {"codes": codes or "ingen ATC-kod angiven"},
+        )
+    return warning(ruleset, code)
+
+
+def wait(
+    ruleset: RuleSet, outcome: str, contact: Contact, care_request: CareRequest | None
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The wait of a measurement point (DOMAIN.md 7), or None; and a warning if its start is missing."""
+    ctype = ruleset.tables["contact_types"]["contact_types"][outcome]
+    if not ctype["measurement_point"]:
+        return None, []
+    basis = ctype["wait_start"]
+    if basis == "care_request_received":
+        start = care_request.received_date if care_request is not None else None
+        missing = "missing_care_request"
+    else:
+        start = contact.decision_date
+        missing = "missing_decision_date"
+    limit = ruleset.limit_days
+    exclusion = contact.wait_exclusion
+    out: dict[str, Any] = {
+        "start_date": None,
+        "start_basis": basis,
+        "days": None,
+        "limit_days": limit,
+        "within_limit": None,
+        "exclusion": exclusion,
+        "in_numerator": None,
+        "in_denominator": None,
+    }
+    if start is None:
+        return out, [warning(ruleset, missing)]
+    days = (contact.date - start).days
+    rule = ruleset.tables["exclusions"]["codes"].get(exclusion) if exclusion else None
+    within = days <= limit
+    out.update(
+        start_date=start.isoformat(),
+        days=days,
+        within_limit=within,
+        in_numerator=within and not (rule and rule["excluded_from_numerator"]),
+        in_denominator=not (rule and days >= rule["excluded_from_denominator_from_days"]),
+    )
+    return out, []
+
+
+def build(
+    ruleset: RuleSet,
+    decision: Decision,
+    derived: Derived,
+    contact: Contact,
+    care_request: CareRequest | None,
+) -> dict[str, Any]:
+    """The classification answer of API.md for one contact."""
+    rule = ruleset.rules_by_id[decision.rule_id]
+    ctype = ruleset.tables["contact_types"]["contact_types"][rule.outcome]
+    warnings = [_rule_warning(ruleset, code, derived, contact) for code in decision.warning_codes]
+    wait_out, wait_warnings = wait(ruleset, rule.outcome, contact, care_request)
+    warnings += wait_warnings
+    if derived.activity_source == "given" and derived.suggested_activities and any(
+        a != derived.facts["activity"] for a in derived.suggested_activities
+    ):
+        warnings.append(
+            warning(
+                ruleset,
+                "kva_activity_mismatch",
+                list(contact.kva_codes),
+                {"suggested": " / ".join(derived.suggested_activities), "given": str(derived.facts["activity"])},
+            )
+        )
+    facts: dict[str, Any] = {f: derived.facts[f] for f in rule.used_facts}
+    facts["activity_source"] = derived.activity_source
+    return {
+        "contact_id": contact.id,
+        "contact_type": rule.outcome,
+        "label_sv": ctype["label_sv"],
+        "label_en": ctype["label_en"],
+        "measurement_point": bool(ctype["measurement_point"]),
+        "care_guarantee": bool(ctype["care_guarantee"]),
+        "wait": wait_out,
+        "rule": {
+            "id": rule.id,
+            "stage": rule.stage,
+            "title_sv": rule.title_sv,
+            "title_en": rule.title_en,
+            "source": rule.source,
+        },
+        "facts": facts,
+        "warnings": warnings,
+        "ruleset": ruleset.identity(),
+    }

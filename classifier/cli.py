@@ -1,0 +1,136 @@
+"""`bup-classifier`: classify, show the rules, run the examples, serve the API.
+
+The CLI calls the same functions the service does; it has no logic of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from classifier import examples as ex
+from classifier.classify import Classifier, default_classifier
+from classifier.errors import InputError
+
+
+def _read_items(text: str) -> tuple[str, list[Any]]:
+    """Detect the input's kind: one JSON value, a JSON array, or JSON lines."""
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("empty input: expected a JSON object, a JSON array or JSON lines")
+    try:
+        value = json.loads(stripped)
+    except json.JSONDecodeError:
+        items = []
+        for n, line in enumerate(stripped.splitlines(), 1):
+            if line.strip():
+                try:
+                    items.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"line {n}: not JSON ({exc.msg})") from None
+        return "lines", items
+    return ("array", value) if isinstance(value, list) else ("object", [value])
+
+
+def _answer(classifier: Classifier, item: Any) -> dict[str, Any]:
+    """A request, a batch ({"items": ...}) or a timeline ({"events": ...}), answered."""
+    if isinstance(item, dict) and "events" in item:
+        return classifier.classify_timeline(item)
+    if isinstance(item, dict) and "items" in item:
+        return classifier.classify_batch(item)
+    return classifier.classify(item)
+
+
+def cmd_classify(args: argparse.Namespace, out: TextIO) -> int:
+    source = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    try:
+        kind, items = _read_items(source)
+    except ValueError as exc:
+        print(f"bup-classifier: {exc}", file=sys.stderr)
+        return 2
+    classifier = default_classifier()
+    answers, rejected = [], 0
+    for i, item in enumerate(items):
+        try:
+            answers.append(_answer(classifier, item))
+        except InputError as exc:
+            rejected += 1
+            answers.append({"index": i, "errors": exc.errors} if kind != "object" else {"errors": exc.errors})
+    if kind == "lines":
+        for a in answers:
+            out.write(json.dumps(a, ensure_ascii=False) + "\n")
+    else:
+        out.write(json.dumps(answers if kind == "array" else answers[0], ensure_ascii=False, indent=2) + "\n")
+    if rejected:
+        print(f"bup-classifier: {rejected} of {len(items)} item(s) rejected", file=sys.stderr)
+    return 1 if rejected else 0
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
+    ruleset = default_classifier().ruleset
+    out.write(f"{ruleset.name} {ruleset.version}  sha256 {ruleset.sha256}\n\n")
+    rows = [[r.id, r.stage, r.title_sv, r.outcome, r.source] for r in ruleset.rules]
+    out.write(_table(rows, ["id", "stage", "title_sv", "outcome", "source"]) + "\n")
+    return 0
+
+
+def cmd_examples(args: argparse.Namespace, out: TextIO) -> int:
+    classifier = default_classifier()
+    found = ex.load(args.dir)
+    failed = 0
+    for example in found:
+        diffs = ex.check(classifier, example)
+        if diffs:
+            failed += 1
+            out.write(f"FAIL {example.name}: {example.title}\n")
+            for d in diffs:
+                out.write(f"     {d}\n")
+    out.write(f"{len(found) - failed} passed, {failed} failed\n")
+    return 1 if failed or not found else 0
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "api.app:app", host=args.host, port=args.port, workers=args.workers, access_log=False,
+        log_config=None,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bup-classifier", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("classify", help="classify requests from a file or stdin (-)")
+    p.add_argument("file", help="a JSON request, a JSON array of requests, JSON lines, or - for stdin")
+    p.set_defaults(func=cmd_classify)
+    p = sub.add_parser("rules", help="show the rule set as a table")
+    p.set_defaults(func=cmd_rules)
+    p = sub.add_parser("examples", help="run the clinical examples and report each that fails")
+    p.add_argument("dir", nargs="?", default=None, help="examples directory (default: examples/)")
+    p.set_defaults(func=cmd_examples)
+    p = sub.add_parser("serve", help="serve the HTTP API with uvicorn")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args, sys.stdout))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Clinical examples: YAML files with a story, a request (or a timeline) and the expected answer.
+
+An example states only what a clinician cares about (type, rule, wait, warnings,
+chosen facts); `check` compares just those, so an example stays valid when the answer
+grows new fields. Used by `bup-classifier examples` and by the test suite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from classifier.classify import Classifier
+from classifier.errors import InputError
+
+DEFAULT_EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+EXPECT_KEYS = {"contact_type", "rule", "measurement_point", "wait", "warnings", "facts", "error_paths"}
+
+
+@dataclass(frozen=True)
+class Example:
+    path: Path
+    title: str
+    section: str
+    story: str
+    fires: tuple[str, ...]
+    misses: tuple[str, ...]
+    request: dict[str, Any] | None
+    timeline: dict[str, Any] | None
+    expect: Any
+
+    @property
+    def name(self) -> str:
+        return f"{self.path.parent.name}/{self.path.stem}"
+
+
+def load(directory: str | Path | None = None) -> list[Example]:
+    """Every example file under `directory` (default: examples/), sorted by path."""
+    root = Path(directory or DEFAULT_EXAMPLES_DIR)
+    out = []
+    for path in sorted(root.rglob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        missing = [k for k in ("title", "story", "expect") if k not in doc]
+        if missing or ("request" in doc) == ("timeline" in doc):
+            raise ValueError(f"{path}: an example needs title, story, expect and one of request/timeline")
+        out.append(
+            Example(
+                path=path,
+                title=doc["title"],
+                section=path.parent.name,
+                story=doc["story"],
+                fires=tuple(doc.get("fires", ())),
+                misses=tuple(doc.get("misses", ())),
+                request=doc.get("request"),
+                timeline=doc.get("timeline"),
+                expect=doc["expect"],
+            )
+        )
+    return out
+
+
+def _compare(expected: Any, actual: Any, where: str, diffs: list[str]) -> None:
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for key, value in expected.items():
+            if key not in actual:
+                diffs.append(f"{where}.{key}: expected {value!r}, answer has no such field")
+            else:
+                _compare(value, actual[key], f"{where}.{key}", diffs)
+    elif expected != actual:
+        diffs.append(f"{where}: expected {expected!r}, got {actual!r}")
+
+
+def _check_one(expect: dict[str, Any], answer: dict[str, Any], where: str) -> list[str]:
+    unknown = set(expect) - EXPECT_KEYS
+    if unknown:
+        return [f"{where}: unknown expectation key(s) {sorted(unknown)}"]
+    diffs: list[str] = []
+    view = {
+        "contact_type": answer["contact_type"],
+        "rule": answer["rule"]["id"],
+        "measurement_point": answer["measurement_point"],
+        "wait": answer["wait"],
+        "warnings": [w["code"] for w in answer["warnings"]],
+        "facts": answer["facts"],
+    }
+    for key, value in expect.items():
+        if key == "wait" and value is None:
+            if view["wait"] is not None:
+                diffs.append(f"{where}.wait: expected no wait, got {view['wait']!r}")
+        else:
+            _compare(value, view[key], f"{where}.{key}", diffs)
+    return diffs
+
+
+def check(classifier: Classifier, example: Example) -> list[str]:
+    """The differences between the example's expectation and the classifier's answer."""
+    try:
+        if example.request is not None:
+            result = classifier.classify(example.request)
+            if "error_paths" in example.expect:
+                return [f"expected a rejection at {example.expect['error_paths']}, got an answer"]
+            return _check_one(example.expect, result, "answer")
+        results = classifier.classify_timeline(example.timeline)["results"]
+    except InputError as exc:
+        paths = sorted({e["path"] for e in exc.errors})
+        if isinstance(example.expect, dict) and "error_paths" in example.expect:
+            expected = sorted(example.expect["error_paths"])
+            return [] if expected == paths else [f"error paths: expected {expected}, got {paths}"]
+        return [f"rejected: {exc}"]
+    if not isinstance(example.expect, list) or len(example.expect) != len(results):
+        return [f"timeline: expected {len(example.expect or [])} answers, got {len(results)}"]
+    diffs = []
+    for i, (exp, res) in enumerate(zip(example.expect, results, strict=True)):
+        diffs += _check_one(exp, res, f"results[{i}]")
+    return diffs
