@@ -39,7 +39,9 @@ def _failed_items_text(ruleset: RuleSet, failed: tuple[str, ...], lang: str) -> 
     parts = []
     for fid in failed:
         if fid == "pathway":
-            parts.append("care request pathway is not B or C" if lang == "en" else "vårdbegäran har inte kommit via B eller C")
+            parts.append(
+                "care request pathway is not B or C" if lang == "en" else "vårdbegäran har inte kommit via B eller C"
+            )
         else:
             item = items[fid]
             parts.append(f"{fid} {item['field']}: {item['text_' + lang]}")

@@ -58,7 +58,7 @@ class Decision:
 class _QuietHost(_dr.Host):
     """A Host without the dispatch and timer threads that call into the engine unlocked."""
 
-    def _run(self) -> None:  # noqa: D102 - deliberately starts nothing
+    def _run(self) -> None:
         return None
 
 

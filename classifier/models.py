@@ -140,7 +140,9 @@ def _contact_problems(contact: Contact, care_request: CareRequest | None, prefix
                 f"expected a date on or before the contact date {contact.date}",
             ))
     if contact.decision_date is not None and contact.decision_date > contact.date:
-        problems.append((f"{prefix}contact.decision_date", f"expected a date on or before the contact date {contact.date}"))
+        problems.append(
+            (f"{prefix}contact.decision_date", f"expected a date on or before the contact date {contact.date}")
+        )
     return problems
 
 
@@ -189,7 +191,8 @@ class TimelineRequest(Strict):
         out = []
         for i, ev in enumerate(self.events):
             if i and ev.date < self.events[i - 1].date:
-                out.append((f"events[{i}].date", f"events must be in date order: expected on or after {self.events[i - 1].date}"))
+                expected = f"events must be in date order: expected on or after {self.events[i - 1].date}"
+                out.append((f"events[{i}].date", expected))
             if isinstance(ev, TimelineContact):
                 out += _contact_problems(ev.contact, ev.care_request, f"events[{i}].")
         return out

@@ -1,0 +1,118 @@
+"""The durable-rules engine as we use it: unique hit, defects named, no leaks, thread safe."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from classifier import Classifier, conditions, ruleset
+from classifier.engine import Engine, EngineError, RuleSetDefect
+from tests.helpers import contact, hist, request
+
+
+def valid_assignments(rs):
+    names = list(rs.domains)
+    for a in conditions.assignments(rs.domains, names):
+        if all(conditions.holds(c, a) for _, c in rs.constraints):
+            yield a
+
+
+def test_exactly_one_rule_for_every_valid_fact_combination(classifier) -> None:
+    counts: Counter[str] = Counter()
+    for facts in valid_assignments(classifier.ruleset):
+        counts[classifier.engine.decide(facts).rule_id] += 1
+    assert set(counts) == {r.id for r in classifier.ruleset.rules}, "every rule can fire"
+
+
+def test_engine_agrees_with_the_condition_tree(classifier) -> None:
+    """The compiled engine and the rule files' own conditions say the same thing."""
+    rs = classifier.ruleset
+    for i, facts in enumerate(valid_assignments(rs)):
+        if i % 7:
+            continue
+        holding = [r.id for r in rs.rules if conditions.holds(r.effective, facts)]
+        assert holding == [classifier.engine.decide(facts).rule_id]
+
+
+def _overlap(rules_copy: Path) -> None:
+    path = rules_copy / "stages" / "ongoing.yaml"
+    text = path.read_text()
+    # U3 without its "not concluded" condition overlaps U2.
+    path.write_text(text.replace("      investigation_concluded: false\n      problem_gap: false\n",
+                                 "      problem_gap: false\n", 1))
+
+
+def test_an_overlap_is_a_named_defect_not_a_silent_pick(rules_copy) -> None:
+    _overlap(rules_copy)
+    c = Classifier(rules_copy)
+    history = [hist("2026-01-10", "first_visit", "F90"), hist("2026-02-01", "investigation", "F90"),
+               {"type": "investigation_concluded", "date": "2026-03-01", "health_problem": "F90"}]
+    with pytest.raises(RuleSetDefect, match="several rules fired: U2, U3"):
+        c.classify(request(contact("2026-03-10", "investigation", "F90"), history))
+
+
+def test_a_gap_is_a_named_defect(rules_copy) -> None:
+    path = rules_copy / "stages" / "ongoing.yaml"
+    path.write_text(path.read_text().replace("activity: [assessment, basic_investigation, follow_up]",
+                                             "activity: [assessment, basic_investigation]"))
+    c = Classifier(rules_copy)
+    with pytest.raises(RuleSetDefect, match="no classification rule fired"):
+        c.classify(request(contact("2026-03-10", "follow_up"), [hist("2026-01-10", "first_visit")]))
+
+
+def test_nothing_is_left_in_the_engine(classifier) -> None:
+    e = classifier.engine
+    for facts in list(valid_assignments(classifier.ruleset))[:500]:
+        e.decide(facts)
+    with __import__("classifier.engine", fromlist=["_LOCK"])._LOCK:
+        assert e._host.get_facts(e._name) == []
+        state = e._host.get_state(e._name)
+    assert "exception" not in state
+
+
+def test_an_action_error_is_raised_not_swallowed(classifier) -> None:
+    class Boom(set):
+        def add(self, _name: str) -> None:
+            raise RuntimeError("boom")
+
+    e = Engine(classifier.ruleset)
+    facts = next(valid_assignments(classifier.ruleset))
+    expected = e.decide(facts)
+    e._fired = Boom()  # the action now fails inside durable_rules
+    with pytest.raises(EngineError, match="a rule action failed.*boom"):
+        e.decide(facts)
+    e._fired = set()
+    assert e.decide(facts) == expected  # and the engine is left clean
+
+
+def test_concurrent_classifications_match_sequential_ones(classifier) -> None:
+    """32 threads at once: no crash, and each answer is the one it gets alone."""
+    from classifier import examples
+
+    reqs = [e.request for e in examples.load() if e.request and "error_paths" not in e.expect]
+    expected = [classifier.classify(r) for r in reqs]
+    errors: list[str] = []
+
+    def worker(offset: int) -> None:
+        for k in range(len(reqs)):
+            i = (k + offset) % len(reqs)
+            if classifier.classify(reqs[i]) != expected[i]:
+                errors.append(reqs[i]["contact"]["id"])
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_many_engines_can_coexist(rules_copy) -> None:
+    """A rule set can be loaded again (a new uniquely named durable ruleset each time)."""
+    a, b = Classifier(rules_copy), Classifier(rules_copy)
+    req = request(contact("2026-02-26"), care_request={"received_date": "2026-02-02", "pathway": "A"})
+    assert a.classify(req) == b.classify(req)
+    assert ruleset.load(rules_copy).sha256 == a.ruleset.sha256
