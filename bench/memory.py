@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from classifier import default_classifier, examples  # noqa: E402
+from classifier import default_classifier, examples
 
 
 def rss_mb() -> float:

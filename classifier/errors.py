@@ -46,6 +46,8 @@ def _message(err: dict[str, Any]) -> str:
         return "unknown field; remove it or check its spelling (unknown fields are rejected)"
     if kind == "missing":
         return "required field is missing"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return "expected a JSON object"
     if kind == "union_tag_invalid":
         ctx = err.get("ctx", {})
         return f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags', '')}"

@@ -82,7 +82,7 @@ def test_an_action_error_is_raised_not_swallowed(classifier) -> None:
     facts = next(valid_assignments(classifier.ruleset))
     expected = e.decide(facts)
     e._fired = Boom()  # the action now fails inside durable_rules
-    with pytest.raises(EngineError, match="a rule action failed.*boom"):
+    with pytest.raises(EngineError, match=r"a rule action failed.*boom"):
         e.decide(facts)
     e._fired = set()
     assert e.decide(facts) == expected  # and the engine is left clean

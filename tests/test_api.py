@@ -1,0 +1,159 @@
+"""API.md over HTTP (in-process TestClient): names, shapes, status codes, strict input."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from classifier import examples
+from classifier.models import BatchResponse, Classification, TimelineResponse
+from tests.helpers import contact, hist, request
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from api.app import app
+
+client = TestClient(app, raise_server_exceptions=False)
+ALL = examples.load()
+SINGLE = [e for e in ALL if e.request and "error_paths" not in e.expect]
+GOOD = request(contact("2026-02-26"), care_request={"received_date": "2026-02-02", "pathway": "A"})
+
+
+def post(path: str, body: object) -> tuple[int, dict]:
+    r = client.post(path, json=body)
+    return r.status_code, r.json()
+
+
+@pytest.mark.parametrize("example", SINGLE, ids=[e.name for e in SINGLE])
+def test_classify_answers_as_the_classifier_does(classifier, example) -> None:
+    status, body = post("/v1/classify", example.request)
+    assert status == 200
+    assert body == json.loads(json.dumps(classifier.classify(example.request)))
+    Classification.model_validate(body)
+
+
+def test_batch_answers_in_order_with_errors_in_place(classifier) -> None:
+    bad = request(contact("2026-02-26", setting="moon"))
+    status, body = post("/v1/classify/batch", {"items": [GOOD, bad, GOOD]})
+    assert status == 200
+    BatchResponse.model_validate(body)
+    first, err, last = body["results"]
+    assert first == last == json.loads(json.dumps(classifier.classify(GOOD)))
+    assert err == {"index": 1, "errors": [
+        {"path": "contact.setting", "message": "Input should be 'bup' or 'evi'", "type": "literal_error"}]}
+
+
+def test_batch_limits() -> None:
+    assert post("/v1/classify/batch", {"items": []})[0] == 422
+    status, body = post("/v1/classify/batch", {"items": [{}] * 10001})
+    assert status == 422 and body["errors"][0]["path"] == "items"
+    assert post("/v1/classify/batch", {"items": [GOOD], "extra": 1})[1]["errors"][0]["path"] == "extra"
+
+
+@pytest.mark.parametrize("journey", [e for e in ALL if e.timeline], ids=lambda e: e.name)
+def test_timeline(classifier, journey) -> None:
+    status, body = post("/v1/classify/timeline", journey.timeline)
+    assert status == 200
+    TimelineResponse.model_validate(body)
+    assert body == json.loads(json.dumps(classifier.classify_timeline(journey.timeline)))
+
+
+def test_ruleset_and_health() -> None:
+    rs = client.get("/v1/ruleset").json()
+    assert {"name", "version", "sha256", "rules"} <= set(rs)
+    assert [r["id"] for r in rs["rules"]][:4] == ["S1", "S2", "S3", "A1"]
+    for r in rs["rules"]:
+        assert {"id", "stage", "title_sv", "title_en", "source", "outcome"} <= set(r)
+    health = client.get("/health").json()
+    assert health == {"status": "ok", "ruleset": {k: rs[k] for k in ("name", "version", "sha256")}}
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["201203121234", "20120312-1234", "20120312+1234", "1203121234", "120312-1234", "120312+1234",
+     "201203721234", "120372-1234"],
+)
+def test_personal_identity_numbers_are_rejected(ref: str) -> None:
+    status, body = post("/v1/classify", {**GOOD, "patient": {"ref": ref}})
+    assert status == 422 and [e["path"] for e in body["errors"]] == ["patient.ref"]
+    assert ref not in json.dumps(body), "the error never echoes the identity number"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path"),
+    [
+        (lambda r: r["contact"].update(colour="red"), "contact.colour"),
+        (lambda r: r.update(extra=True), "extra"),
+        (lambda r: r["contact"].update(urgent="true"), "contact.urgent"),
+        (lambda r: r["contact"].update(date="2026-02-29"), "contact.date"),
+        (lambda r: r["contact"].update(date="26-02-2026"), "contact.date"),
+        (lambda r: r["contact"].pop("setting"), "contact.setting"),
+        (lambda r: r["contact"].update(medications_atc=["methylphenidate"]), "contact.medications_atc[0]"),
+        (lambda r: r["contact"].update(kva_codes=["D011"]), "contact.kva_codes[0]"),
+        (lambda r: r["contact"].update(wait_exclusion="XYZ"), "contact.wait_exclusion"),
+        (lambda r: r["care_request"].update(pathway="D"), "care_request.pathway"),
+        (lambda r: r["care_request"].update(received_date="2026-03-01"), "care_request.received_date"),
+        (lambda r: r["contact"].update(decision_date="2026-02-27"), "contact.decision_date"),
+        (lambda r: r["contact"].update(setting="evi"), "care_request.pathway"),
+        (lambda r: r.update(history=[hist("2026-02-27", "first_visit")]), "history[0].date"),
+        (lambda r: r.update(history=[{"type": "care_closed"}]), "history[0].date"),
+        (lambda r: r.update(history=[{"type": "closed", "date": "2026-01-01"}]), "history[0].type"),
+        (lambda r: r.update(history=[hist("2026-01-01", "first_visit")] * 5001), "history"),
+    ],
+)
+def test_bad_input_is_422_naming_the_field(mutate, path: str) -> None:
+    req = json.loads(json.dumps(GOOD))
+    mutate(req)
+    status, body = post("/v1/classify", req)
+    assert status == 422, body
+    assert path in [e["path"] for e in body["errors"]]
+    assert all(e["message"] for e in body["errors"])
+
+
+def test_size_and_media_type_guards() -> None:
+    big = b'{"contact": "' + b"x" * (1024 * 1024) + b'"}'
+    assert client.post("/v1/classify", content=big, headers={"content-type": "application/json"}).status_code == 413
+
+    def chunks():
+        for _ in range(20):
+            yield b" " * 65536  # no Content-Length: counted while streaming
+    r = client.post("/v1/classify", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert client.post("/v1/classify", content=b"{}", headers={"content-type": "text/plain"}).status_code == 415
+    r = client.post("/v1/classify", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 415 and r.json()["errors"][0]["type"] == "json_invalid"
+    r = client.post("/v1/classify", content=b"\xff\xfe", headers={"content-type": "application/json"})
+    assert r.status_code == 415
+
+
+def test_openapi_has_a_worked_example_on_every_endpoint() -> None:
+    spec = client.get("/openapi.json").json()
+    for path in ("/v1/classify", "/v1/classify/batch", "/v1/classify/timeline"):
+        op = spec["paths"][path]["post"]
+        assert op["requestBody"]["content"]["application/json"]["examples"]
+        assert op["responses"]["200"]["content"]["application/json"]["example"]
+        assert {"413", "415", "422"} <= set(op["responses"])
+    for path in ("/v1/ruleset", "/health"):
+        assert spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["example"]
+    assert client.get("/docs").status_code == 200
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(body=json_values, path=st.sampled_from(["/v1/classify", "/v1/classify/batch", "/v1/classify/timeline"]))
+def test_no_json_value_gives_a_server_error(body, path: str) -> None:
+    r = client.post(path, content=json.dumps(body), headers={"content-type": "application/json"})
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 422:
+        assert all(e["path"] and e["message"] for e in r.json()["errors"])

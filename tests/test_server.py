@@ -1,0 +1,79 @@
+"""A real uvicorn server: concurrent clients, privacy of the log, and schemathesis on its OpenAPI."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from classifier import examples
+from tests.server import running_server
+
+SINGLE = [e.request for e in examples.load() if e.request and "error_paths" not in e.expect]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with running_server(log) as base:
+        yield base, log
+
+
+def test_50_concurrent_clients_get_the_answers_they_get_alone(server) -> None:
+    base, _ = server
+    with httpx.Client(base_url=base) as c:
+        alone = [c.post("/v1/classify", json=r).json() for r in SINGLE]
+
+    def client_run(seed: int) -> list[str]:
+        order = list(range(len(SINGLE)))
+        random.Random(seed).shuffle(order)
+        wrong = []
+        with httpx.Client(base_url=base, timeout=60) as c:
+            for i in order:
+                r = c.post("/v1/classify", json=SINGLE[i])
+                if r.status_code != 200 or r.json() != alone[i]:
+                    wrong.append(SINGLE[i]["contact"]["id"])
+        return wrong
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(client_run, range(50)))
+    assert [w for r in results for w in r] == []
+
+
+def test_log_has_one_structured_line_per_request_and_no_body(server) -> None:
+    base, log = server
+    secret_ref, secret_id = "pseudo-ref-7f3a9", "contact-id-51c2e"
+    req = {"patient": {"ref": secret_ref},
+           "contact": {"id": secret_id, "date": "2026-02-26", "setting": "bup", "activity": "assessment",
+                       "health_problem": "Q-SECRET-PROBLEM"}}
+    before = log.read_text().count("\n")
+    assert httpx.post(f"{base}/v1/classify", json=req).status_code == 200
+    assert httpx.post(f"{base}/v1/classify", json={**req, "contact": {**req["contact"], "x": 1}}).status_code == 422
+    text = log.read_text()
+    for secret in (secret_ref, secret_id, "Q-SECRET-PROBLEM"):
+        assert secret not in text
+    lines = [json.loads(line) for line in text.splitlines()[before:] if line.startswith("{")]
+    assert [(x["method"], x["path"], x["status"], x["contacts"]) for x in lines[-2:]] == [
+        ("POST", "/v1/classify", 200, 1), ("POST", "/v1/classify", 422, 1)]
+    assert all({"duration_ms", "ruleset_version"} <= set(x) for x in lines)
+
+
+def test_schemathesis_finds_no_server_error_or_schema_violation(server, tmp_path: Path) -> None:
+    base, _ = server
+    exe = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
+    assert exe, "schemathesis is a test dependency"
+    done = subprocess.run(
+        [exe, "run", f"{base}/openapi.json", "--max-time", "90", "--workers", "2",
+         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+         "response_schema_conformance,negative_data_rejection",
+         "--phases", "examples,coverage,fuzzing", "--suppress-health-check", "all"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
