@@ -76,7 +76,14 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
-    ruleset = default_classifier().ruleset
+    classifier = default_classifier()
+    ruleset = classifier.ruleset
+    if args.verify:
+        from classifier.verify import verify
+
+        report = verify(ruleset, classifier.engine)
+        out.write(f"{ruleset.name} {ruleset.version}  sha256 {ruleset.sha256}\n{report.text()}\n")
+        return 0 if report.ok else 1
     out.write(f"{ruleset.name} {ruleset.version}  sha256 {ruleset.sha256}\n\n")
     rows = [[r.id, r.stage, r.title_sv, r.outcome, r.source] for r in ruleset.rules]
     out.write(_table(rows, ["id", "stage", "title_sv", "outcome", "source"]) + "\n")
@@ -115,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="a JSON request, a JSON array of requests, JSON lines, or - for stdin")
     p.set_defaults(func=cmd_classify)
     p = sub.add_parser("rules", help="show the rule set as a table")
+    p.add_argument("--verify", action="store_true",
+                   help="check every valid fact combination through the engine: gaps, overlaps, dead rules")
     p.set_defaults(func=cmd_rules)
     p = sub.add_parser("examples", help="run the clinical examples and report each that fails")
     p.add_argument("dir", nargs="?", default=None, help="examples directory (default: examples/)")

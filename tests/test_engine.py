@@ -3,28 +3,57 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from classifier import Classifier, conditions, ruleset
 from classifier.engine import Engine, EngineError, RuleSetDefect
+from classifier.verify import valid_combinations, verify
 from tests.helpers import contact, hist, request
 
 
 def valid_assignments(rs):
-    names = list(rs.domains)
-    for a in conditions.assignments(rs.domains, names):
-        if all(conditions.holds(c, a) for _, c in rs.constraints):
-            yield a
+    yield from valid_combinations(rs)
 
 
 def test_exactly_one_rule_for_every_valid_fact_combination(classifier) -> None:
-    counts: Counter[str] = Counter()
-    for facts in valid_assignments(classifier.ruleset):
-        counts[classifier.engine.decide(facts).rule_id] += 1
-    assert set(counts) == {r.id for r in classifier.ruleset.rules}, "every rule can fire"
+    report = verify(classifier.ruleset, classifier.engine)
+    assert report.ok, report.text()
+    assert report.combinations == len(valid_combinations(classifier.ruleset)) > 30000
+
+
+def test_verifier_reports_overlaps_gaps_and_dead_rules(rules_copy, capsys, monkeypatch) -> None:
+    _overlap(rules_copy)
+    path = rules_copy / "stages" / "ongoing.yaml"
+    path.write_text(path.read_text().replace("activity: [assessment, basic_investigation, follow_up]",
+                                             "activity: [assessment, basic_investigation]"))
+    scope = rules_copy / "stages" / "scope.yaml"
+    scope.write_text(scope.read_text().replace("when: {activity: advice}", "when: {activity: advice, urgent: true}"))
+    report = verify(ruleset.load(rules_copy))
+    assert not report.ok
+    assert report.overlaps and all(rules == ["U2", "U3"] for _, rules in report.overlaps)
+    assert report.gaps and all(g["activity"] in ("follow_up", "advice") for g in report.gaps)
+    assert report.never_fire == []
+    text = report.text()
+    assert "OVERLAP  U2, U3 all fire for" in text and "GAP      no rule fires for" in text
+    monkeypatch.setenv("BUP_RULES_DIR", str(rules_copy))
+    from classifier import cli
+    from classifier.classify import default_classifier
+
+    default_classifier.cache_clear()
+    try:
+        assert cli.main(["rules", "--verify"]) == 1
+        assert "FAILED:" in capsys.readouterr().out
+    finally:
+        default_classifier.cache_clear()
+
+
+def test_verifier_reports_a_rule_that_can_never_fire(rules_copy) -> None:
+    acute = rules_copy / "stages" / "acute.yaml"
+    acute.write_text(acute.read_text().replace("when: {urgent: true}", "when: {urgent: true, setting: evi, pathway: B}"))
+    report = verify(ruleset.load(rules_copy))
+    assert report.never_fire == ["A1"] and "NEVER    A1" in report.text()
 
 
 def test_engine_agrees_with_the_condition_tree(classifier) -> None:
