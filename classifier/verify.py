@@ -46,7 +46,8 @@ class Report:
             lines.append(f"... and {hidden} more")
         lines.append(
             "OK: exactly one rule for every combination" if self.ok else
-            f"FAILED: {len(self.gaps)} gap(s), {len(self.overlaps)} overlap(s), {len(self.never_fire)} rule(s) never fire"
+            f"FAILED: {len(self.gaps)} gap(s), {len(self.overlaps)} overlap(s), "
+            f"{len(self.never_fire)} rule(s) never fire"
         )
         return "\n".join(lines)
 

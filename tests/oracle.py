@@ -10,6 +10,7 @@ says the answer must be. The property tests check the engine against it.
 from __future__ import annotations
 
 import calendar
+import itertools
 from datetime import date
 from typing import Any
 
@@ -59,7 +60,7 @@ def facts(req: dict[str, Any]) -> dict[str, Any]:
     problem_gap = not same or over_12_months(max(same), d)
 
     dates = sorted({_d(h["date"]) for h in contacts})
-    boundaries = closed + [b for a, b in zip(dates, dates[1:], strict=False) if over_12_months(a, b)]
+    boundaries = closed + [b for a, b in itertools.pairwise(dates) if over_12_months(a, b)]
 
     inv = [_d(h["date"]) for h in contacts if h["contact_type"] == "investigation" and h["health_problem"] == problem]
     inv_ended = [_d(h["date"]) for h in history

@@ -10,15 +10,9 @@ from hypothesis import strategies as st
 
 from classifier import examples
 from classifier.models import BatchResponse, Classification, TimelineResponse
+from tests.client import client
 from tests.helpers import contact, hist, request
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
-
-from api.app import app
-
-client = TestClient(app, raise_server_exceptions=False)
 ALL = examples.load()
 SINGLE = [e for e in ALL if e.request and "error_paths" not in e.expect]
 GOOD = request(contact("2026-02-26"), care_request={"received_date": "2026-02-02", "pathway": "A"})

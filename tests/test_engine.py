@@ -51,7 +51,8 @@ def test_verifier_reports_overlaps_gaps_and_dead_rules(rules_copy, capsys, monke
 
 def test_verifier_reports_a_rule_that_can_never_fire(rules_copy) -> None:
     acute = rules_copy / "stages" / "acute.yaml"
-    acute.write_text(acute.read_text().replace("when: {urgent: true}", "when: {urgent: true, setting: evi, pathway: B}"))
+    never = "when: {urgent: true, setting: evi, pathway: B}"  # S1 always wins there
+    acute.write_text(acute.read_text().replace("when: {urgent: true}", never))
     report = verify(ruleset.load(rules_copy))
     assert report.never_fire == ["A1"] and "NEVER    A1" in report.text()
 

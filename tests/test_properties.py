@@ -108,8 +108,8 @@ def test_history_older_than_a_care_closed_boundary_does_not_change_the_answer(cl
                                 "setting": "bup", "contact_type": "first_visit", "health_problem": "F41"}]}
     old = (closed - timedelta(days=back)).isoformat()
     extra = [{"type": "contact", "date": old, "setting": "bup", "contact_type": t, "health_problem": p}
-             for t, p in zip(["investigation", "treatment", "first_visit", "return_visit"], ["F41", "F90", "F84", "F41"],
-                             strict=True)]
+             for t, p in [("investigation", "F41"), ("treatment", "F90"), ("first_visit", "F84"),
+                          ("return_visit", "F41")]]
     extra += [{"type": k, "date": old, "health_problem": "F41"} for k in kinds if k != "contact"]
     try:
         before = classifier.classify(base)
