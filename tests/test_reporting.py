@@ -1,0 +1,148 @@
+"""Monthly figures and the agreement's money, pinned to SKR's own report (seed 000)."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from classifier.reporting.figures import Counts, Table, add_counts, add_waiting, read_records, share
+from classifier.reporting.money import load_agreement, money, monthly_outcome, monthly_pot, patients_to_reach
+
+DATA = Path(__file__).parent / "data" / "seed_000_completed.csv"
+SEED = Path(__file__).resolve().parent.parent.parent / "shared" / "seeds" / "000_1628730a031c149b.txt"
+ROWS = read_records(DATA)
+AGR = load_agreement()
+# VGR's monthly pot per area in SKR's August 2025 report: "möjlig maximal ersättning 3,887 mnkr".
+VGR_SHARE = Decimal("3.887") * 9 / 210
+
+
+def seed_table() -> Table:
+    table = Table()
+    add_counts(table, ROWS)
+    return table
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="the seed is beside the checkout in CI and for developers")
+def test_fixture_is_the_seed_as_printed() -> None:
+    text = SEED.read_text(encoding="utf-8")
+    for row in ROWS:
+        month = ["jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov"][int(row["month"][5:]) - 1]
+        assert re.search(rf"^{month}\t{row['numerator']}\t{row['denominator']}\t{re.escape(row['printed_share'])}$",
+                         text, re.M), row
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[f"{r['area']}-{r['month']}" for r in ROWS])
+def test_every_printed_share_comes_out_of_its_counts(row) -> None:
+    assert f"{share(int(row['numerator']), int(row['denominator']))}%" == row["printed_share"]
+
+
+def _august(area: str) -> dict:
+    t = seed_table()
+    this, last = t.rollup("VGR", None, area, "2025-08"), t.rollup("VGR", None, area, "2024-08")
+    return monthly_outcome(AGR, this, last, monthly_pot(AGR, area, 2025, VGR_SHARE))
+
+
+def test_august_2025_tiers_are_the_seeds_colours() -> None:
+    """Seed: first visit red (0,000 mnkr); investigation and treatment green, 10 %-points (3,887 mnkr)."""
+    fv, inv, tr = _august("first_visit"), _august("investigation"), _august("treatment")
+    assert (fv["change_pp"], fv["rule"], fv["paid_msek"]) == (-7.8, None, 0.0)
+    assert (inv["change_pp"], inv["rule"], inv["tier"], inv["paid_msek"]) == (
+        16.9, "alternative_one", "förbättring 10,0 %-enheter eller mer", 3.887)
+    assert (tr["change_pp"], tr["rule"], tr["paid_msek"]) == (30.2, "alternative_one", 3.887)
+    assert fv["pot_msek"] == inv["pot_msek"] == 3.887
+
+
+def test_42_more_patients_for_the_first_tier_as_skr_says() -> None:
+    """Seed: "endast 42 patienter till skulle ha behövt hanteras inom 30 dagar" (Aug 2025, first visits)."""
+    nxt = _august("first_visit")["next_tier"]
+    assert nxt["tier"] == "förbättring 1,0–4,9 %-enheter" and nxt["patients_more_within_30_days"] == 42
+    # The convention, pinned: 486 × (473/914 + 1.0 %) = 256.37 → 256 (half up) − 214 = 42.
+    assert patients_to_reach(486, 214, Decimal(473) * 100 / 914 + 1) == 42
+
+
+def test_every_month_of_2025_gets_a_tier_from_its_change() -> None:
+    expected = {  # change in points = printed 2025 share − printed 2024 share
+        ("first_visit", "2025-03"): (8.5, 0.75), ("first_visit", "2025-07"): (23.8, 1.0),
+        ("investigation", "2025-04"): (19.1, 1.0), ("investigation", "2025-06"): (8.9, 0.75),
+        ("treatment", "2025-05"): (8.8, 0.75), ("treatment", "2025-06"): (15.2, 1.0),
+        ("first_visit", "2025-05"): (-0.1, 0.0), ("first_visit", "2025-06"): (7.6, 0.75),
+    }
+    t = seed_table()
+    for (area, month), (change, pays) in expected.items():
+        out = monthly_outcome(AGR, t.rollup("VGR", None, area, month), t.rollup("VGR", None, area, "2024" + month[4:]),
+                              Decimal(1))
+        assert (out["change_pp"], out["pays_fraction"]) == (change, pays), (area, month)
+
+
+def test_alternative_two_pays_in_full_only_with_both_shares_at_75() -> None:
+    ok = Counts(numerator=75, denominator=100, waiting=100, waiting_le30=75)
+    assert monthly_outcome(AGR, ok, None, Decimal(2))["rule"] == "alternative_two"
+    assert monthly_outcome(AGR, ok, None, Decimal(2))["paid_msek"] == 2.0
+    low_wait = Counts(numerator=80, denominator=100, waiting=100, waiting_le30=74)
+    out = monthly_outcome(AGR, low_wait, None, Decimal(2))
+    assert (out["rule"], out["paid_msek"], out["unpaid_msek"]) == (None, 0.0, 2.0)
+    below = Counts(numerator=74, denominator=100, waiting=10, waiting_le30=10)
+    assert monthly_outcome(AGR, below, None, Decimal(1))["patients_to_75_percent"] == 1
+
+
+@pytest.mark.parametrize(("completed", "new", "pays"), [
+    (3896, 4440, 0.0), (1234, 962, 1.0), (1000, 1000, 0.5), (1025, 1000, 0.5), (1026, 1000, 0.75),
+    (1050, 1000, 0.75), (1051, 1000, 1.0), (999, 1000, 0.0)])
+def test_queue_target_tiers(completed: int, new: int, pays: float) -> None:
+    t = Table()
+    months = [3, 4, 5, 6]
+    for i, m in enumerate(months):  # spread over the period; only the sums count
+        c = t.cell("R", "R", "first_visit", f"2025-{m:02d}")
+        c.completed_all = completed // 4 + (completed % 4 if i == 0 else 0)
+        c.new_on_list = new // 4 + (new % 4 if i == 0 else 0)
+    out = money(AGR, t, 2025, {"R": Decimal(1)})["regions"][0]["queue"][0]
+    assert (out["new_on_list"], out["completed"], out["difference"]) == (new, completed, completed - new)
+    assert out["pays_fraction"] == pays and out["complete"]
+
+
+def test_seed_period_sums() -> None:
+    """Seed: period 1 new 4,440, completed 3,896: −544, 0,0 mnkr; period 2 new 962, completed 1,234: +272."""
+    t = Table()
+    for m, (done, new) in zip([3, 4, 5, 6], [(1000, 1100), (950, 1110), (1000, 1130), (946, 1100)], strict=True):
+        c = t.cell("VGR", "VGR", "first_visit", f"2025-{m:02d}")
+        c.completed_all, c.new_on_list = done, new
+    for m, (done, new) in zip([7, 8], [(600, 500), (634, 462)], strict=True):
+        c = t.cell("VGR", "VGR", "first_visit", f"2025-{m:02d}")
+        c.completed_all, c.new_on_list = done, new
+    p1, p2 = money(AGR, t, 2025, {"VGR": VGR_SHARE})["regions"][0]["queue"]
+    assert (p1["new_on_list"], p1["completed"], p1["difference"], p1["paid_msek"]) == (4440, 3896, -544, 0.0)
+    assert (p2["new_on_list"], p2["completed"], p2["difference"]) == (962, 1234, 272)
+    assert p2["complete"] is False and p2["paid_msek"] is None  # "redovisas efter periodens slut"
+
+
+def test_bonus_pot_is_shared_by_paid_money() -> None:
+    t = Table()
+    for region, (num, last_num) in {"A": (90, 50), "B": (60, 50), "C": (40, 50)}.items():
+        t.cell(region, region, "first_visit", "2025-03").numerator = num
+        t.cell(region, region, "first_visit", "2025-03").denominator = 100
+        t.cell(region, region, "first_visit", "2024-03").numerator = last_num
+        t.cell(region, region, "first_visit", "2024-03").denominator = 100
+    shares = {"A": Decimal("0.5"), "B": Decimal("0.3"), "C": Decimal("0.2")}
+    out = money(AGR, t, 2025, shares)
+    by = {r["region"]: r for r in out["regions"]}
+    # A: +40 points → 100 %; B: +10 → 100 %; C: −10 → 0. Other areas have no data: nothing paid, all unpaid.
+    pot = 210 / 9
+    assert by["A"]["months"][0]["paid_msek"] == pytest.approx(pot * 0.5)
+    assert by["C"]["months"][0]["paid_msek"] == 0.0
+    assert by["A"]["bonus_share"] == pytest.approx(0.5 / 0.8) and by["C"]["bonus_share"] == 0.0
+    assert sum(r["bonus_msek"] for r in out["regions"]) == pytest.approx(out["bonus_pot_msek"])
+
+
+def test_waiting_at_month_end() -> None:
+    t = Table()
+    recs = [{"region": "R", "unit": "U", "month": "2025-03", "area": "first_visit", "wait_start": d}
+            for d in ("2025-03-01", "2025-02-28", "2025-02-27", "2025-01-10")]
+    recs.append({"region": "R", "unit": "U", "month": "2025-03", "area": "first_visit",
+                 "wait_start": "2025-03-20", "exclusion": "MOV"})
+    add_waiting(t, recs)
+    c = t.cell("R", "U", "first_visit", "2025-03")
+    # 31 March: 30 days back is 1 March; 28 Feb is 31 days.
+    assert (c.waiting, c.waiting_le30, c.new_on_list) == (4, 1, 1)
