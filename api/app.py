@@ -36,7 +36,8 @@ MiB = 1024 * 1024
 # API.md: "413 for a body over 1 MiB" (stated for POST /v1/classify). A batch may hold
 # 10,000 requests and a timeline 5,000 events, which cannot fit in 1 MiB; they get
 # limits sized for their item counts (about 3 KiB a request, 2 KiB an event).
-BODY_LIMITS = {"/v1/classify": 1 * MiB, "/v1/classify/batch": 32 * MiB, "/v1/classify/timeline": 12 * MiB}
+BODY_LIMITS = {"/v1/classify": 1 * MiB, "/v1/classify/batch": 32 * MiB, "/v1/classify/timeline": 12 * MiB,
+               "/v1/reports/monthly": 32 * MiB}
 
 log = logging.getLogger("bup_classifier.access")
 
@@ -201,6 +202,18 @@ def create_app() -> FastAPI:
         _count(request, len(result["results"]))
         return JSONResponse(result)
 
+    @app.post(
+        "/v1/reports/monthly", tags=["reports"], summary="Monthly wait-time figures and the agreement's money",
+        responses=_responses(dict, ex["report_answer"]),
+        openapi_extra=_body("MonthlyReportRequest", ex["report"]),
+    )
+    async def monthly_report(request: Request) -> JSONResponse:
+        """What `bup-classifier report --json` prints: figures per unit, region and nation, and every sum with
+        its rule, figures and tier."""
+        payload = await read_json(request)
+        result = await run_in_threadpool(docs.monthly_report, payload)
+        return JSONResponse(result)
+
     @app.get("/v1/ruleset", tags=["rule set"], summary="The rule set in force",
              responses={200: {"content": {"application/json": {"example": ex["ruleset"]}}}})
     async def get_ruleset() -> dict[str, Any]:
@@ -230,7 +243,8 @@ def _add_request_schemas(app: FastAPI) -> None:
             return app.openapi_schema
         schema = original()
         _, defs = models_json_schema(
-            [(ClassifyRequest, "validation"), (TimelineRequest, "validation"), (ErrorItem, "validation")],
+            [(ClassifyRequest, "validation"), (TimelineRequest, "validation"), (ErrorItem, "validation"),
+             (docs.MonthlyReportRequest, "validation")],
             ref_template="#/components/schemas/{model}",
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from classifier import Classifier, examples
+from classifier import Classifier, InputError, errors, examples
 from classifier.models import MAX_BATCH, ErrorItem
+from classifier.reporting import figures, report
 
 DESCRIPTION = """
 Classifies child and adolescent psychiatry (BUP) care contacts for the national wait-time
@@ -78,4 +81,54 @@ def worked_examples(clf: Classifier) -> dict[str, Any]:
         "timeline": {"journey": {"summary": journey.title, "value": journey.timeline}},
         "timeline_answer": clf.classify_timeline(journey.timeline),
         "ruleset": clf.ruleset.describe(),
+        "report": {"small": {"summary": "One region, a month and its baseline", "value": REPORT_EXAMPLE}},
+        "report_answer": monthly_report(REPORT_EXAMPLE),
     }
+
+
+class MonthlyReportRequest(BaseModel):
+    """POST /v1/reports/monthly: the records of `bup-classifier report`, as JSON (examples/reports/README.md)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    year: int = Field(ge=2024, le=2100, description="The agreement year; last year's months are the baseline.")
+    completed: list[dict[str, Any]] = Field(default_factory=list, max_length=2_000_000,
+                                            description="Classified contacts with region, unit and date.")
+    waiting: list[dict[str, Any]] = Field(default_factory=list, max_length=2_000_000,
+                                          description="Month-end waiting lists, one patient per record.")
+    counts: list[dict[str, Any]] = Field(default_factory=list, max_length=100_000,
+                                         description="Already aggregated monthly counts.")
+    shares: dict[str, float] = Field(description="Each region's share (0–1) of the national pots.")
+
+
+def monthly_report(payload: object) -> dict[str, Any]:
+    """Validate and build a monthly report; record problems become 422s naming the record."""
+    req = errors.parse(MonthlyReportRequest, payload)
+    bad_shares = [r for r, v in req.shares.items() if not 0 <= v <= 1]
+    if bad_shares:
+        raise InputError([{"path": f"shares.{r}", "message": "expected a share between 0 and 1",
+                           "type": "value_error"} for r in bad_shares])
+    table = figures.Table()
+    try:
+        for kind, add in (("completed", figures.add_completed), ("waiting", figures.add_waiting),
+                          ("counts", figures.add_counts)):
+            records = getattr(req, kind)
+            add(table, [{**r, "_file": kind, "_line": i} for i, r in enumerate(records)])
+    except figures.ReportInputError as exc:
+        m = re.match(r"(\w+):(\d+): (.*)", str(exc))
+        path, msg = (f"{m.group(1)}[{m.group(2)}]", m.group(3)) if m else ("$", str(exc))
+        raise InputError([{"path": path, "message": msg, "type": "value_error"}]) from None
+    return report.build(table, req.year, {r: Decimal(str(v)) for r, v in req.shares.items()})
+
+
+REPORT_EXAMPLE = {
+    "year": 2025,
+    "completed": [
+        {"region": "Region Nord", "unit": "BUP Nord 1", "date": "2025-03-12", "contact_type": "first_visit",
+         "in_numerator": True, "in_denominator": True},
+        {"region": "Region Nord", "unit": "BUP Nord 1", "date": "2024-03-20", "contact_type": "first_visit",
+         "in_numerator": False, "in_denominator": True},
+    ],
+    "waiting": [{"region": "Region Nord", "unit": "BUP Nord 1", "month": "2025-03", "area": "first_visit",
+                 "wait_start": "2025-03-10"}],
+    "shares": {"Region Nord": 0.052},
+}

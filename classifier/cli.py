@@ -105,6 +105,32 @@ def cmd_examples(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if failed or not found else 0
 
 
+def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    from classifier.reporting import figures, report
+
+    table = figures.Table()
+    try:
+        for path in args.completed:
+            figures.add_completed(table, figures.read_records(path))
+        for path in args.waiting:
+            figures.add_waiting(table, figures.read_records(path))
+        for path in args.counts:
+            figures.add_counts(table, figures.read_records(path))
+        shares = report.read_shares(args.shares)
+    except (figures.ReportInputError, OSError, KeyError, ValueError) as exc:
+        print(f"bup-classifier report: {exc}", file=sys.stderr)
+        return 2
+    result = report.build(table, args.year, shares)
+    if args.out:
+        for path in report.write(result, args.out):
+            print(f"wrote {path}", file=sys.stderr)
+    if args.json:
+        out.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    else:
+        report.print_tables(result)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     import uvicorn
 
@@ -128,6 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("examples", help="run the clinical examples and report each that fails")
     p.add_argument("dir", nargs="?", default=None, help="examples directory (default: examples/)")
     p.set_defaults(func=cmd_examples)
+    p = sub.add_parser("report", help="monthly wait-time figures and the agreement's money")
+    p.add_argument("--year", type=int, required=True, help="the agreement year (last year is the baseline)")
+    p.add_argument("--completed", action="append", default=[], help="classified contacts, CSV or JSON lines")
+    p.add_argument("--waiting", action="append", default=[], help="month-end waiting lists, CSV or JSON lines")
+    p.add_argument("--counts", action="append", default=[], help="already aggregated monthly counts")
+    p.add_argument("--shares", required=True, help="each region's share of the national pots")
+    p.add_argument("--out", help="write report.json, figures.csv, money.csv and charts (PNG, SVG) here")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    p.set_defaults(func=cmd_report)
     p = sub.add_parser("serve", help="serve the HTTP API with uvicorn")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from classifier.reporting.figures import Counts, Table, add_counts, add_waiting, read_records, share
 from classifier.reporting.money import load_agreement, money, monthly_outcome, monthly_pot, patients_to_reach
@@ -59,6 +62,7 @@ def test_42_more_patients_for_the_first_tier_as_skr_says() -> None:
     """Seed: "endast 42 patienter till skulle ha behövt hanteras inom 30 dagar" (Aug 2025, first visits)."""
     nxt = _august("first_visit")["next_tier"]
     assert nxt["tier"] == "förbättring 1,0–4,9 %-enheter" and nxt["patients_more_within_30_days"] == 42
+    assert nxt["patients_more_strict"] == 43  # 257/486 = 52.9 %, +1.1 points on 51.8: the tier reached
     # The convention, pinned: 486 × (473/914 + 1.0 %) = 256.37 → 256 (half up) − 214 = 42.
     assert patients_to_reach(486, 214, Decimal(473) * 100 / 914 + 1) == 42
 
@@ -146,3 +150,46 @@ def test_waiting_at_month_end() -> None:
     c = t.cell("R", "U", "first_visit", "2025-03")
     # 31 March: 30 days back is 1 March; 28 Feb is 31 days.
     assert (c.waiting, c.waiting_le30, c.new_on_list) == (4, 1, 1)
+
+
+record_values = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=8),
+                          st.sampled_from(["2025-03-01", "2025-03", "first_visit", "treatment", "true", "MOV", "R"]),
+                          st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(),
+                                                                                max_size=2))
+records = st.lists(st.dictionaries(st.sampled_from(
+    ["region", "unit", "date", "month", "area", "contact_type", "in_numerator", "in_denominator", "wait_start",
+     "exclusion", "numerator", "denominator", "classification"]), record_values, max_size=8), max_size=4)
+
+
+@given(st.integers(2020, 2030), records, records, records)
+def test_report_endpoint_never_fails_on_any_records(year, completed, waiting, counts) -> None:
+    from tests.client import client
+
+    r = client.post("/v1/reports/monthly", json={"year": year, "completed": completed, "waiting": waiting,
+                                                 "counts": counts, "shares": {"R": 0.5, "2": 0.1}})
+    assert r.status_code in (200, 422), r.text[:300]
+    if r.status_code == 422:
+        assert all(e["path"] and e["message"] for e in r.json()["errors"])
+
+
+def test_report_on_the_shipped_synthetic_data(tmp_path, capsys) -> None:
+    from classifier.cli import main
+
+    base = Path(__file__).resolve().parent.parent / "examples" / "reports"
+    code = main(["report", "--year", "2025", "--completed", str(base / "completed.csv"),
+                 "--waiting", str(base / "waiting.csv"), "--shares", str(base / "shares.csv"),
+                 "--out", str(tmp_path), "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    regions = result["money"]["regions"]
+    assert [r["region"] for r in regions] == ["Region Mitt", "Region Nord", "Region Syd"]
+    assert all(len(r["months"]) == 9 * 3 and len(r["queue"]) == 2 for r in regions)
+    paid = sum(r["paid_msek"] for r in regions)
+    assert sum(r["bonus_msek"] for r in regions) == pytest.approx(result["money"]["bonus_pot_msek"])
+    assert paid + result["money"]["bonus_pot_msek"] == pytest.approx(
+        sum(r["share"] for r in regions) * 840, rel=1e-6), "every krona of the regions' pots is paid or in the bonus"
+    for name in ("report.json", "figures.csv", "money.csv", "chart_first_visit.png", "chart_treatment.svg"):
+        assert (tmp_path / name).stat().st_size > 0
+    nation = [f for f in result["figures"] if f["level"] == "nation" and f["area"] == "first_visit"
+              and f["month"] == "2025-03"]
+    assert len(nation) == 1 and nation[0]["denominator"] > 0

@@ -29,6 +29,10 @@ class ReportInputError(ValueError):
     """A record that cannot be read; the message names the file, the line and the field."""
 
 
+def where(rec: dict[str, Any]) -> str:
+    return f"{rec.get('_file', '?')}:{rec.get('_line', '?')}"
+
+
 def round_half_up(value: Decimal | float, decimals: int = 0) -> Decimal:
     """Half up, as SKR prints its figures (Python's round() rounds half to even)."""
     return Decimal(str(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
@@ -119,14 +123,17 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
 def _get(rec: dict[str, Any], name: str, required: bool = True) -> Any:
     value = rec.get(name)
     if value in (None, "") and required:
-        raise ReportInputError(f"{rec.get('_file', '?')}:{rec.get('_line', '?')}: missing {name!r}")
+        raise ReportInputError(f"{where(rec)}: missing {name!r}")
     return value
 
 
-def _bool(value: Any) -> bool | None:
+def _bool(value: Any, rec: dict[str, Any]) -> bool | None:
     if isinstance(value, bool) or value is None:
         return value
-    return {"true": True, "false": False, "": None, "null": None}[str(value).strip().lower()]
+    found = {"true": True, "false": False, "": None, "null": None}.get(str(value).strip().lower(), "bad")
+    if found == "bad":
+        raise ReportInputError(f"{where(rec)}: {value!r} is not true, false or empty")
+    return found  # type: ignore[return-value]
 
 
 def _month(rec: dict[str, Any], name: str) -> str:
@@ -134,21 +141,23 @@ def _month(rec: dict[str, Any], name: str) -> str:
     try:
         return date.fromisoformat(value[:7] + "-01").strftime("%Y-%m")
     except ValueError:
-        raise ReportInputError(f"{rec.get('_file')}:{rec.get('_line')}: {name} {value!r} is not YYYY-MM(-DD)") from None
+        raise ReportInputError(f"{where(rec)}: {name} {value!r} is not YYYY-MM(-DD)") from None
 
 
 def add_completed(table: Table, records: Iterable[dict[str, Any]]) -> None:
     """Classified contacts: a `classification` object (the API answer) or flat CSV columns."""
     for rec in records:
         answer = rec.get("classification") or {}
-        wait = answer.get("wait") or {}
+        wait = answer.get("wait") or {} if isinstance(answer, dict) else {}
+        if not isinstance(answer, dict) or not isinstance(wait, dict):
+            raise ReportInputError(f"{where(rec)}: classification must be an answer object of /v1/classify")
         area = answer.get("contact_type", rec.get("contact_type"))
-        num = _bool(wait.get("in_numerator", rec.get("in_numerator")))
-        den = _bool(wait.get("in_denominator", rec.get("in_denominator")))
+        num = _bool(wait.get("in_numerator", rec.get("in_numerator")), rec)
+        den = _bool(wait.get("in_denominator", rec.get("in_denominator")), rec)
         if area not in AREAS:
             table.skipped += 1
             continue
-        c = table.cell(_get(rec, "region"), _get(rec, "unit"), area, _month(rec, "date"))
+        c = table.cell(str(_get(rec, "region")), str(_get(rec, "unit")), area, _month(rec, "date"))
         c.completed_all += 1
         if den is None:
             table.skipped += 1  # a measurement point without a start date: no wait to count
@@ -166,13 +175,16 @@ def add_waiting(table: Table, records: Iterable[dict[str, Any]], limit_days: int
     for rec in records:
         area = _get(rec, "area")
         if area not in AREAS:
-            raise ReportInputError(f"{rec.get('_file')}:{rec.get('_line')}: area {area!r}; expected one of {AREAS}")
-        if (rec.get("exclusion") or "") in ("MOV", "SOV"):
+            raise ReportInputError(f"{where(rec)}: area {area!r}; expected one of {AREAS}")
+        if str(rec.get("exclusion") or "") in ("MOV", "SOV"):
             continue
         month = _month(rec, "month")
         month_end = date.fromisoformat(month + "-01") + relativedelta(months=1, days=-1)
-        start = date.fromisoformat(str(_get(rec, "wait_start")))
-        c = table.cell(_get(rec, "region"), _get(rec, "unit"), area, month)
+        try:
+            start = date.fromisoformat(str(_get(rec, "wait_start")))
+        except ValueError:
+            raise ReportInputError(f"{where(rec)}: wait_start is not a date YYYY-MM-DD") from None
+        c = table.cell(str(_get(rec, "region")), str(_get(rec, "unit")), area, month)
         c.waiting += 1
         if (month_end - start).days <= limit_days:
             c.waiting_le30 += 1
@@ -184,8 +196,13 @@ def add_counts(table: Table, records: Iterable[dict[str, Any]]) -> None:
     """Already aggregated monthly counts (any of the Counts columns; unit defaults to the region)."""
     names = [f.name for f in fields(Counts)]
     for rec in records:
-        region = _get(rec, "region")
-        c = table.cell(region, rec.get("unit") or region, _get(rec, "area"), _month(rec, "month"))
+        region = str(_get(rec, "region"))
+        area = _get(rec, "area")
+        if area not in AREAS:
+            raise ReportInputError(f"{where(rec)}: area {area!r}; expected one of {AREAS}")
+        c = table.cell(region, str(rec.get("unit") or region), area, _month(rec, "month"))
         for n in names:
             if rec.get(n) not in (None, ""):
+                if not str(rec[n]).isdigit():
+                    raise ReportInputError(f"{where(rec)}: {n} {rec[n]!r} is not a whole number >= 0")
                 setattr(c, n, getattr(c, n) + int(rec[n]))

@@ -68,9 +68,15 @@ def monthly_outcome(agr: dict[str, Any], this: Counts, last: Counts | None, pot:
         higher = [t for t in reversed(agr["alternative_one"]) if Decimal(str(t["pays"])) > pays]
         if higher:
             t = higher[0]
+            min_pp = Decimal(str(t["min_pp"]))
+            strict = next((k for k in range(this.denominator - this.numerator + 1)
+                           if share(this.numerator + k, this.denominator) - last_share >= min_pp), None)
             next_tier = {"tier": t["label"], "pays": float(t["pays"]),
+                         # SKR's convention (agreement.yaml `rounding`): reproduces its monthly report.
                          "patients_more_within_30_days": patients_to_reach(
-                             this.denominator, this.numerator, exact_last + Decimal(str(t["min_pp"])))}
+                             this.denominator, this.numerator, exact_last + min_pp),
+                         # The smallest number that reaches the tier by the tier rule itself (None: cannot).
+                         "patients_more_strict": strict}
     return {
         "rule": rule,
         "tier": tier,
