@@ -160,3 +160,32 @@ def dnf(cond: Cond, domains: Domains) -> list[Term]:
             unique = [u for u in unique if not all(f in u and u[f] <= t[f] for f in t)]
             unique.append(t)
     return unique
+
+
+def _subtract(p: Term, u: Term, domains: Domains) -> list[Term]:
+    """p and not u, as disjoint terms (cube subtraction)."""
+    if any(f in p and not (p[f] & u[f]) for f in u):
+        return [p]
+    out, rest = [], dict(p)
+    for f, allowed in u.items():
+        current = rest.get(f, frozenset(domains[f]))
+        outside = current - allowed
+        if outside:
+            out.append({**rest, f: outside})
+        rest[f] = current & allowed
+    return out
+
+
+def disjoint_dnf(cond: Cond, domains: Domains) -> list[Term]:
+    """The DNF with terms that never hold together, so exactly one term matches a hit.
+
+    An engine that fires once per matching term then fires once per rule, which is
+    both cheaper and what the unique-hit check counts.
+    """
+    result: list[Term] = []
+    for term in dnf(cond, domains):
+        pieces = [term]
+        for u in result:
+            pieces = [q for p in pieces for q in _subtract(p, u, domains)]
+        result += pieces
+    return [{f: v for f, v in t.items() if len(v) < len(domains[f])} for t in result]

@@ -11,8 +11,13 @@ How the engine is used, and why (see ../shared/notes and durable/engine.py):
 - `assert_fact` fires *every* matching rule (`post` would fire only the first and hide
   an overlap), so the unique-hit policy is checked on every call: none or several
   classification rules is a `RuleSetDefect` naming them, never a silent pick.
-- Exceptions inside durable_rules actions are swallowed into session state, so our
-  actions never raise: they record, and `decide` raises afterwards.
+- durable_rules' Python layer runs each fired action through a Closure, a state
+  update and several JSON round trips (measured: most of a decision's cost). We
+  drive the C engine's action loop ourselves (`start_action_for_state`,
+  `complete_and_start_action`) and read only the fired rule's name from each action
+  message: no Python action runs, so none can fail silently into session state.
+- Each rule is compiled to disjoint DNF terms (durable_rules allows 32 expressions a
+  rule), so one rule fires one engine action, not one per overlapping term.
 - A ruleset cannot be re-registered under one name, so each `Engine` registers its own
   uniquely named ruleset (tests and the mutation check load many rule sets).
 """
@@ -20,11 +25,13 @@ How the engine is used, and why (see ../shared/notes and durable/engine.py):
 from __future__ import annotations
 
 import itertools
+import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import durable_rules_engine as _c
 from durable import engine as _dr
 
 from classifier import conditions as c
@@ -79,10 +86,14 @@ def compile_condition(cond: c.Cond, domains: c.Domains) -> list[dict[str, Any]]:
     becomes several engine rules, one per term of its disjunctive normal form.
     """
     exprs = []
-    for term in c.dnf(cond, domains):
+    for term in c.disjoint_dnf(cond, domains):
         leaves = [_leaf(f, term[f], domains[f]) for f in domains if f in term and len(term[f]) < len(domains[f])]
         exprs.append(leaves[0] if len(leaves) == 1 else {"$and": leaves})
     return exprs
+
+
+def _never_run(_closure: Any) -> None:  # pragma: no cover - the action loop is driven in `fired`
+    raise EngineError("durable_rules ran a Python action; the classifier drives the action loop itself")
 
 
 class Engine:
@@ -90,10 +101,9 @@ class Engine:
 
     def __init__(self, ruleset: RuleSet):
         self.ruleset = ruleset
-        self._fired: set[str] = set()
-        self._errors: list[BaseException] = []
         self._ids = itertools.count()
         self._name = f"bup_{ruleset.sha256[:12]}_{next(_NAMES)}"
+        self._logical: dict[str, str] = {}  # engine rule name (one per DNF term) -> rule id or rule!warning
         definition: dict[str, Any] = {}
         for rule in ruleset.rules:
             self._add(definition, rule.id, rule.effective)
@@ -106,43 +116,53 @@ class Engine:
                 self._host.register_rulesets({self._name: definition})
             except BaseException as exc:  # the C engine rejects the compiled JSON
                 raise EngineError(f"durable_rules rejected the compiled rule set: {exc}") from exc
+            self._handle = self._host.get_ruleset(self._name)._handle
 
     def _add(self, definition: dict[str, Any], name: str, cond: c.Cond) -> None:
         for i, expr in enumerate(compile_condition(cond, self.ruleset.domains)):
-            definition[f"{name}#{i}"] = {"all": [{"m": expr}], "run": self._action(name)}
+            definition[f"{name}#{i}"] = {"all": [{"m": expr}], "run": _never_run}
+            self._logical[f"{name}#{i}"] = name
 
-    def _action(self, name: str) -> Callable[[Any], None]:
-        def action(_closure: Any) -> None:
-            try:
-                self._fired.add(name)
-            except BaseException as exc:  # never let durable_rules swallow it
-                self._errors.append(exc)
-
-        return action
+    def _action_name(self, message: str) -> str:
+        # An action message is '{"<engine rule name>":{...}}'; only the name is needed.
+        if not message.startswith('{"'):
+            raise EngineError(f"unexpected action message from durable_rules: {message[:80]!r}")
+        return self._logical[message[2 : message.index('"', 2)]]
 
     def fired(self, facts: Mapping[str, c.Value]) -> list[str]:
-        """Every engine rule (classification and warning) that matches the facts, sorted."""
-        fact = {**facts, "cid": next(self._ids)}
+        """Every rule (classification and warning) whose condition holds for the facts, sorted.
+
+        The facts are asserted as one fact, every action the engine schedules is read,
+        and the fact is retracted before the lock is released: nothing stays behind.
+        """
+        payload = json.dumps({**facts, "cid": next(self._ids)})
+        names: set[str] = set()
         with _LOCK:
-            self._fired.clear()
-            self._errors.clear()
-            asserted = False
             try:
-                self._host.assert_fact(self._name, fact)
-                asserted = True
-            except _dr.MessageNotHandledException:
-                pass  # no rule matched: nothing was stored
+                code, state = _c.assert_fact(self._handle, payload)
             except BaseException as exc:
                 raise EngineError(f"durable_rules failed on assert_fact: {exc}") from exc
+            if code == 1:  # no rule matched: nothing was stored
+                return []
+            try:
+                if code != 0:
+                    raise EngineError(f"durable_rules answered assert_fact with code {code}")
+                started = _c.start_action_for_state(self._handle, state)
+                message = started[1] if started else None
+                while message:
+                    names.add(self._action_name(message))
+                    message = _c.complete_and_start_action(self._handle, state)
+            except EngineError:
+                raise
+            except BaseException as exc:
+                _c.abandon_action(self._handle, state)
+                raise EngineError(f"durable_rules failed in its action loop: {exc}") from exc
             finally:
-                if asserted:
-                    try:
-                        self._host.retract_fact(self._name, fact)
-                    except BaseException as exc:
-                        raise EngineError(f"durable_rules failed to retract a fact: {exc}") from exc
-            if self._errors:
-                raise EngineError(f"a rule action failed: {self._errors[0]!r}")
-            return sorted(self._fired)
+                try:
+                    _c.retract_fact(self._handle, payload)
+                except BaseException as exc:
+                    raise EngineError(f"durable_rules failed to retract a fact: {exc}") from exc
+        return sorted(names)
 
     def decide(self, facts: Mapping[str, c.Value]) -> Decision:
         """The single classification rule for these facts; a RuleSetDefect when not exactly one."""

@@ -10,6 +10,7 @@ answer" true by construction).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -29,13 +30,19 @@ from classifier.models import (
 from classifier.ruleset import RuleSet
 
 
+@functools.lru_cache(maxsize=65536)
+def plus_months(day: date, months: int) -> date:
+    """`day` + N calendar months, clamped at month ends (cached: dates repeat, relativedelta is slow)."""
+    return day + relativedelta(months=months)
+
+
 def more_than_months(earlier: date, later: date, months: int) -> bool:
     """DOMAIN.md 4: X is more than N months before D when X + N calendar months < D.
 
     relativedelta clamps at month ends: 31 Jan + 1 month = 28/29 Feb, and 29 Feb 2024 +
     12 months = 28 Feb 2025, so exactly 12 months is 28 Feb and 1 Mar is more.
     """
-    return earlier + relativedelta(months=months) < later
+    return plus_months(earlier, months) < later
 
 
 def _latest(a: date | None, b: date) -> date:

@@ -103,19 +103,34 @@ def test_nothing_is_left_in_the_engine(classifier) -> None:
     assert "exception" not in state
 
 
-def test_an_action_error_is_raised_not_swallowed(classifier) -> None:
-    class Boom(set):
-        def add(self, _name: str) -> None:
-            raise RuntimeError("boom")
+def test_an_engine_failure_is_raised_and_leaves_nothing_behind(classifier, monkeypatch) -> None:
+    from classifier import engine as engine_module
 
     e = Engine(classifier.ruleset)
     facts = next(valid_assignments(classifier.ruleset))
     expected = e.decide(facts)
-    e._fired = Boom()  # the action now fails inside durable_rules
-    with pytest.raises(EngineError, match=r"a rule action failed.*boom"):
+
+    def boom(*_args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(engine_module._c, "complete_and_start_action", boom)
+    with pytest.raises(EngineError, match=r"action loop: boom"):
         e.decide(facts)
-    e._fired = set()
-    assert e.decide(facts) == expected  # and the engine is left clean
+    monkeypatch.undo()
+    assert e.decide(facts) == expected  # the fact was retracted, the engine is clean
+    with engine_module._LOCK:
+        assert e._host.get_facts(e._name) == []
+
+
+def test_compiled_terms_are_disjoint_and_equivalent(classifier) -> None:
+    """One engine action per rule: the terms of a rule never hold together."""
+    rs = classifier.ruleset
+    for rule in rs.rules:
+        terms = conditions.disjoint_dnf(rule.effective, rs.domains)
+        names = conditions.facts_of(rule.effective)
+        for a in conditions.assignments(rs.domains, list(rs.domains) if len(names) > 9 else names):
+            hits = sum(all(a[f] in v for f, v in t.items()) for t in terms)
+            assert hits == int(conditions.holds(rule.effective, a)), (rule.id, a)
 
 
 def test_concurrent_classifications_match_sequential_ones(classifier) -> None:
