@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: setup run test test-long lint examples clean
+.PHONY: setup run test test-long lint examples bench bench-smoke wrk clean
 
 setup: $(VENV)/.installed
 
@@ -24,11 +24,21 @@ run: setup
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup lint
+test: setup lint wrk
 	$(BIN)/pytest
 
 test-long: setup lint
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest
+
+# wrk (Debian) drives the HTTP benchmarks; installed here when missing (root on these machines).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+
+bench: setup wrk
+	$(BIN)/python bench/bench.py
+
+bench-smoke: setup wrk
+	$(BIN)/python bench/bench.py --smoke --out $${TMPDIR:-/tmp}/bench-smoke
 
 examples: setup
 	$(BIN)/bup-classifier examples

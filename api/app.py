@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -225,6 +226,13 @@ def create_app() -> FastAPI:
                  "status": "ok", "ruleset": clf.ruleset.identity()}}}}})
     async def health() -> dict[str, Any]:
         return {"status": "ok", "ruleset": clf.ruleset.identity()}
+
+    if os.environ.get("BUP_BENCH_BARE") == "1":  # the FastAPI floor for bench/: same guards, no classification
+        @app.post("/v1/_bench/bare", include_in_schema=False)
+        async def bare(request: Request) -> JSONResponse:
+            await read_json(request)
+            _count(request, 1)
+            return JSONResponse({"ok": True})
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -35,7 +35,7 @@ def _iso_date(value: object) -> object:
     """Accept only 'YYYY-MM-DD' strings (or dates): no timestamps, no datetimes, no guessing."""
     if isinstance(value, date):
         return value
-    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+    if not isinstance(value, str) or len(value) != 10 or not _ISO_DATE.fullmatch(value):
         raise ValueError("expected a date as 'YYYY-MM-DD'")
     try:
         return date.fromisoformat(value)

@@ -15,6 +15,8 @@ _CANDIDATE = re.compile(r"(?<!\d)(?:(?:18|19|20)\d{2}|\d{2})(\d{2})(\d{2})[-+]?\
 
 def looks_like_identity_number(value: str) -> bool:
     """True when the string contains a personnummer or samordningsnummer-shaped number."""
+    if len(value) < 10:  # the shortest form, YYMMDDNNNN, has ten digits
+        return False
     for m in _CANDIDATE.finditer(value):
         month, day = int(m.group(1)), int(m.group(2))
         if 1 <= month <= 12 and (1 <= day <= 31 or 61 <= day <= 91):

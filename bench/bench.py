@@ -1,0 +1,290 @@
+"""Benchmarks, side by side in one run: `make bench` (full) or `bench/bench.py --smoke` (seconds).
+
+1. in-process classification (request dict in, answer dict out, validation included) with
+   three deciders: durable-rules (the classifier), zen-engine, plain Python;
+2. HTTP /v1/classify against a bare endpoint of the same app on the same server (wrk),
+   with 1 and 2 uvicorn workers, and p50/p99 at 70 % of peak;
+3. a 10,000-item batch, and timelines of 100, 1,000 and 5,000 events (growth exponent);
+4. single contacts with 0, 10, 100 and 1,000 history items;
+5. RSS of one process over 1,000,000 classifications.
+Every figure is the median (with min and max) of several runs; ratios are computed run
+by run. The smoke run only checks that all of it still works: it asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import httpx  # noqa: E402
+from peers import PlainDecider, ZenDecider  # noqa: E402
+
+from classifier import Classifier, examples  # noqa: E402
+from tests.server import running_server  # noqa: E402
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values)}
+
+
+def requests_() -> list[dict[str, Any]]:
+    return [e.request for e in examples.load() if e.request and "error_paths" not in e.expect]
+
+
+# -- 1. in-process ------------------------------------------------------------------------
+
+def in_process(runs: int, rounds: int) -> dict[str, Any]:
+    reqs = requests_()
+    deciders = {"classifier (durable-rules)": Classifier(), "zen-engine": Classifier(), "plain Python": Classifier()}
+    deciders["zen-engine"].engine = ZenDecider(deciders["zen-engine"].ruleset)  # type: ignore[assignment]
+    deciders["plain Python"].engine = PlainDecider()  # type: ignore[assignment]
+    base = [deciders["classifier (durable-rules)"].classify(r) for r in reqs]
+    for name, clf in deciders.items():  # agreement on every benchmark input before timing
+        assert [clf.classify(r) for r in reqs] == base, f"{name} disagrees with the classifier"
+    per: dict[str, list[float]] = {n: [] for n in deciders}
+    ratios: dict[str, list[float]] = {"classifier/zen": [], "classifier/plain": []}
+    for _ in range(runs):
+        run = {}
+        for name, clf in deciders.items():  # interleaved, so drift hits all alike
+            start = time.perf_counter()
+            for _ in range(rounds):
+                for r in reqs:
+                    clf.classify(r)
+            run[name] = rounds * len(reqs) / (time.perf_counter() - start)
+            per[name].append(run[name])
+        ratios["classifier/zen"].append(run["classifier (durable-rules)"] / run["zen-engine"])
+        ratios["classifier/plain"].append(run["classifier (durable-rules)"] / run["plain Python"])
+    return {"inputs": len(reqs), "contacts_per_s_one_core": {n: stats(v) for n, v in per.items()},
+            "ratios": {n: stats(v) for n, v in ratios.items()}}
+
+
+# -- 2. HTTP ------------------------------------------------------------------------------
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = io.open("{body}"):read("*a")
+{delay}
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('\\nRESULT {{"requests": %d, "duration_us": %d, "errors": %d, "p50_us": %d, "p99_us": %d}}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout + e.status,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def wrk(url: str, body: Path, seconds: float, connections: int, delay_ms: float | None = None) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT.format(body=body, delay=f"function delay() return {delay_ms:.3f} end" if delay_ms else ""))
+    done = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", f.name, url],
+                          capture_output=True, text=True, check=True)
+    os.unlink(f.name)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+    r = json.loads(line[7:])
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    return r
+
+
+def http(runs: int, seconds: float, workdir: Path) -> dict[str, Any]:
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: `apt-get install -y wrk` (make bench does it)")
+    body = workdir / "body.json"
+    example = next(e for e in examples.load() if e.name.endswith("09_direct_start_scenario_b"))
+    body.write_text(json.dumps(example.request))
+    os.environ["BUP_BENCH_BARE"] = "1"
+    out: dict[str, Any] = {}
+    for workers in (1, 2):
+        with running_server(workdir / f"server-{workers}.log", workers=workers) as base:
+            for _ in range(2):  # warm up every worker
+                wrk(f"{base}/v1/classify", body, 1, 8)
+            classify, bare, ratio = [], [], []
+            for _ in range(runs):
+                c = wrk(f"{base}/v1/classify", body, seconds, 16)
+                b = wrk(f"{base}/v1/_bench/bare", body, seconds, 16)
+                assert c["errors"] == 0 and b["errors"] == 0, (c, b)
+                classify.append(c)
+                bare.append(b)
+                ratio.append(c["rps"] / b["rps"])
+            peak = statistics.median(c["rps"] for c in classify)
+            conns = 8
+            at70 = [wrk(f"{base}/v1/classify", body, seconds, conns, delay_ms=1000 * conns / (0.7 * peak))
+                    for _ in range(runs)]
+            out[f"{workers}_worker{'s' if workers > 1 else ''}"] = {
+                "classify_rps": stats([c["rps"] for c in classify]),
+                "bare_rps": stats([b["rps"] for b in bare]),
+                "classify_over_bare": stats(ratio),
+                "classify_p50_ms": stats([c["p50_us"] / 1000 for c in classify]),
+                "classify_p99_ms": stats([c["p99_us"] / 1000 for c in classify]),
+                "at_70pct_of_peak": {"target_rps": round(0.7 * peak), "rps": stats([a["rps"] for a in at70]),
+                                     "p50_ms": stats([a["p50_us"] / 1000 for a in at70]),
+                                     "p99_ms": stats([a["p99_us"] / 1000 for a in at70])},
+            }
+    return out
+
+
+# -- 3. batch and timeline ----------------------------------------------------------------
+
+def timeline_events(n: int) -> dict[str, Any]:
+    day, events = date(2010, 1, 1), []
+    cycle = ["assessment", "investigation", "investigation", "treatment", "follow_up", "treatment"]
+    for i in range(n):
+        day += timedelta(days=2)
+        if i % 7 == 6:
+            events.append({"type": "investigation_concluded", "date": day.isoformat(), "health_problem": "F90"})
+            continue
+        act = cycle[i % len(cycle)]
+        contact = {"id": f"t{i}", "date": day.isoformat(), "setting": "bup", "activity": act, "health_problem": "F90",
+                   "decision_date": (day - timedelta(days=10)).isoformat()}
+        if act == "treatment":
+            contact["treatment_modality"] = "psychological"
+        events.append({"type": "contact", "contact": contact,
+                       "care_request": {"received_date": (day - timedelta(days=20)).isoformat(), "pathway": "A"}})
+    return {"events": events}
+
+
+def batch_and_timeline(runs: int, workdir: Path, sizes: tuple[int, ...], batch_n: int) -> dict[str, Any]:
+    reqs = requests_()
+    batch = {"items": [reqs[i % len(reqs)] for i in range(batch_n)]}
+    out: dict[str, Any] = {}
+    with running_server(workdir / "server-batch.log") as base, httpx.Client(base_url=base, timeout=300) as c:
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            r = c.post("/v1/classify/batch", json=batch)
+            times.append(time.perf_counter() - start)
+            assert r.status_code == 200 and len(r.json()["results"]) == batch_n
+        out["batch"] = {"items": batch_n, "seconds": stats(times)}
+        per_size = {}
+        for n in sizes:
+            payload = timeline_events(n)
+            times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                r = c.post("/v1/classify/timeline", json=payload)
+                times.append(time.perf_counter() - start)
+                assert r.status_code == 200, r.text[:300]
+            per_size[n] = stats(times)
+        xs = [math.log(n) for n in sizes]
+        ys = [math.log(per_size[n]["median"]) for n in sizes]
+        mx, my = statistics.mean(xs), statistics.mean(ys)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+        out["timeline"] = {"seconds_by_events": {str(n): v for n, v in per_size.items()},
+                           "growth_exponent": round(slope, 3)}
+    return out
+
+
+# -- 4. history size ----------------------------------------------------------------------
+
+def history_sizes(runs: int, rounds: int, sizes: tuple[int, ...]) -> dict[str, Any]:
+    clf = Classifier()
+    out = {}
+    for n in sizes:
+        d = date(2026, 3, 1)
+        history = [{"type": "contact", "date": (d - timedelta(days=1 + i)).isoformat(), "setting": "bup",
+                    "contact_type": ["first_visit", "return_visit", "investigation", "treatment"][i % 4],
+                    "health_problem": ["F41", "F90"][i % 2]} for i in range(n)]
+        req = {"contact": {"id": "h", "date": d.isoformat(), "setting": "bup", "activity": "treatment",
+                           "health_problem": "F90", "decision_date": "2026-02-20"}, "history": history}
+        per = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            for _ in range(rounds):
+                clf.classify(req)
+            per.append((time.perf_counter() - start) / rounds * 1e6)
+        out[str(n)] = stats(per)
+    return {"us_per_classification_by_history_items": out}
+
+
+# -- 5. memory ----------------------------------------------------------------------------
+
+def memory(n: int) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "memory.py"), str(n)], capture_output=True,
+                          text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- report -------------------------------------------------------------------------------
+
+def fmt(s: dict[str, float], digits: int = 0) -> str:
+    return f"{s['median']:,.{digits}f} ({s['min']:,.{digits}f}–{s['max']:,.{digits}f})"
+
+
+def markdown(r: dict[str, Any]) -> str:
+    ip, lines = r["in_process"], []
+    runs = ip["ratios"]["classifier/zen"]["runs"]
+    lines += [f"Run {r['when']} on {r['machine']}, `{r['command']}`. Median (min–max) of {runs} "
+              "runs; ratios computed run by run.", "",
+              "| in-process, one core | contacts/s |", "|---|---|"]
+    lines += [f"| {n} | {fmt(s)} |" for n, s in ip["contacts_per_s_one_core"].items()]
+    lines += [f"| ratio classifier / zen-engine | {fmt(ip['ratios']['classifier/zen'], 2)} |",
+              f"| ratio classifier / plain Python | {fmt(ip['ratios']['classifier/plain'], 2)} |", ""]
+    if "http" in r:
+        lines += ["| HTTP (wrk, loopback) | /v1/classify req/s | bare req/s | classify/bare | p50 ms | p99 ms | "
+                  "p99 ms at 70 % of peak |", "|---|---|---|---|---|---|---|"]
+        for name, h in r["http"].items():
+            lines.append(f"| {name.replace('_', ' ')} | {fmt(h['classify_rps'])} | {fmt(h['bare_rps'])} | "
+                         f"{fmt(h['classify_over_bare'], 2)} | {fmt(h['classify_p50_ms'], 2)} | "
+                         f"{fmt(h['classify_p99_ms'], 2)} | {fmt(h['at_70pct_of_peak']['p99_ms'], 2)} |")
+        lines.append("")
+    bt = r["batch_timeline"]
+    lines += [f"Batch of {bt['batch']['items']:,} items: {fmt(bt['batch']['seconds'], 3)} s. "
+              "Timeline: " + ", ".join(f"{int(n):,} events {fmt(s, 3)} s" for n, s in
+                                       bt["timeline"]["seconds_by_events"].items())
+              + f"; growth exponent {bt['timeline']['growth_exponent']} (1 = linear).", ""]
+    hs = r["history"]["us_per_classification_by_history_items"]
+    lines += ["History items: " + ", ".join(f"{n}: {fmt(s)} µs" for n, s in hs.items()) + ".", ""]
+    m = r["memory"]
+    lines += [f"Memory: {m['classifications']:,} classifications in one process, RSS {m['rss_after_warmup_mb']} MB "
+              f"after warm-up, {m['rss_end_mb']} MB at the end ({m['growth_after_warmup_mb']:+} MB)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--smoke", action="store_true", help="a few seconds: check it all works, time nothing")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results"), help="where latest.json and latest.md go")
+    args = p.parse_args(argv)
+    s = args.smoke
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    result: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}",
+        "command": "bench/bench.py --smoke" if s else "make bench",
+    }
+    print("in-process ...", file=sys.stderr)
+    result["in_process"] = in_process(runs=1 if s else 5, rounds=2 if s else 60)
+    print("HTTP ...", file=sys.stderr)
+    result["http"] = http(runs=1 if s else 3, seconds=1 if s else 5, workdir=work)
+    print("batch and timeline ...", file=sys.stderr)
+    result["batch_timeline"] = batch_and_timeline(1 if s else 3, work, (10, 50, 100) if s else (100, 1000, 5000),
+                                                  200 if s else 10_000)
+    print("history sizes ...", file=sys.stderr)
+    result["history"] = history_sizes(1 if s else 5, 5 if s else 200, (0, 10, 100) if s else (0, 10, 100, 1000))
+    print("memory ...", file=sys.stderr)
+    result["memory"] = memory(2_000 if s else 1_000_000)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "latest.md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

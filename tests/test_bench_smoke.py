@@ -1,0 +1,20 @@
+"""The benchmarks still run (a few seconds, `bench/bench.py --smoke`); nothing about time is asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_smoke_runs_every_section(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py"), "--smoke", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "latest.json").read_text())
+    assert {"in_process", "http", "batch_timeline", "history", "memory"} <= set(result)
+    assert set(result["http"]) == {"1_worker", "2_workers"}
+    assert (tmp_path / "latest.md").read_text().startswith("Run ")
