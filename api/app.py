@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -51,7 +52,7 @@ class ApiError(Exception):
 
 
 def _error_response(status: int, detail: str, errors: list[dict[str, str]]) -> JSONResponse:
-    return JSONResponse({"detail": detail, "errors": errors}, status_code=status)
+    return FastJSON({"detail": detail, "errors": errors}, status_code=status)
 
 
 async def read_json(request: Request) -> Any:
@@ -73,12 +74,24 @@ async def read_json(request: Request) -> Any:
         if size > limit:
             raise too_large
         chunks.append(chunk)
+    body = b"".join(chunks)
     try:
-        return json.loads(b"".join(chunks))
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:  # orjson refuses some valid JSON (integers beyond 64 bits): the standard parser decides
+        return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise ApiError(415, "body is not JSON", [
             {"path": "$", "message": f"expected a JSON body (UTF-8){where}", "type": "json_invalid"}]) from None
+
+
+class FastJSON(JSONResponse):
+    """JSON rendered by orjson: several times faster than json.dumps for the answers."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def _count(request: Request, n: int) -> None:
@@ -109,14 +122,14 @@ class AccessLog:
         except Exception as exc:  # already answered with a 500 by the app; log no traceback, no data
             logging.getLogger("bup_classifier").error("unhandled %s on %s", type(exc).__name__, scope["path"])
         finally:
-            log.info(json.dumps({
+            log.info(orjson.dumps({
                 "method": scope["method"],
                 "path": scope["path"],
                 "status": status["code"],
                 "duration_ms": round((time.perf_counter() - start) * 1000, 2),
                 "contacts": scope["bup.log"]["contacts"],
                 "ruleset_version": default_classifier().ruleset.version,
-            }))
+            }).decode())
 
 
 def _body(schema_ref: str | dict[str, Any], examples: dict[str, Any]) -> dict[str, Any]:
@@ -177,7 +190,7 @@ def create_app() -> FastAPI:
         """One contact with its care request and history → its contact type, wait and the rule behind it."""
         payload = await read_json(request)
         _count(request, 1)
-        return JSONResponse(clf.classify(payload))
+        return FastJSON(clf.classify(payload))
 
     @app.post(
         "/v1/classify/batch", tags=["classify"], summary="Classify many independent contacts",
@@ -189,7 +202,7 @@ def create_app() -> FastAPI:
         payload = await read_json(request)
         if isinstance(payload, dict) and isinstance(payload.get("items"), list):
             _count(request, len(payload["items"]))
-        return JSONResponse(await run_in_threadpool(clf.classify_batch, payload))
+        return FastJSON(await run_in_threadpool(clf.classify_batch, payload))
 
     @app.post(
         "/v1/classify/timeline", tags=["classify"], summary="Classify one patient's contacts in order",
@@ -201,7 +214,7 @@ def create_app() -> FastAPI:
         payload = await read_json(request)
         result = await run_in_threadpool(clf.classify_timeline, payload)
         _count(request, len(result["results"]))
-        return JSONResponse(result)
+        return FastJSON(result)
 
     @app.post(
         "/v1/reports/monthly", tags=["reports"], summary="Monthly wait-time figures and the agreement's money",
@@ -213,7 +226,7 @@ def create_app() -> FastAPI:
         its rule, figures and tier."""
         payload = await read_json(request)
         result = await run_in_threadpool(docs.monthly_report, payload)
-        return JSONResponse(result)
+        return FastJSON(result)
 
     @app.get("/v1/ruleset", tags=["rule set"], summary="The rule set in force",
              responses={200: {"content": {"application/json": {"example": ex["ruleset"]}}}})
@@ -232,7 +245,7 @@ def create_app() -> FastAPI:
         async def bare(request: Request) -> JSONResponse:
             await read_json(request)
             _count(request, 1)
-            return JSONResponse({"ok": True})
+            return FastJSON({"ok": True})
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -25,13 +25,13 @@ How the engine is used, and why (see ../shared/notes and durable/engine.py):
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import durable_rules_engine as _c
+import orjson
 from durable import engine as _dr
 
 from classifier import conditions as c
@@ -135,7 +135,7 @@ class Engine:
         The facts are asserted as one fact, every action the engine schedules is read,
         and the fact is retracted before the lock is released: nothing stays behind.
         """
-        payload = json.dumps({**facts, "cid": next(self._ids)})
+        payload = orjson.dumps({**facts, "cid": next(self._ids)}).decode()
         names: set[str] = set()
         with _LOCK:
             try:

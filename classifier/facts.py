@@ -104,8 +104,7 @@ class HistoryIndex:
 
     @classmethod
     def empty(cls, ruleset: RuleSet) -> HistoryIndex:
-        types = frozenset(ruleset.tables["contact_types"]["commitment_types"])
-        return cls(months=ruleset.commitment_months, commitment_types=types)
+        return cls(months=ruleset.commitment_months, commitment_types=ruleset.commitment_types)
 
     def ended_by_boundary(self, since: date, same_day: bool) -> bool:
         """Whether a commitment boundary is dated on or after `since` (DOMAIN.md 4)."""

@@ -74,6 +74,7 @@ class RuleSet:
     limit_days: int
     commitment_months: int
     boundary_includes_same_day: bool
+    commitment_types: frozenset[str]
     rules_by_id: dict[str, Rule] = field(default_factory=dict)
 
     @property
@@ -256,5 +257,6 @@ def load(directory: str | os.PathLike[str] | None = None) -> RuleSet:
         limit_days=int(_need(wait, "limit_days", f"{where}: wait", int)),
         commitment_months=int(_need(wait, "commitment_months", f"{where}: wait", int)),
         boundary_includes_same_day=bool(wait.get("boundary_includes_same_day", True)),
+        commitment_types=frozenset(_need(tables["contact_types"], "commitment_types", "contact_types", list)),
         rules_by_id=dict(seen),
     )
