@@ -93,6 +93,15 @@ def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_examples(args: argparse.Namespace, out: TextIO) -> int:
     classifier = default_classifier()
     found = ex.load(args.dir)
+    if args.coverage:
+        table = ex.coverage(classifier, found)
+        rows = [[rid, str(len(v["fires"])), str(len(v["misses"])), ", ".join(v["fires"][:3]),
+                 ", ".join(v["misses"][:3])] for rid, v in table.items()]
+        out.write(_table(rows, ["rule", "fires", "misses", "fired by (first 3)", "just missed by (first 3)"]) + "\n")
+        uncovered = [rid for rid, v in table.items() if not v["fires"] or not v["misses"]]
+        if uncovered:
+            out.write(f"rules without an example that fires them and one that just misses them: {uncovered}\n")
+        return 1 if uncovered else 0
     failed = 0
     for example in found:
         diffs = ex.check(classifier, example)
@@ -165,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rules)
     p = sub.add_parser("examples", help="run the clinical examples and report each that fails")
     p.add_argument("dir", nargs="?", default=None, help="examples directory (default: examples/)")
+    p.add_argument("--coverage", action="store_true",
+                   help="per rule, the examples that fire it and those that just miss it")
     p.set_defaults(func=cmd_examples)
     p = sub.add_parser("report", help="monthly wait-time figures and the agreement's money")
     p.add_argument("--year", type=int, required=True, help="the agreement year (last year is the baseline)")

@@ -116,3 +116,26 @@ def check(classifier: Classifier, example: Example) -> list[str]:
     for i, (exp, res) in enumerate(zip(example.expect, results, strict=True)):
         diffs += _check_one(exp, res, f"results[{i}]")
     return diffs
+
+
+def coverage(classifier: Classifier, found: list[Example]) -> dict[str, dict[str, list[str]]]:
+    """Per rule: the examples whose answer fired it, and those declared as just missing it.
+
+    "Fires" is read from the answers (every contact of a timeline counts), not from the
+    files' own `fires:` lists, so the table cannot claim more than the classifier does.
+    """
+    table = {r.id: {"fires": [], "misses": []} for r in classifier.ruleset.rules}
+    for ex in found:
+        try:
+            if ex.request is not None:
+                answers = [classifier.classify(ex.request)]
+            else:
+                answers = classifier.classify_timeline(ex.timeline)["results"]
+        except InputError:
+            answers = []
+        for rid in dict.fromkeys(a["rule"]["id"] for a in answers):
+            table[rid]["fires"].append(ex.name)
+        for rid in ex.misses:
+            if rid in table:
+                table[rid]["misses"].append(ex.name)
+    return table

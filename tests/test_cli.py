@@ -72,3 +72,11 @@ def test_installed_console_script() -> None:
     assert exe, "the package installs the bup-classifier command"
     done = subprocess.run([exe, "classify", "-"], input=json.dumps(GOOD), capture_output=True, text=True, check=False)
     assert done.returncode == 0 and json.loads(done.stdout)["contact_type"] == "first_visit"
+
+
+def test_examples_coverage(capsys) -> None:
+    assert main(["examples", "--coverage"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line.split() for line in out.splitlines()[2:] if line.strip()}
+    for rid in ("S1", "A1", "N3", "U2", "B4", "R1"):
+        assert int(lines[rid][1]) >= 1 and int(lines[rid][2]) >= 1, out
