@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -109,14 +108,11 @@ def monthly_report(payload: object) -> dict[str, Any]:
                            "type": "value_error"} for r in bad_shares])
     table = figures.Table()
     try:
-        for kind, add in (("completed", figures.add_completed), ("waiting", figures.add_waiting),
-                          ("counts", figures.add_counts)):
-            records = getattr(req, kind)
-            add(table, [{**r, "_file": kind, "_line": i} for i, r in enumerate(records)])
+        for kind, add in figures.ADDERS.items():
+            add(table, [{**r, "_file": kind, "_line": i} for i, r in enumerate(getattr(req, kind))])
     except figures.ReportInputError as exc:
-        m = re.match(r"(\w+):(\d+): (.*)", str(exc))
-        path, msg = (f"{m.group(1)}[{m.group(2)}]", m.group(3)) if m else ("$", str(exc))
-        raise InputError([{"path": path, "message": msg, "type": "value_error"}]) from None
+        raise InputError([{"path": f"{exc.source}[{exc.line}]", "message": exc.detail,
+                           "type": "value_error"}]) from None
     return report.build(table, req.year, {r: Decimal(str(v)) for r, v in req.shares.items()})
 
 

@@ -111,8 +111,7 @@ def history_contact(contact: Contact, contact_type: str) -> HistoryContact:
 def timeline_requests(timeline: TimelineRequest, results: list[dict[str, Any]]) -> list[ClassifyRequest]:
     """The single-contact request each timeline contact stands for (its derived history).
 
-    Used to check that a timeline answer equals the single-contact answer, and by the
-    CLI to show a contact's history.
+    Used by the tests to check that a timeline answer equals the single-contact answer.
     """
     requests: list[ClassifyRequest] = []
     history: list[Any] = []

@@ -119,12 +119,9 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
 
     table = figures.Table()
     try:
-        for path in args.completed:
-            figures.add_completed(table, figures.read_records(path))
-        for path in args.waiting:
-            figures.add_waiting(table, figures.read_records(path))
-        for path in args.counts:
-            figures.add_counts(table, figures.read_records(path))
+        for kind, add in figures.ADDERS.items():
+            for path in getattr(args, kind):
+                add(table, figures.read_records(path))
         shares = report.read_shares(args.shares)
     except (figures.ReportInputError, OSError, KeyError, ValueError) as exc:
         print(f"bup-classifier report: {exc}", file=sys.stderr)

@@ -55,6 +55,7 @@ class HistoryIndex:
 
     months: int
     commitment_types: frozenset[str]
+    same_day: bool  # rules/ruleset.yaml wait.boundary_includes_same_day
     latest_commitment: date | None = None
     latest_closed: date | None = None
     latest_contact_boundary: date | None = None
@@ -104,9 +105,10 @@ class HistoryIndex:
 
     @classmethod
     def empty(cls, ruleset: RuleSet) -> HistoryIndex:
-        return cls(months=ruleset.commitment_months, commitment_types=ruleset.commitment_types)
+        return cls(months=ruleset.commitment_months, commitment_types=ruleset.commitment_types,
+                   same_day=ruleset.boundary_includes_same_day)
 
-    def ended_by_boundary(self, since: date, same_day: bool) -> bool:
+    def ended_by_boundary(self, since: date) -> bool:
         """Whether a commitment boundary is dated on or after `since` (DOMAIN.md 4)."""
         closed = self.latest_closed
         contact = self.latest_contact_boundary
@@ -114,13 +116,13 @@ class HistoryIndex:
             return True
         if contact is None:
             return False
-        return contact >= since if same_day else contact > since
+        return contact >= since if self.same_day else contact > since
 
-    def concluded(self, latest: date | None, concluded: date | None, same_day: bool) -> bool:
+    def concluded(self, latest: date | None, concluded: date | None) -> bool:
         """An investigation/treatment whose latest contact is `latest` has ended (DOMAIN.md 4)."""
         if latest is None:
             return False
-        return (concluded is not None and concluded >= latest) or self.ended_by_boundary(latest, same_day)
+        return (concluded is not None and concluded >= latest) or self.ended_by_boundary(latest)
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,6 @@ def derive(
 ) -> Derived:
     """The derived facts of DOMAIN.md section 4 for one contact, given its folded history."""
     d, months, problem, modality = contact.date, index.months, contact.health_problem, contact.treatment_modality
-    same_day = ruleset.boundary_includes_same_day
 
     latest = index.latest_commitment
     new_commitment = (
@@ -196,7 +197,7 @@ def derive(
     problem_gap = problem_latest is None or more_than_months(problem_latest, d, months)
 
     inv_latest = index.investigation_by_problem.get(problem)
-    inv_concluded = index.concluded(inv_latest, index.investigation_concluded_by_problem.get(problem), same_day)
+    inv_concluded = index.concluded(inv_latest, index.investigation_concluded_by_problem.get(problem))
 
     def matching(table: dict[tuple[str, str | None], date]) -> date | None:
         # Matched on health problem and, when both sides give one, on modality.
@@ -204,7 +205,7 @@ def derive(
         return max(dates) if dates else None
 
     tr_latest = matching(index.treatment)
-    tr_concluded = index.concluded(tr_latest, matching(index.treatment_concluded), same_day)
+    tr_concluded = index.concluded(tr_latest, matching(index.treatment_concluded))
 
     checklist = direct_start(care_request, ruleset)
     covered = tuple(covered_medications(contact.medications_atc, ruleset))

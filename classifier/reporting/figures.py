@@ -26,11 +26,15 @@ NATION = "Riket"
 
 
 class ReportInputError(ValueError):
-    """A record that cannot be read; the message names the file, the line and the field."""
+    """A record that cannot be read; names the source (file or request field), the line and the problem."""
 
+    def __init__(self, source: str, line: int | str, detail: str):
+        self.source, self.line, self.detail = source, line, detail
+        super().__init__(f"{source}:{line}: {detail}")
 
-def where(rec: dict[str, Any]) -> str:
-    return f"{rec.get('_file', '?')}:{rec.get('_line', '?')}"
+    @classmethod
+    def at(cls, rec: dict[str, Any], detail: str) -> ReportInputError:
+        return cls(str(rec.get("_file", "?")), rec.get("_line", "?"), detail)
 
 
 def round_half_up(value: Decimal | float, decimals: int = 0) -> Decimal:
@@ -116,14 +120,14 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
             try:
                 out.append({**json.loads(line), "_line": i, "_file": p.name})
             except json.JSONDecodeError as exc:
-                raise ReportInputError(f"{p.name}:{i}: not JSON ({exc.msg})") from None
+                raise ReportInputError(p.name, i, f"not JSON ({exc.msg})") from None
     return out
 
 
 def _get(rec: dict[str, Any], name: str, required: bool = True) -> Any:
     value = rec.get(name)
     if value in (None, "") and required:
-        raise ReportInputError(f"{where(rec)}: missing {name!r}")
+        raise ReportInputError.at(rec, f"missing {name!r}")
     return value
 
 
@@ -132,7 +136,7 @@ def _bool(value: Any, rec: dict[str, Any]) -> bool | None:
         return value
     found = {"true": True, "false": False, "": None, "null": None}.get(str(value).strip().lower(), "bad")
     if found == "bad":
-        raise ReportInputError(f"{where(rec)}: {value!r} is not true, false or empty")
+        raise ReportInputError.at(rec, f"{value!r} is not true, false or empty")
     return found  # type: ignore[return-value]
 
 
@@ -141,7 +145,7 @@ def _month(rec: dict[str, Any], name: str) -> str:
     try:
         return date.fromisoformat(value[:7] + "-01").strftime("%Y-%m")
     except ValueError:
-        raise ReportInputError(f"{where(rec)}: {name} {value!r} is not YYYY-MM(-DD)") from None
+        raise ReportInputError.at(rec, f"{name} {value!r} is not YYYY-MM(-DD)") from None
 
 
 def add_completed(table: Table, records: Iterable[dict[str, Any]]) -> None:
@@ -150,7 +154,7 @@ def add_completed(table: Table, records: Iterable[dict[str, Any]]) -> None:
         answer = rec.get("classification") or {}
         wait = answer.get("wait") or {} if isinstance(answer, dict) else {}
         if not isinstance(answer, dict) or not isinstance(wait, dict):
-            raise ReportInputError(f"{where(rec)}: classification must be an answer object of /v1/classify")
+            raise ReportInputError.at(rec, "classification must be an answer object of /v1/classify")
         area = answer.get("contact_type", rec.get("contact_type"))
         num = _bool(wait.get("in_numerator", rec.get("in_numerator")), rec)
         den = _bool(wait.get("in_denominator", rec.get("in_denominator")), rec)
@@ -175,7 +179,7 @@ def add_waiting(table: Table, records: Iterable[dict[str, Any]], limit_days: int
     for rec in records:
         area = _get(rec, "area")
         if area not in AREAS:
-            raise ReportInputError(f"{where(rec)}: area {area!r}; expected one of {AREAS}")
+            raise ReportInputError.at(rec, f"area {area!r}; expected one of {AREAS}")
         if str(rec.get("exclusion") or "") in ("MOV", "SOV"):
             continue
         month = _month(rec, "month")
@@ -183,7 +187,7 @@ def add_waiting(table: Table, records: Iterable[dict[str, Any]], limit_days: int
         try:
             start = date.fromisoformat(str(_get(rec, "wait_start")))
         except ValueError:
-            raise ReportInputError(f"{where(rec)}: wait_start is not a date YYYY-MM-DD") from None
+            raise ReportInputError.at(rec, "wait_start is not a date YYYY-MM-DD") from None
         c = table.cell(str(_get(rec, "region")), str(_get(rec, "unit")), area, month)
         c.waiting += 1
         if (month_end - start).days <= limit_days:
@@ -199,10 +203,14 @@ def add_counts(table: Table, records: Iterable[dict[str, Any]]) -> None:
         region = str(_get(rec, "region"))
         area = _get(rec, "area")
         if area not in AREAS:
-            raise ReportInputError(f"{where(rec)}: area {area!r}; expected one of {AREAS}")
+            raise ReportInputError.at(rec, f"area {area!r}; expected one of {AREAS}")
         c = table.cell(region, str(rec.get("unit") or region), area, _month(rec, "month"))
         for n in names:
             if rec.get(n) not in (None, ""):
                 if not str(rec[n]).isdigit():
-                    raise ReportInputError(f"{where(rec)}: {n} {rec[n]!r} is not a whole number >= 0")
+                    raise ReportInputError.at(rec, f"{n} {rec[n]!r} is not a whole number >= 0")
                 setattr(c, n, getattr(c, n) + int(rec[n]))
+
+
+# The three kinds of input records, by the name the CLI option and the API field use.
+ADDERS = {"completed": add_completed, "waiting": add_waiting, "counts": add_counts}

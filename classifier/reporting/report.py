@@ -48,7 +48,7 @@ def write(report: dict[str, Any], out: str | Path) -> list[Path]:
         w = csv.DictWriter(f, fieldnames=list(report["figures"][0]) if report["figures"] else ["level"])
         w.writeheader()
         w.writerows(report["figures"])
-    rows = money_rows(report)
+    rows = money_rows(report["money"]["regions"])
     with written[2].open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["region"])
         w.writeheader()
@@ -57,10 +57,10 @@ def write(report: dict[str, Any], out: str | Path) -> list[Path]:
     return written
 
 
-def money_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+def money_rows(regions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per region, area and month (and queue period): the sum, the rule, the tier, the figures."""
     rows = []
-    for r in report["money"]["regions"]:
+    for r in regions:
         for m in r["months"]:
             nxt = m["next_tier"] or {}
             rows.append({"region": r["region"], "area": m["area"], "period": m["month"], "rule": m["rule"] or "",
@@ -132,7 +132,7 @@ def print_tables(report: dict[str, Any]) -> None:
         for col in ("område", "period", "andel %", "fg år %", "förändr.", "väntande ≤30 %", "regel", "andel av pott",
                     "pott mnkr", "utfall mnkr", "fler inom 30 d (SKR)", "fler inom 30 d (strikt)"):
             t.add_column(col, justify="left" if col in ("område", "period", "regel") else "right")
-        for row in money_rows({"money": {"regions": [r]}}):
+        for row in money_rows([r]):
             t.add_row(*(_cell(v) for v in (
                 row["area"], row["period"], row["share_within_30"], row["last_year"], row["change_pp"],
                 row["waiting_share_le30"], SHORT.get(row["rule"], "–"), f"{row['pays']:.0%}", row["pot_msek"],
