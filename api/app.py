@@ -19,10 +19,10 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 from pydantic.json_schema import models_json_schema
 
-from api import docs
+from api import docs, workbench
 from classifier import InputError, default_classifier
 from classifier.engine import EngineError, RuleSetDefect
 from classifier.models import (
@@ -247,10 +247,7 @@ def create_app() -> FastAPI:
             _count(request, 1)
             return FastJSON({"ok": True})
 
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
+    workbench.mount(app, clf, read_json)
     _add_request_schemas(app)
     return AccessLog(app)  # type: ignore[return-value]
 

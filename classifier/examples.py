@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import AfterValidator, Field
 
 from classifier.classify import Classifier
-from classifier.errors import InputError
+from classifier.errors import InputError, parse
+from classifier.models import Strict, Text
+from classifier.privacy import reject_identity_number
 
 DEFAULT_EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+SECTIONS_FILE = "sections.yaml"
 EXPECT_KEYS = {"contact_type", "rule", "measurement_point", "wait", "warnings", "facts", "error_paths"}
 
 
@@ -42,6 +46,8 @@ def load(directory: str | Path | None = None) -> list[Example]:
     root = Path(directory or DEFAULT_EXAMPLES_DIR)
     out = []
     for path in sorted(root.rglob("*.yaml")):
+        if path.name == SECTIONS_FILE and path.parent == root:
+            continue
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         missing = [k for k in ("title", "story", "expect") if k not in doc]
         if missing or ("request" in doc) == ("timeline" in doc):
@@ -59,6 +65,21 @@ def load(directory: str | Path | None = None) -> list[Example]:
                 expect=doc["expect"],
             )
         )
+    return out
+
+
+def sections(directory: str | Path | None = None) -> dict[str, dict[str, str]]:
+    """The library's sections (folder → sv/en title and source) in the definitions document's order.
+
+    Folders that sections.yaml does not name come last, titled by their folder name.
+    """
+    root = Path(directory or DEFAULT_EXAMPLES_DIR)
+    file = root / SECTIONS_FILE
+    known = yaml.safe_load(file.read_text(encoding="utf-8"))["sections"] if file.exists() else {}
+    out = {k: {"title_sv": v["title_sv"], "title_en": v["title_en"], "source": v.get("source", "")}
+           for k, v in known.items()}
+    for ex in load(root):
+        out.setdefault(ex.section, {"title_sv": ex.section, "title_en": ex.section, "source": ""})
     return out
 
 
@@ -139,3 +160,61 @@ def coverage(classifier: Classifier, found: list[Example]) -> dict[str, dict[str
             if rid in table:
                 table[rid]["misses"].append(ex.name)
     return table
+
+
+class NewExample(Strict):
+    """What a clinician sends to record a case: a title, a story and one request or timeline."""
+
+    title: Text
+    story: Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(reject_identity_number)]
+    request: dict[str, Any] | None = None
+    timeline: dict[str, Any] | None = None
+
+
+def record(classifier: Classifier, body: object) -> dict[str, Any]:
+    """A new example whose expectation is today's answer, so a clinician's case becomes a regression test.
+
+    An input the service rejects is recorded too, expecting the same error paths. `misses`
+    stays empty: which rule a case just misses is the author's judgement, not the engine's.
+    """
+    new = parse(NewExample, body)
+    if (new.request is None) == (new.timeline is None):
+        raise InputError([{"path": "request", "message": "expected exactly one of request and timeline",
+                           "type": "value_error"}])
+    expect: Any
+    try:
+        if new.request is not None:
+            answers = [classifier.classify(new.request)]
+            expect = _expectation(answers[0], with_facts=True)
+        else:
+            answers = classifier.classify_timeline(new.timeline)["results"]
+            expect = [_expectation(a, with_facts=False) for a in answers]
+    except InputError as exc:
+        answers, expect = [], {"error_paths": sorted({e["path"] for e in exc.errors})}
+    doc: dict[str, Any] = {"title": new.title, "source": "Arbetsbänken (bup-classifier workbench)",
+                           "story": new.story.rstrip() + "\n",
+                           "fires": list(dict.fromkeys(a["rule"]["id"] for a in answers)), "misses": []}
+    doc["request" if new.request is not None else "timeline"] = new.request or new.timeline
+    doc["expect"] = expect
+    return doc
+
+
+def _expectation(answer: dict[str, Any], with_facts: bool) -> dict[str, Any]:
+    out = {"contact_type": answer["contact_type"], "rule": answer["rule"]["id"], "wait": answer["wait"],
+           "warnings": [w["code"] for w in answer["warnings"]]}
+    if with_facts:
+        out["facts"] = answer["facts"]
+    return out
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes a multi-line story as a `|` block, as the hand-written examples do."""
+
+
+_Dumper.add_representer(str, lambda d, v: d.represent_scalar(
+    "tag:yaml.org,2002:str", v, style="|" if "\n" in v else None))
+
+
+def dump(doc: dict[str, Any]) -> str:
+    """An example as YAML, in the key order of the files under examples/."""
+    return yaml.dump(doc, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=110, default_flow_style=None)

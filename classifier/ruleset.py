@@ -67,7 +67,8 @@ class RuleSet:
     sha256: str
     directory: Path
     domains: dict[str, tuple[c.Value, ...]]
-    fact_descriptions: dict[str, str]
+    # Per fact: label_sv, label_en and description, for people reading an answer.
+    fact_texts: dict[str, dict[str, str]]
     constraints: tuple[tuple[str, c.Cond], ...]
     stages: tuple[Stage, ...]
     tables: dict[str, Any]
@@ -250,7 +251,8 @@ def load(directory: str | os.PathLike[str] | None = None) -> RuleSet:
         sha256=hasher.hexdigest(),
         directory=root,
         domains=domains,
-        fact_descriptions={f: str(s.get("description", "")) for f, s in facts_raw.items()},
+        fact_texts={f: {k: str(s.get(k, "")) for k in ("label_sv", "label_en", "description")}
+                    for f, s in facts_raw.items()},
         constraints=tuple(constraints),
         stages=tuple(stages),
         tables=tables,

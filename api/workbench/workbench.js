@@ -1,0 +1,741 @@
+// The clinicians' workbench: plain JavaScript, no build step.
+// Every answer comes from the public API (/v1/classify, /v1/classify/timeline), so the page
+// shows exactly what a journal system gets. Labels of contact types, facts, exclusions and
+// checklist items come from the rule set (GET /workbench/library); only the page's own
+// words are here. Nothing is validated in the browser: the API's 422 says what is wrong,
+// and each problem is shown next to the field its JSON path names.
+"use strict";
+
+const UI = {
+  sv: {
+    app_title: "BUP-klassificeraren – arbetsbänk", tab_contact: "En kontakt", tab_journey: "Patientresa",
+    api_docs: "API-dokumentation", library: "Kliniska exempel",
+    library_hint: "Klicka på ett exempel för att öppna det i formuläret eller som patientresa.",
+    fs_contact: "Kontakten", fs_care_request: "Vårdbegäran", fs_evi: "En väg in – checklista för direkt start",
+    fs_history: "Tidigare händelser (historik)", fs_events: "Patientens händelser i datumordning",
+    col_type: "Händelse", col_date: "Datum", col_setting: "Enhet", col_contact_type: "Kontakttyp",
+    col_problem: "Hälsoproblem", col_modality: "Behandlingsform", col_id: "Kontakt-id", col_activity: "Aktivitet",
+    col_decision: "Beslutsdatum", col_urgent: "Akut", col_atc: "ATC-koder", col_exclusion: "Undantag",
+    col_received: "Vårdbegäran mottagen", col_pathway: "Scenario",
+    add_history: "+ Lägg till händelse", add_event: "+ Lägg till händelse", remove: "Ta bort",
+    patient_ref: "Pseudonym patientreferens (valfri, aldrig personnummer)",
+    classify: "Klassificera", classify_journey: "Klassificera resan", clear: "Töm",
+    save_title: "Spara som exempel", download: "Ladda ner som exempelfil (YAML)",
+    save_hint: "Fallet sparas i exempelformatet med dagens svar som förväntat resultat. Lägg filen under examples/ så blir den ett regressionstest.",
+    example_title: "Rubrik", example_story: "Kort berättelse (svenska)",
+    "contact.id": "Kontakt-id", "contact.date": "Kontaktdatum (ÅÅÅÅ-MM-DD)", "contact.setting": "Enhet",
+    "contact.activity": "Aktivitet", "contact.urgent": "Akut tillstånd", "contact.health_problem": "Hälsoproblem (t.ex. F90)",
+    "contact.treatment_modality": "Behandlingsform", "contact.medications_atc": "Läkemedel, ATC-koder (kommaseparerade)",
+    "contact.kva_codes": "KVÅ-koder (kommaseparerade)", "contact.contact_form": "Kontaktform",
+    "contact.decision_date": "Beslutsdatum (ÅÅÅÅ-MM-DD)", "contact.wait_exclusion": "Undantag från väntetid",
+    "care_request.received_date": "Mottagen (ÅÅÅÅ-MM-DD)", "care_request.pathway": "Scenario för En väg in",
+    unset: "– ej angivet –", yes: "ja", no: "nej",
+    "opt.setting.bup": "BUP", "opt.setting.evi": "En väg in",
+    "opt.activity.assessment": "Bedömning", "opt.activity.basic_investigation": "Basutredning",
+    "opt.activity.investigation": "Utredning", "opt.activity.treatment": "Behandling",
+    "opt.activity.follow_up": "Uppföljning", "opt.activity.advice": "Rådgivning/triage utan bedömning",
+    "opt.modality.pharmacological": "Farmakologisk", "opt.modality.psychological": "Psykologisk",
+    "opt.modality.psychosocial": "Psykosocial", "opt.modality.other": "Annan",
+    "opt.form.in_person": "Fysiskt besök", "opt.form.video": "Video", "opt.form.phone": "Telefon",
+    "opt.form.text": "Text/chatt", "opt.form.other": "Annan",
+    "opt.pathway.A": "A – BUP har första kontakten", "opt.pathway.B": "B – En väg in i primärvården",
+    "opt.pathway.C": "C – En väg in inom BUP",
+    "opt.event.contact": "Kontakt", "opt.event.investigation_concluded": "Utredning avslutad",
+    "opt.event.treatment_concluded": "Behandling avslutad", "opt.event.care_closed": "Vårdåtagande avslutat",
+    measurement_point: "Mätpunkt", care_guarantee: "omfattas av vårdgarantin",
+    not_measurement_point: "Ingen mätpunkt – ingen väntetid mäts",
+    wait_start: "Väntetiden startar", wait_days: "Väntetid", days: "dagar", within: "Inom {n} dagar",
+    counted: "Räknas", basis_care_request_received: "vårdbegäran mottogs", basis_decision: "beslutsdatum",
+    no_start: "kan inte beräknas (se varning)",
+    counted_both: "Räknas i både täljare (inom {n} dagar) och nämnare.",
+    counted_denominator_only: "Räknas i nämnaren men inte i täljaren: väntan över {n} dagar.",
+    excluded_both: "Undantas från både täljare och nämnare: {why}.",
+    excluded_denominator: "Undantas från nämnaren: {why} över {n} dagar.",
+    excluded_unknown: "Räknas inte: väntetiden saknar startdatum.",
+    rule: "Regel", source: "Källa", facts_used: "Fakta som regeln använde", warnings: "Varningar",
+    ruleset: "Regelverk", expected: "Förväntat enligt exemplet", matches: "stämmer", differs: "skiljer sig",
+    errors_summary: "Frågan avvisades: {n} fel. Se de markerade fälten.",
+    lane_events: "Händelser", lane_window: "12 mån efter kontakt", lane_waits: "Väntetider",
+    limit30: "{n} d", limit12: "12 mån", journey_table: "Klassificering per kontakt",
+    col_answer: "Klassificering", col_wait: "Väntetid", col_rule: "Regel", col_warnings: "Varningar",
+    network_error: "Tjänsten svarade inte: {msg}", fires: "utlöser", misses: "missar precis",
+    "opt.activity_source.given": "angiven", "opt.activity_source.kva": "från KVÅ-kod",
+  },
+  en: {
+    app_title: "BUP classifier – workbench", tab_contact: "One contact", tab_journey: "Patient journey",
+    api_docs: "API documentation", library: "Clinical examples",
+    library_hint: "Click an example to open it in the form or as a patient journey.",
+    fs_contact: "The contact", fs_care_request: "Care request", fs_evi: "En väg in – checklist for a direct start",
+    fs_history: "Earlier events (history)", fs_events: "The patient's events in date order",
+    col_type: "Event", col_date: "Date", col_setting: "Setting", col_contact_type: "Contact type",
+    col_problem: "Health problem", col_modality: "Modality", col_id: "Contact id", col_activity: "Activity",
+    col_decision: "Decision date", col_urgent: "Urgent", col_atc: "ATC codes", col_exclusion: "Exclusion",
+    col_received: "Care request received", col_pathway: "Scenario",
+    add_history: "+ Add event", add_event: "+ Add event", remove: "Remove",
+    patient_ref: "Pseudonymous patient reference (optional, never an identity number)",
+    classify: "Classify", classify_journey: "Classify the journey", clear: "Clear",
+    save_title: "Save as an example", download: "Download as an example file (YAML)",
+    save_hint: "The case is saved in the examples format with today's answer as the expectation. Put the file under examples/ and it becomes a regression test.",
+    example_title: "Title", example_story: "Short story (Swedish)",
+    "contact.id": "Contact id", "contact.date": "Contact date (YYYY-MM-DD)", "contact.setting": "Setting",
+    "contact.activity": "Activity", "contact.urgent": "Urgent condition", "contact.health_problem": "Health problem (e.g. F90)",
+    "contact.treatment_modality": "Treatment modality", "contact.medications_atc": "Medications, ATC codes (comma-separated)",
+    "contact.kva_codes": "KVÅ codes (comma-separated)", "contact.contact_form": "Contact form",
+    "contact.decision_date": "Decision date (YYYY-MM-DD)", "contact.wait_exclusion": "Wait exclusion",
+    "care_request.received_date": "Received (YYYY-MM-DD)", "care_request.pathway": "En väg in scenario",
+    unset: "– not given –", yes: "yes", no: "no",
+    "opt.setting.bup": "BUP", "opt.setting.evi": "En väg in",
+    "opt.activity.assessment": "Assessment", "opt.activity.basic_investigation": "Basic investigation",
+    "opt.activity.investigation": "Investigation", "opt.activity.treatment": "Treatment",
+    "opt.activity.follow_up": "Follow-up", "opt.activity.advice": "Advice/triage without assessment",
+    "opt.modality.pharmacological": "Pharmacological", "opt.modality.psychological": "Psychological",
+    "opt.modality.psychosocial": "Psychosocial", "opt.modality.other": "Other",
+    "opt.form.in_person": "In person", "opt.form.video": "Video", "opt.form.phone": "Phone",
+    "opt.form.text": "Text/chat", "opt.form.other": "Other",
+    "opt.pathway.A": "A – BUP has the first contact", "opt.pathway.B": "B – En väg in in primary care",
+    "opt.pathway.C": "C – En väg in inside BUP",
+    "opt.event.contact": "Contact", "opt.event.investigation_concluded": "Investigation concluded",
+    "opt.event.treatment_concluded": "Treatment concluded", "opt.event.care_closed": "Care commitment closed",
+    measurement_point: "Measurement point", care_guarantee: "covered by the care guarantee",
+    not_measurement_point: "Not a measurement point – no wait is measured",
+    wait_start: "Wait starts", wait_days: "Wait", days: "days", within: "Within {n} days",
+    counted: "Counted", basis_care_request_received: "care request received", basis_decision: "decision date",
+    no_start: "cannot be computed (see warning)",
+    counted_both: "Counted in both numerator (within {n} days) and denominator.",
+    counted_denominator_only: "Counted in the denominator, not the numerator: a wait over {n} days.",
+    excluded_both: "Excluded from numerator and denominator: {why}.",
+    excluded_denominator: "Excluded from the denominator: {why} over {n} days.",
+    excluded_unknown: "Not counted: the wait has no start date.",
+    rule: "Rule", source: "Source", facts_used: "Facts the rule used", warnings: "Warnings",
+    ruleset: "Rule set", expected: "Expected by the example", matches: "matches", differs: "differs",
+    errors_summary: "The request was rejected: {n} problem(s). See the marked fields.",
+    lane_events: "Events", lane_window: "12 months after a contact", lane_waits: "Waits",
+    limit30: "{n} d", limit12: "12 mo", journey_table: "Classification per contact",
+    col_answer: "Classification", col_wait: "Wait", col_rule: "Rule", col_warnings: "Warnings",
+    network_error: "The service did not answer: {msg}", fires: "fires", misses: "just misses",
+    "opt.activity_source.given": "given", "opt.activity_source.kva": "from a KVÅ code",
+  },
+};
+
+const OPTIONS = {
+  setting: ["bup", "evi"],
+  activity: ["assessment", "basic_investigation", "investigation", "treatment", "follow_up", "advice"],
+  modality: ["pharmacological", "psychological", "psychosocial", "other"],
+  form: ["in_person", "video", "phone", "text", "other"],
+  exclusion: ["PVV", "MOV", "SOV"],
+  pathway: ["A", "B", "C"],
+  event: ["contact", "investigation_concluded", "treatment_concluded", "care_closed"],
+  contact_type: ["first_visit", "investigation", "treatment", "return_visit", "acute", "outside_model"],
+};
+
+// The one-contact form: each field is named by its JSON path in the request.
+const CONTACT_FIELDS = [
+  ["contact.id", "text"], ["contact.date", "text"], ["contact.setting", "select", "setting", true],
+  ["contact.activity", "select", "activity"], ["contact.health_problem", "text"],
+  ["contact.treatment_modality", "select", "modality"], ["contact.decision_date", "text"],
+  ["contact.urgent", "bool"], ["contact.contact_form", "select", "form"],
+  ["contact.wait_exclusion", "select", "exclusion"], ["contact.medications_atc", "list"],
+  ["contact.kva_codes", "list"],
+];
+const CARE_REQUEST_FIELDS = [["care_request.received_date", "text"], ["care_request.pathway", "select", "pathway", true]];
+// History and timeline rows: [column key, JSON key inside the item, kind, option list, which event types have it].
+const HISTORY_COLUMNS = [
+  ["type", "select", "event", null], ["date", "text", null, null],
+  ["setting", "select", "setting", ["contact"]], ["contact_type", "select", "contact_type", ["contact"]],
+  ["health_problem", "text", null, ["contact", "investigation_concluded", "treatment_concluded"]],
+  ["treatment_modality", "select", "modality", ["contact", "treatment_concluded"]],
+];
+const EVENT_COLUMNS = [
+  ["type", "select", "event", null], ["date", "text", null, null], ["contact.id", "text", null, ["contact"]],
+  ["contact.setting", "select", "setting", ["contact"]], ["contact.activity", "select", "activity", ["contact"]],
+  ["health_problem", "text", null, ["contact", "investigation_concluded", "treatment_concluded"]],
+  ["treatment_modality", "select", "modality", ["contact", "treatment_concluded"]],
+  ["contact.decision_date", "text", null, ["contact"]], ["contact.urgent", "bool", null, ["contact"]],
+  ["contact.medications_atc", "list", null, ["contact"]], ["contact.wait_exclusion", "select", "exclusion", ["contact"]],
+  ["care_request.received_date", "text", null, ["contact"]], ["care_request.pathway", "select", "pathway", ["contact"]],
+];
+
+const state = { lang: "sv", lib: null, current: null, lastAnswer: null, lastJourney: null, view: "contact" };
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+function t(key, vars = {}) {
+  const text = UI[state.lang][key] ?? UI.sv[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+function optionLabel(list, value) {
+  if (list === "contact_type") return label(state.lib.contact_types[value]) || value;
+  if (list === "exclusion") return `${value} – ${state.lib.exclusions[value]["name_" + state.lang]}`;
+  return t(`opt.${list}.${value}`);
+}
+
+function label(entry) { return entry ? entry["label_" + state.lang] || entry.label_sv : ""; }
+
+function input(kind, list, path, required) {
+  if (kind === "select") {
+    const s = el("select", { "data-path": path, "data-list": list });
+    if (!required) s.append(el("option", { value: "", text: t("unset") }));
+    for (const v of OPTIONS[list]) s.append(el("option", { value: v, text: optionLabel(list, v) }));
+    return s;
+  }
+  if (kind === "bool") return el("input", { type: "checkbox", "data-path": path });
+  return el("input", { type: "text", "data-path": path, "data-kind": kind, autocomplete: "off" });
+}
+
+// ---- reading and writing form controls --------------------------------------------
+
+function readControl(ctrl) {
+  if (ctrl.type === "checkbox") return ctrl.checked ? true : undefined;
+  const raw = ctrl.value.trim();
+  if (raw === "") return undefined;
+  if (ctrl.dataset.kind === "list") return raw.split(/[\s,;]+/).filter(Boolean);
+  if (ctrl.dataset.kind === "tristate") return raw === "true";
+  return raw;
+}
+
+function writeControl(ctrl, value) {
+  if (ctrl.type === "checkbox") ctrl.checked = value === true;
+  else if (Array.isArray(value)) ctrl.value = value.join(", ");
+  else ctrl.value = value === undefined || value === null ? "" : String(value);
+}
+
+function getPath(obj, path) {
+  return path.split(".").reduce((o, k) => (o === undefined || o === null ? undefined : o[k]), obj);
+}
+
+function setPath(obj, path, value) {
+  const keys = path.split(".");
+  let o = obj;
+  for (const k of keys.slice(0, -1)) o = o[k] ??= {};
+  o[keys[keys.length - 1]] = value;
+}
+
+// ---- the one-contact form ------------------------------------------------------------
+
+function buildContactForm() {
+  const fields = $("#contact-fields");
+  fields.replaceChildren(...CONTACT_FIELDS.map(([path, kind, list, req]) => fieldLabel(path, input(kind, list, path, req))));
+  $("#care-request-fields").replaceChildren(
+    ...CARE_REQUEST_FIELDS.map(([path, kind, list, req]) => fieldLabel(path, input(kind, list, path, req))));
+  $("#evi-fields").replaceChildren(...state.lib.checklist.map((item) => {
+    const path = `care_request.evi_assessment.${item.field}`;
+    const s = el("select", { "data-path": path, "data-kind": "tristate" },
+      el("option", { value: "", text: t("unset") }), el("option", { value: "true", text: t("yes") }),
+      el("option", { value: "false", text: t("no") }));
+    return el("label", {}, s, el("span", { text: `${item.id}: ${item["text_" + state.lang]}` }));
+  }));
+}
+
+function fieldLabel(path, ctrl) {
+  return el("label", { class: ctrl.type === "checkbox" ? "inline" : null }, el("span", { text: t(path) }), ctrl);
+}
+
+function rowFor(columns, item) {
+  const tr = el("tr");
+  tr.extra = {};  // fields the table has no column for (kva_codes, evi_assessment, ...), kept as they were
+  for (const [key, kind, list, types] of columns) {
+    const ctrl = input(kind, list, key, key === "type");
+    ctrl.dataset.key = key;
+    if (types) ctrl.dataset.types = types.join(" ");
+    if (kind === "select" && key !== "type") ctrl.dataset.list = list;
+    tr.append(el("td", { class: kind === "bool" ? "narrow" : null }, ctrl));
+  }
+  tr.append(el("td", {}, el("button", { type: "button", class: "remove", text: t("remove") })));
+  $("button.remove", tr).addEventListener("click", () => tr.remove());
+  $("[data-key=type]", tr).addEventListener("change", () => applyRowType(tr));
+  if (item) fillRow(tr, columns, item);
+  applyRowType(tr);
+  return tr;
+}
+
+function rowValueKey(key, type) {
+  // A timeline contact keeps its date and problem inside `contact`; other events at the top.
+  if (type !== "contact" || key === "type") return key;
+  if (key === "date" || key === "health_problem" || key === "treatment_modality") return `contact.${key}`;
+  return key;
+}
+
+function fillRow(tr, columns, item) {
+  const type = item.type || "contact";
+  const timeline = columns === EVENT_COLUMNS;
+  const used = new Set();
+  for (const [key] of columns) {
+    const path = timeline ? rowValueKey(key, type) : key;
+    const ctrl = $(`[data-key="${key}"]`, tr);
+    writeControl(ctrl, getPath(item, path));
+    used.add(path);
+  }
+  if (timeline && type === "contact") {
+    tr.extra = structuredClone(item);
+    for (const path of used) deletePath(tr.extra, path);
+    for (const k of ["contact", "care_request"]) if (tr.extra[k] && !Object.keys(tr.extra[k]).length) delete tr.extra[k];
+  }
+}
+
+function deletePath(obj, path) {
+  const keys = path.split(".");
+  const parent = keys.length === 1 ? obj : getPath(obj, keys.slice(0, -1).join("."));
+  if (parent && typeof parent === "object") delete parent[keys[keys.length - 1]];
+}
+
+function applyRowType(tr) {
+  const type = $("[data-key=type]", tr).value;
+  for (const ctrl of $$("[data-types]", tr)) ctrl.disabled = !ctrl.dataset.types.split(" ").includes(type);
+}
+
+function readRow(tr, columns) {
+  const type = $("[data-key=type]", tr).value;
+  const timeline = columns === EVENT_COLUMNS;
+  const item = timeline && type === "contact" ? structuredClone(tr.extra) : {};
+  for (const [key] of columns) {
+    const ctrl = $(`[data-key="${key}"]`, tr);
+    const path = timeline ? rowValueKey(key, type) : key;
+    ctrl.dataset.path = `${tr.dataset.prefix}.${path}`;
+    if (ctrl.disabled) continue;
+    const value = readControl(ctrl);
+    if (value !== undefined) setPath(item, path, value);
+  }
+  return item;
+}
+
+function renumber(tbody, name) {
+  $$("tr", tbody).forEach((tr, i) => { tr.dataset.prefix = tr.dataset.path = `${name}[${i}]`; });
+}
+
+function readContactRequest() {
+  const req = {};
+  for (const ctrl of $$("#contact-fields [data-path]")) {
+    const v = readControl(ctrl);
+    if (v !== undefined) setPath(req, ctrl.dataset.path, v);
+  }
+  req.contact ??= {};
+  if ($("#has-care-request").checked) {
+    req.care_request = {};
+    for (const ctrl of $$("#care-request-fields [data-path]")) {
+      const v = readControl(ctrl);
+      if (v !== undefined) setPath(req, ctrl.dataset.path, v);
+    }
+    if ($("#has-evi").checked) {
+      req.care_request.evi_assessment = {};
+      for (const ctrl of $$("#evi-fields [data-path]")) {
+        const v = readControl(ctrl);
+        if (v !== undefined) setPath(req, ctrl.dataset.path, v);
+      }
+    }
+  }
+  const tbody = $("#history-table tbody");
+  renumber(tbody, "history");
+  const history = $$("tr", tbody).map((tr) => readRow(tr, HISTORY_COLUMNS));
+  if (history.length) req.history = history;
+  const ref = $("#patient-ref").value.trim();
+  if (ref) req.patient = { ref };
+  return req;
+}
+
+function fillContactForm(req) {
+  clearErrors();
+  for (const ctrl of $$("#contact-fields [data-path], #care-request-fields [data-path], #evi-fields [data-path]")) {
+    writeControl(ctrl, getPath(req, ctrl.dataset.path));
+  }
+  $("#has-care-request").checked = !!req.care_request;
+  $("#has-evi").checked = !!(req.care_request && req.care_request.evi_assessment);
+  const tbody = $("#history-table tbody");
+  tbody.replaceChildren(...(req.history || []).map((h) => rowFor(HISTORY_COLUMNS, h)));
+  renumber(tbody, "history");
+  $("#patient-ref").value = (req.patient && req.patient.ref) || "";
+}
+
+// ---- the journey form ----------------------------------------------------------------
+
+function readTimeline() {
+  const tbody = $("#events-table tbody");
+  renumber(tbody, "events");
+  const tl = { events: $$("tr", tbody).map((tr) => readRow(tr, EVENT_COLUMNS)) };
+  const ref = $("#journey-patient-ref").value.trim();
+  if (ref) tl.patient = { ref };
+  return tl;
+}
+
+function fillTimeline(tl) {
+  clearErrors();
+  const tbody = $("#events-table tbody");
+  tbody.replaceChildren(...(tl.events || []).map((e) => rowFor(EVENT_COLUMNS, e)));
+  renumber(tbody, "events");
+  $("#journey-patient-ref").value = (tl.patient && tl.patient.ref) || "";
+}
+
+// ---- talking to the API ----------------------------------------------------------------
+
+async function post(url, body) {
+  const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const ctype = res.headers.get("content-type") || "";
+  const data = ctype.includes("json") ? await res.json() : await res.text();
+  return { ok: res.ok, status: res.status, data, res };
+}
+
+function clearErrors(root = document) {
+  $$(".field-error", root).forEach((n) => n.remove());
+  $$(".invalid", root).forEach((n) => n.classList.remove("invalid"));
+  $$(".general-errors", root).forEach((n) => n.replaceChildren());
+}
+
+// Put each problem next to the control its JSON path names (or the closest enclosing one).
+function findControl(scope, path) {
+  while (path) {
+    const ctrl = scope.querySelector(`[data-path="${CSS.escape(path)}"]`);
+    if (ctrl) return ctrl;
+    const shorter = path.replace(/(\.[^.[\]]+|\[\d+\])$/, "");
+    if (shorter === path) return null;
+    path = shorter;
+  }
+  return null;
+}
+
+function showErrors(errors, scope, general) {
+  clearErrors(scope);
+  const unplaced = [];
+  for (const err of errors) {
+    const ctrl = findControl(scope, err.path.replace(/^\$\.?/, ""));
+    if (!ctrl) { unplaced.push(err); continue; }
+    ctrl.classList.add("invalid");
+    const msg = el("div", { class: "field-error", "data-error-for": err.path, text: err.message });
+    (ctrl.tagName === "TR" ? ctrl.lastElementChild : ctrl.closest("label") || ctrl.parentElement).append(msg);
+  }
+  general.replaceChildren(el("p", { text: t("errors_summary", { n: errors.length }) }),
+    ...unplaced.map((e) => el("div", { class: "field-error", "data-error-for": e.path, text: `${e.path}: ${e.message}` })));
+}
+
+async function classifyContact() {
+  const form = $("#contact-form");
+  const { ok, data } = await guarded(() => post("/v1/classify", readContactRequest()), $("#contact-general-errors"));
+  if (data === undefined) return;
+  if (!ok) { state.lastAnswer = null; $("#answer").replaceChildren(); showErrors(data.errors || [], form, $("#contact-general-errors")); return; }
+  clearErrors(form);
+  state.lastAnswer = data;
+  renderAnswer();
+}
+
+async function classifyJourney() {
+  const form = $("#journey-form");
+  const { ok, data } = await guarded(() => post("/v1/classify/timeline", readTimeline()), $("#journey-general-errors"));
+  if (data === undefined) return;
+  if (!ok) { state.lastJourney = null; $("#journey-answer").replaceChildren(); showErrors(data.errors || [], form, $("#journey-general-errors")); return; }
+  clearErrors(form);
+  state.lastJourney = { timeline: readTimeline(), results: data.results };
+  renderJourney();
+}
+
+async function guarded(call, box) {
+  try { return await call(); } catch (exc) {
+    box.replaceChildren(el("p", { text: t("network_error", { msg: exc.message }) }));
+    return { ok: false, data: undefined };
+  }
+}
+
+// ---- showing one answer as a clinician reads it ------------------------------------------
+
+function yesNo(v) { return el("span", { class: v ? "yes" : "no", text: v ? t("yes") : t("no") }); }
+
+function countedText(w) {
+  const n = w.limit_days;
+  if (w.start_date === null) return t("excluded_unknown");
+  if (w.exclusion && state.lib.exclusions[w.exclusion]) {
+    const why = `${state.lib.exclusions[w.exclusion]["name_" + state.lang]} (${w.exclusion})`;
+    if (!w.in_denominator && !w.in_numerator && state.lib.exclusions[w.exclusion].excluded_from_numerator) return t("excluded_both", { why });
+    if (!w.in_denominator) return t("excluded_denominator", { why, n });
+  }
+  if (w.in_numerator && w.in_denominator) return t("counted_both", { n });
+  return t("counted_denominator_only", { n });
+}
+
+function answerCard(a) {
+  const lang = state.lang;
+  const card = el("div", { class: "card", id: "answer-card", "data-contact-type": a.contact_type, "data-rule": a.rule.id });
+  card.append(el("h3", { class: "contact-type" }, a[`label_${lang}`] || a.label_sv, " ", el("span", { class: "code", text: a.contact_type })));
+  card.append(el("p", { class: "measurement" }, a.measurement_point
+    ? [el("strong", { text: `${t("measurement_point")}: ` }), yesNo(true), a.care_guarantee ? ` – ${t("care_guarantee")}` : ""]
+    : t("not_measurement_point")));
+  if (a.wait) {
+    const w = a.wait;
+    const dl = el("dl", { class: "wait" });
+    dl.append(el("dt", { text: t("wait_start") }),
+      el("dd", { class: "wait-start", text: w.start_date ? `${w.start_date} (${t("basis_" + w.start_basis)})` : t("no_start") }));
+    dl.append(el("dt", { text: t("wait_days") }), el("dd", { class: "wait-days", text: w.days === null ? "–" : `${w.days} ${t("days")}` }));
+    dl.append(el("dt", { text: t("within", { n: w.limit_days }) }), el("dd", { class: "within" }, w.within_limit === null ? "–" : yesNo(w.within_limit)));
+    dl.append(el("dt", { text: t("counted") }), el("dd", { class: "counted", text: countedText(w) }));
+    card.append(dl);
+  }
+  card.append(el("p", { class: "rule" }, el("strong", { text: `${t("rule")} ${a.rule.id}: ` }), a.rule[`title_${lang}`]));
+  card.append(el("p", { class: "source muted", text: `${t("source")}: ${a.rule.source}` }));
+  const facts = el("table", { class: "facts" });
+  for (const [k, v] of Object.entries(a.facts)) {
+    const shown = typeof v === "boolean" ? yesNo(v) : (UI[state.lang][`opt.${k}.${v}`] ? t(`opt.${k}.${v}`) : String(v));
+    facts.append(el("tr", { "data-fact": k }, el("td", { text: label(state.lib.facts[k]) || k }), el("td", {}, shown)));
+  }
+  card.append(el("h4", { text: t("facts_used") }), facts);
+  if (a.warnings.length) {
+    card.append(el("h4", { text: t("warnings") }),
+      ...a.warnings.map((w) => el("div", { class: "warning", "data-code": w.code, text: lang === "sv" ? w.message_sv : w.message })));
+  }
+  card.append(el("p", { class: "muted", text: `${t("ruleset")}: ${a.ruleset.name} ${a.ruleset.version} (${a.ruleset.sha256.slice(0, 12)})` }));
+  return card;
+}
+
+function expectationLine(expected, answer) {
+  if (!expected || Array.isArray(expected) || !expected.contact_type) return null;
+  const same = expected.contact_type === answer.contact_type && (!expected.rule || expected.rule === answer.rule.id);
+  const what = `${label(state.lib.contact_types[expected.contact_type])}${expected.rule ? ` (${expected.rule})` : ""}`;
+  return el("p", { class: `expect ${same ? "match" : "mismatch"}`, text: `${t("expected")}: ${what} – ${same ? t("matches") : t("differs")}` });
+}
+
+function renderAnswer() {
+  const a = state.lastAnswer;
+  const box = $("#answer");
+  if (!a) { box.replaceChildren(); return; }
+  const ex = state.current;
+  box.replaceChildren(answerCard(a), ex && ex.request ? expectationLine(ex.expect, a) : "");
+}
+
+// ---- the journey: table and time line --------------------------------------------------------
+
+const DAY = 86400000;
+const toMs = (iso) => Date.UTC(+iso.slice(0, 4), +iso.slice(5, 7) - 1, +iso.slice(8, 10));
+const toIso = (ms) => new Date(ms).toISOString().slice(0, 10);
+
+function plusMonths(iso, months) {
+  // Calendar months, the day clamped to the month's end (29 Feb + 12 months = 28 Feb), as the rules count.
+  const y = +iso.slice(0, 4), m = +iso.slice(5, 7) - 1 + months, d = +iso.slice(8, 10);
+  const last = new Date(Date.UTC(y, m + 1, 0)).getUTCDate();
+  return toIso(Date.UTC(y, m, Math.min(d, last)));
+}
+
+function eventDate(e) { return e.type === "contact" ? e.contact && e.contact.date : e.date; }
+
+function renderJourney() {
+  const j = state.lastJourney;
+  const box = $("#journey-answer");
+  if (!j) { box.replaceChildren(); return; }
+  const contacts = j.timeline.events.filter((e) => e.type === "contact");
+  const expected = state.current && Array.isArray(state.current.expect) ? state.current.expect : null;
+  const table = el("table", { class: "results", id: "journey-results" },
+    el("thead", {}, el("tr", {}, ...["col_date", "col_id", "col_answer", "col_rule", "col_wait", "col_warnings"].map((k) => el("th", { text: t(k) })))));
+  const tbody = el("tbody");
+  j.results.forEach((r, i) => {
+    const c = contacts[i].contact;
+    const exp = expected && expected[i];
+    const mismatch = exp && (exp.contact_type !== r.contact_type || (exp.rule && exp.rule !== r.rule.id));
+    tbody.append(el("tr", { "data-contact-type": r.contact_type, "data-rule": r.rule.id, class: mismatch ? "mismatch" : null },
+      el("td", { text: c.date }), el("td", { text: r.contact_id }),
+      el("td", { text: `${r["label_" + state.lang]}${exp ? (mismatch ? ` ✗ ${t("expected")}: ${exp.contact_type} ${exp.rule || ""}` : " ✓") : ""}` }),
+      el("td", { title: r.rule["title_" + state.lang], text: `${r.rule.id} – ${r.rule["title_" + state.lang]}` }),
+      el("td", { class: "wait-days", text: r.wait && r.wait.days !== null ? `${r.wait.days} ${t("days")} (${r.wait.within_limit ? "≤" : ">"} ${r.wait.limit_days})` : "–" }),
+      el("td", { text: r.warnings.map((w) => (state.lang === "sv" ? w.message_sv : w.message)).join(" ") })));
+  });
+  table.append(tbody);
+  box.replaceChildren(el("h3", { text: t("journey_table") }), table, journeyChart(j.timeline.events, j.results));
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs = {}, text) {
+  const n = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
+  if (text !== undefined) n.textContent = text;
+  return n;
+}
+
+function journeyChart(events, results) {
+  if (!events.length) return "";
+  const months = state.lib.wait.commitment_months;
+  const contacts = events.filter((e) => e.type === "contact");
+  const waits = results.map((r, i) => ({ r, date: contacts[i].contact.date })).filter((x) => x.r.wait && x.r.wait.start_date);
+  const commit = contacts.map((e, i) => ({ date: e.contact.date, type: results[i].contact_type }))
+    .filter((x) => !["acute", "outside_model"].includes(x.type));
+  const dates = events.map(eventDate).concat(waits.map((x) => x.r.wait.start_date));
+  if (commit.length) dates.push(plusMonths(commit[commit.length - 1].date, months));
+  const lo = Math.min(...dates.map(toMs)) - 10 * DAY, hi = Math.max(...dates.map(toMs)) + 10 * DAY;
+  const W = 1000, left = 130, right = 120, laneH = 22, labelRows = 5;
+  const x = (iso) => left + ((toMs(iso) - lo) / (hi - lo)) * (W - left - right);
+  const rowsTop = 24, windowY = rowsTop + labelRows * 15 + 14, waitsY = windowY + 34;
+  const H = waitsY + Math.max(1, waits.length) * laneH + 40;
+  const root = svg("svg", { class: "journey", id: "journey-chart", viewBox: `0 0 ${W} ${H}`, role: "img" });
+  root.append(svg("text", { x: 4, y: rowsTop + 4, class: "lane-label" }, t("lane_events")));
+  root.append(svg("text", { x: 4, y: windowY + 12, class: "lane-label" }, t("lane_window")));
+  root.append(svg("text", { x: 4, y: waitsY + 14, class: "lane-label" }, t("lane_waits")));
+  // axis with month ticks
+  const axisY = H - 24;
+  root.append(svg("line", { x1: left, x2: W - right, y1: axisY, y2: axisY, class: "axis" }));
+  const first = new Date(lo);
+  for (let m = Date.UTC(first.getUTCFullYear(), first.getUTCMonth() + 1, 1); m < hi; ) {
+    const d = new Date(m);
+    const iso = toIso(m);
+    root.append(svg("line", { x1: x(iso), x2: x(iso), y1: axisY, y2: axisY + 4, class: "axis" }));
+    if (d.getUTCMonth() % 3 === 0) root.append(svg("text", { x: x(iso) - 18, y: axisY + 16 }, iso.slice(0, 7)));
+    m = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+  }
+  // 12-month windows after each commitment contact (merged where they overlap), and where the last one ends
+  const windows = [];
+  for (const c of commit) {
+    const end = plusMonths(c.date, months);
+    const prev = windows[windows.length - 1];
+    if (prev && c.date <= prev.end) prev.end = end > prev.end ? end : prev.end;
+    else windows.push({ start: c.date, end });
+  }
+  for (const w of windows) {
+    root.append(svg("rect", { x: x(w.start), y: windowY, width: Math.max(1, x(w.end) - x(w.start)), height: 16, class: "window" }));
+    root.append(svg("line", { x1: x(w.end), x2: x(w.end), y1: windowY - 6, y2: axisY, class: "limit12", "data-limit": "12m" }));
+    root.append(svg("text", { x: x(w.end) + 3, y: windowY + 12 }, `${t("limit12")} ${w.end}`));
+  }
+  // events, each label on the first row where it does not overlap the label before it
+  const rowEnd = new Array(labelRows).fill(-Infinity);
+  let ci = 0;
+  events.forEach((e) => {
+    const cx = x(eventDate(e));
+    let text;
+    if (e.type === "contact") {
+      const r = results[ci++];
+      text = `${r["label_" + state.lang]} (${r.rule.id})`;
+      root.append(svg("circle", { cx, cy: windowY + 8, r: 5, fill: r.measurement_point ? "#1f5fa8" : "#9aa5b1", "data-contact-type": r.contact_type }));
+    } else {
+      text = t(`opt.event.${e.type}`);
+      root.append(svg("rect", { x: cx - 4, y: windowY + 4, width: 8, height: 8, fill: "#6a4fb3", transform: `rotate(45 ${cx} ${windowY + 8})` }));
+    }
+    let row = rowEnd.findIndex((end) => end < cx);
+    if (row < 0) row = rowEnd.indexOf(Math.min(...rowEnd));
+    rowEnd[row] = cx + text.length * 5.6 + 6;
+    const ly = rowsTop + row * 15;
+    root.append(svg("line", { x1: cx, x2: cx, y1: ly + 3, y2: windowY + 3, stroke: "#c9d1db" }));
+    root.append(svg("text", { x: cx + 2, y: ly, class: "event-label" }, text));
+  });
+  // waits as bars from their start to the contact, with the 30-day limit
+  waits.forEach(({ r, date }, k) => {
+    const w = r.wait, y = waitsY + k * laneH;
+    const cls = w.exclusion && !w.in_denominator ? "bar-excluded" : w.within_limit ? "bar-ok" : "bar-late";
+    const bar = svg("rect", { x: x(w.start_date), y, width: Math.max(2, x(date) - x(w.start_date)), height: 12, class: `wait-bar ${cls}`, "data-days": w.days });
+    bar.append(svg("title", {}, `${r.contact_id}: ${w.start_date} → ${date}, ${w.days} ${t("days")}`));
+    root.append(bar);
+    const lim = toIso(toMs(w.start_date) + w.limit_days * DAY);
+    root.append(svg("line", { x1: x(lim), x2: x(lim), y1: y - 3, y2: y + 15, class: "limit30", "data-limit": "30d" }));
+    root.append(svg("text", { x: Math.max(x(date), x(lim)) + 4, y: y + 10 },
+      `${w.days} ${t("days")}${w.exclusion ? ` ${w.exclusion}` : ""} · ${t("limit30", { n: w.limit_days })}`));
+  });
+  return root;
+}
+
+// ---- the library, views and language ------------------------------------------------------
+
+function renderLibrary() {
+  const box = $("#sections");
+  box.replaceChildren(...state.lib.sections.map((s) => {
+    const items = state.lib.examples.filter((e) => e.section === s.id);
+    if (!items.length) return "";
+    return el("div", { class: "section", "data-section": s.id },
+      el("h3", { title: s.source, text: s["title_" + state.lang] }),
+      el("ul", {}, ...items.map((e) => el("li", {}, el("button", {
+        type: "button", class: "example", "data-example": e.name, title: e.name,
+      }, e.title, " ", el("span", { class: "kind", text: e.timeline ? `(${t("tab_journey").toLowerCase()})` : "" }))))));
+  }));
+  for (const b of $$("button.example", box)) b.addEventListener("click", () => openExample(b.dataset.example));
+}
+
+async function openExample(name) {
+  const ex = state.lib.examples.find((e) => e.name === name);
+  state.current = ex;
+  $$("button.example").forEach((b) => b.classList.toggle("current", b.dataset.example === name));
+  $("#story-box").hidden = false;
+  $("#story-title").textContent = ex.title;
+  $("#story-text").textContent = ex.story;
+  $("#story-meta").textContent = `${name}.yaml${ex.fires.length ? ` · ${t("fires")} ${ex.fires.join(", ")}` : ""}${ex.misses.length ? ` · ${t("misses")} ${ex.misses.join(", ")}` : ""}`;
+  $("#example-title").value = ex.title;
+  $("#example-story").value = ex.story.trim();
+  if (ex.request) {
+    showView("contact");
+    fillContactForm(ex.request);
+    await classifyContact();
+  } else {
+    showView("journey");
+    fillTimeline(ex.timeline);
+    await classifyJourney();
+  }
+}
+
+function showView(view) {
+  state.view = view;
+  $("#view-contact").hidden = view !== "contact";
+  $("#view-journey").hidden = view !== "journey";
+  $$(".tab").forEach((b) => b.classList.toggle("active", b.dataset.view === view));
+}
+
+function applyLanguage() {
+  document.documentElement.lang = state.lang;
+  for (const n of $$("[data-i18n]")) n.textContent = t(n.dataset.i18n);
+  $("#lang").textContent = state.lang === "sv" ? "English" : "Svenska";
+  $("#lang").lang = state.lang === "sv" ? "en" : "sv";
+  // rebuild the controls' labels and options, keeping what was entered
+  const req = readContactRequest(), tl = readTimeline();
+  const hadCare = $("#has-care-request").checked, hadEvi = $("#has-evi").checked;
+  buildContactForm();
+  fillContactForm(req);
+  $("#has-care-request").checked = hadCare;
+  $("#has-evi").checked = hadEvi;
+  fillTimeline(tl);
+  renderLibrary();
+  if (state.current) $$("button.example").forEach((b) => b.classList.toggle("current", b.dataset.example === state.current.name));
+  renderAnswer();
+  renderJourney();
+}
+
+async function download() {
+  const body = { title: $("#example-title").value.trim(), story: $("#example-story").value };
+  if (state.view === "contact") body.request = readContactRequest(); else body.timeline = readTimeline();
+  const { ok, data, res } = await guarded(() => post("/workbench/example", body), $("#save-errors"));
+  if (data === undefined) return;
+  if (!ok) { showErrors(data.errors || [], $("#save-box"), $("#save-errors")); return; }
+  clearErrors($("#save-box"));
+  const name = /filename="([^"]+)"/.exec(res.headers.get("content-disposition") || "");
+  const a = el("a", { href: URL.createObjectURL(new Blob([data], { type: "application/yaml" })), download: name ? name[1] : "example.yaml" });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+async function main() {
+  const res = await fetch("/workbench/library");
+  state.lib = await res.json();
+  $("#ruleset-id").textContent = `${state.lib.ruleset.name} ${state.lib.ruleset.version}`;
+  buildContactForm();
+  applyLanguage();
+  showView("contact");
+  $("#contact-form").addEventListener("submit", (ev) => { ev.preventDefault(); classifyContact(); });
+  $("#journey-form").addEventListener("submit", (ev) => { ev.preventDefault(); classifyJourney(); });
+  $("#add-history").addEventListener("click", () => {
+    const tbody = $("#history-table tbody");
+    tbody.append(rowFor(HISTORY_COLUMNS, null));
+    renumber(tbody, "history");
+  });
+  $("#add-event").addEventListener("click", () => {
+    const tbody = $("#events-table tbody");
+    tbody.append(rowFor(EVENT_COLUMNS, null));
+    renumber(tbody, "events");
+  });
+  $("#clear-contact").addEventListener("click", () => { state.current = null; state.lastAnswer = null; fillContactForm({}); renderAnswer(); });
+  $("#clear-journey").addEventListener("click", () => { state.current = null; state.lastJourney = null; fillTimeline({}); renderJourney(); });
+  $$(".tab").forEach((b) => b.addEventListener("click", () => showView(b.dataset.view)));
+  $("#lang").addEventListener("click", () => { state.lang = state.lang === "sv" ? "en" : "sv"; applyLanguage(); });
+  $("#download").addEventListener("click", download);
+  document.body.dataset.ready = "true";
+}
+
+main();
