@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: setup run test test-long lint examples bench bench-smoke wrk clean
+.PHONY: setup run test test-long lint examples bench bench-smoke wrk chromium clean
 
 setup: $(VENV)/.installed
 
@@ -24,15 +24,19 @@ run: setup
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup lint wrk
+test: setup lint wrk chromium
 	$(BIN)/pytest
 
-test-long: setup lint
+test-long: setup lint chromium
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest
 
 # wrk (Debian) drives the HTTP benchmarks; installed here when missing (root on these machines).
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+
+# Debian's chromium for the workbench's browser test (Playwright drives it; no browser download).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 bench: setup wrk
 	$(BIN)/python bench/bench.py
@@ -44,4 +48,4 @@ examples: setup
 	$(BIN)/bup-classifier examples
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts
