@@ -43,7 +43,7 @@ def library_payload(clf: Classifier, directory: str | None = None) -> dict[str, 
         "wait": {"limit_days": rs.limit_days, "commitment_months": rs.commitment_months},
         "sections": [{"id": k, **v} for k, v in sections.items()],
         "examples": [
-            {"name": ex.name, "section": ex.section, "title": ex.title, "story": ex.story,
+            {"name": ex.name, "section": ex.section, "title_en": ex.title, "title_sv": ex.title_sv, "story": ex.story,
              "fires": list(ex.fires), "misses": list(ex.misses), "expect": ex.expect,
              **({"request": ex.request} if ex.request is not None else {"timeline": ex.timeline})}
             for ex in found

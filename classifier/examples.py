@@ -28,6 +28,7 @@ EXPECT_KEYS = {"contact_type", "rule", "measurement_point", "wait", "warnings", 
 class Example:
     path: Path
     title: str
+    title_sv: str
     section: str
     story: str
     fires: tuple[str, ...]
@@ -56,6 +57,7 @@ def load(directory: str | Path | None = None) -> list[Example]:
             Example(
                 path=path,
                 title=doc["title"],
+                title_sv=doc.get("title_sv", doc["title"]),
                 section=path.parent.name,
                 story=doc["story"],
                 fires=tuple(doc.get("fires", ())),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -150,3 +151,42 @@ def test_no_json_value_gives_a_server_error(body, path: str) -> None:
     assert r.status_code in (200, 422), r.text
     if r.status_code == 422:
         assert all(e["path"] and e["message"] for e in r.json()["errors"])
+
+
+def test_the_workbench_page_and_its_library_are_served() -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<script src="/workbench/static/workbench.js">' in page.text
+    for asset in ("workbench.js", "workbench.css"):
+        assert client.get(f"/workbench/static/{asset}").status_code == 200
+    lib = client.get("/workbench/library").json()
+    assert [e["name"] for e in lib["examples"]] == [e.name for e in ALL]
+    assert {e["section"] for e in lib["examples"]} <= {s["id"] for s in lib["sections"]}
+    assert set(lib["facts"]) >= {"new_care_commitment", "direct_start_allowed", "activity_source"}
+    assert all(f["label_sv"] and f["label_en"] for f in lib["facts"].values())
+    assert "/workbench" not in json.dumps(client.get("/openapi.json").json()["paths"])  # not part of the API
+
+
+def test_a_new_example_is_recorded_from_todays_answer(classifier) -> None:
+    case = SINGLE[0]
+    r = client.post("/workbench/example", json={"title": "Mitt fall", "story": "Berättelse.", "request": case.request})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/yaml")
+    assert r.headers["content-disposition"] == 'attachment; filename="mitt_fall.yaml"'
+    doc = yaml.safe_load(r.text)
+    answer = classifier.classify(case.request)
+    assert doc["expect"]["rule"] == answer["rule"]["id"] and doc["fires"] == [answer["rule"]["id"]]
+    rejected = {"title": "Avvisat", "story": "Fel datum.", "request": {"contact": {"date": "2026-02-30"}}}
+    doc = yaml.safe_load(client.post("/workbench/example", json=rejected).text)
+    assert "contact.date" in doc["expect"]["error_paths"] and doc["fires"] == []
+
+
+@pytest.mark.parametrize("body, path", [
+    ({"story": "x", "request": {}}, "title"),
+    ({"title": "t", "story": "barn 0501011234", "request": {}}, "story"),
+    ({"title": "t", "story": "x"}, "request"),
+    ({"title": "t", "story": "x", "request": {}, "timeline": {}}, "request"),
+    ({"title": "t", "story": "x", "request": {}, "extra": 1}, "extra"),
+])
+def test_a_new_example_needs_title_story_and_one_case(body: dict, path: str) -> None:
+    status, answer = post("/workbench/example", body)
+    assert status == 422 and path in [e["path"] for e in answer["errors"]]

@@ -645,7 +645,7 @@ function renderLibrary() {
       el("h3", { title: s.source, text: s["title_" + state.lang] }),
       el("ul", {}, ...items.map((e) => el("li", {}, el("button", {
         type: "button", class: "example", "data-example": e.name, title: e.name,
-      }, e.title, " ", el("span", { class: "kind", text: e.timeline ? `(${t("tab_journey").toLowerCase()})` : "" }))))));
+      }, e["title_" + state.lang], " ", el("span", { class: "kind", text: e.timeline ? `(${t("tab_journey").toLowerCase()})` : "" }))))));
   }));
   for (const b of $$("button.example", box)) b.addEventListener("click", () => openExample(b.dataset.example));
 }
@@ -655,10 +655,10 @@ async function openExample(name) {
   state.current = ex;
   $$("button.example").forEach((b) => b.classList.toggle("current", b.dataset.example === name));
   $("#story-box").hidden = false;
-  $("#story-title").textContent = ex.title;
+  $("#story-title").textContent = ex["title_" + state.lang];
   $("#story-text").textContent = ex.story;
   $("#story-meta").textContent = `${name}.yaml${ex.fires.length ? ` · ${t("fires")} ${ex.fires.join(", ")}` : ""}${ex.misses.length ? ` · ${t("misses")} ${ex.misses.join(", ")}` : ""}`;
-  $("#example-title").value = ex.title;
+  $("#example-title").value = ex.title_sv;
   $("#example-story").value = ex.story.trim();
   if (ex.request) {
     showView("contact");
@@ -692,6 +692,7 @@ function applyLanguage() {
   $("#has-evi").checked = hadEvi;
   fillTimeline(tl);
   renderLibrary();
+  if (state.current) $("#story-title").textContent = state.current["title_" + state.lang];
   if (state.current) $$("button.example").forEach((b) => b.classList.toggle("current", b.dataset.example === state.current.name));
   renderAnswer();
   renderJourney();
