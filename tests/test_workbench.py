@@ -132,6 +132,7 @@ def test_every_single_contact_example_survives_the_form(page: tuple[Page, Consol
         if "error_paths" in ex.expect:
             assert resp.value.status == 422, name
             assert sorted({e["path"] for e in body["errors"]}) == sorted(ex.expect["error_paths"]), name
+            assert pg.locator("#answer .expect.match").count() == 1, name
         else:
             assert body == classifier.classify(ex.request), name
         checked += 1
@@ -171,9 +172,11 @@ EVENT_LABELS_SV = {"investigation_concluded": "Utredning avslutad", "treatment_c
 def test_a_journey_is_drawn_with_waits_and_limits(page: tuple[Page, Console], classifier: Classifier,
                                                   name: str) -> None:
     pg, _ = page
-    open_example(pg, name)
+    with pg.expect_response(lambda r: r.url.endswith("/v1/classify/timeline")) as resp:
+        open_example(pg, name)
     events = EXAMPLES[name].timeline["events"]
     results = classifier.classify_timeline(EXAMPLES[name].timeline)["results"]
+    assert resp.value.json()["results"] == results  # the rows sent exactly the example's events
     rows = pg.locator("#journey-results tbody tr")
     assert rows.count() == len(results)
     for i, (exp, res) in enumerate(zip(EXAMPLES[name].expect, results, strict=True)):
@@ -201,11 +204,16 @@ def test_api_errors_appear_next_to_their_fields(page: tuple[Page, Console]) -> N
     row = pg.locator("#history-table tbody tr").first
     row.locator('[data-key="type"]').select_option("care_closed")
     row.locator('[data-key="date"]').fill("2026-13-01")
+    pg.click("#add-history")
+    second = pg.locator("#history-table tbody tr").nth(1)
+    second.locator('[data-key="date"]').fill("2025-01-01")  # a contact without its setting
     pg.click("#classify")
     err = pg.wait_for_selector('.field-error[data-error-for="contact.date"]')
     assert "calendar date" in err.inner_text()
     assert pg.locator('label:has([data-path="contact.date"]) .field-error').count() == 1
     assert pg.locator('#history-table tbody tr .field-error[data-error-for="history[0].date"]').count() == 1
+    missing = pg.locator('#history-table tbody tr:nth-child(2) .field-error[data-error-for="history[1].setting"]')
+    assert missing.inner_text() == "Obligatoriskt fält saknas"
     assert pg.locator("#answer-card").count() == 0  # nothing half-done is shown
 
     # the same in the journey view: an event's field

@@ -122,6 +122,14 @@ const UI = {
   col_wait: ["Väntetid", "Wait"],
   col_rule: ["Regel", "Rule"],
   col_warnings: ["Varningar", "Warnings"],
+  rejected_at: ["avvisas vid", "rejected at"],
+  "err.missing": ["Obligatoriskt fält saknas", "Required field is missing"],
+  "err.extra_forbidden": ["Okänt fält", "Unknown field"],
+  "err.literal_error": ["Ogiltigt val", "Not one of the allowed values"],
+  "err.bool_type": ["Ska vara ja eller nej", "Must be true or false"],
+  "err.string_pattern_mismatch": ["Fel format på koden", "The code has the wrong format"],
+  "err.string_too_long": ["För lång text", "Text too long"],
+  "err.too_long": ["För många värden", "Too many values"],
   network_error: ["Tjänsten svarade inte: {msg}", "The service did not answer: {msg}"],
   fires: ["utlöser", "fires"],
   misses: ["missar precis", "just misses"],
@@ -166,6 +174,15 @@ const EVENT_COLUMNS = [
   ["contact.medications_atc", "list", null, ["contact"]], ["contact.wait_exclusion", "select", "exclusion", ["contact"]],
   ["care_request.received_date", "text", null, ["contact"]], ["care_request.pathway", "select", "pathway", ["contact"]],
 ];
+
+// Each row column's header, so that a screen reader names the control.
+const COLUMN_LABEL = {
+  type: "col_type", date: "col_date", setting: "col_setting", contact_type: "col_contact_type",
+  health_problem: "col_problem", treatment_modality: "col_modality", "contact.id": "col_id",
+  "contact.setting": "col_setting", "contact.activity": "col_activity", "contact.decision_date": "col_decision",
+  "contact.urgent": "col_urgent", "contact.medications_atc": "col_atc", "contact.wait_exclusion": "col_exclusion",
+  "care_request.received_date": "col_received", "care_request.pathway": "col_pathway",
+};
 
 const state = { lang: "sv", lib: null, current: null, lastAnswer: null, lastJourney: null, view: "contact" };
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -261,6 +278,7 @@ function rowFor(columns, item) {
   for (const [key, kind, list, types] of columns) {
     const ctrl = input(kind, list, key, key === "type");
     ctrl.dataset.key = key;
+    ctrl.setAttribute("aria-label", t(COLUMN_LABEL[key]));
     if (types) ctrl.dataset.types = types.join(" ");
     if (kind === "select" && key !== "type") ctrl.dataset.list = list;
     tr.append(el("td", { class: kind === "bool" ? "narrow" : null }, ctrl));
@@ -294,6 +312,11 @@ function fillRow(tr, columns, item) {
     tr.extra = structuredClone(item);
     for (const path of used) deletePath(tr.extra, path);
     for (const k of ["contact", "care_request"]) if (tr.extra[k] && !Object.keys(tr.extra[k]).length) delete tr.extra[k];
+    // what the row carries without a column (KVÅ codes, contact form, the checklist) is kept and named
+    const kept = Object.entries(tr.extra).flatMap(([k, v]) => (k === "type" ? [] : Object.keys(v).map((f) => `${k}.${f}`)));
+    if (kept.length) {
+      tr.lastElementChild.append(el("span", { class: "muted kept", title: JSON.stringify(tr.extra), text: `+ ${kept.join(", ")}` }));
+    }
   }
 }
 
@@ -423,18 +446,30 @@ function showErrors(errors, scope, general) {
     const ctrl = findControl(scope, err.path.replace(/^\$\.?/, ""));
     if (!ctrl) { unplaced.push(err); continue; }
     ctrl.classList.add("invalid");
-    const msg = el("div", { class: "field-error", "data-error-for": err.path, text: err.message });
+    const msg = el("div", { class: "field-error", "data-error-for": err.path, text: errorText(err) });
     (ctrl.tagName === "TR" ? ctrl.lastElementChild : ctrl.closest("label") || ctrl.parentElement).append(msg);
   }
   general.replaceChildren(el("p", { text: t("errors_summary", { n: errors.length }) }),
-    ...unplaced.map((e) => el("div", { class: "field-error", "data-error-for": e.path, text: `${e.path}: ${e.message}` })));
+    ...unplaced.map((e) => el("div", { class: "field-error", "data-error-for": e.path, text: `${e.path}: ${errorText(e)}` })));
+}
+
+// The API explains in English; for the common kinds of error the page says it in Swedish first.
+function errorText(err) {
+  const key = `err.${err.type}`;
+  if (state.lang === "en" || !UI[key]) return err.message;
+  return err.type === "missing" ? t(key) : `${t(key)}: ${err.message}`;
 }
 
 async function classifyContact() {
   const form = $("#contact-form");
   const { ok, data } = await guarded(() => post("/v1/classify", readContactRequest()), $("#contact-general-errors"));
   if (data === undefined) return;
-  if (!ok) { state.lastAnswer = null; $("#answer").replaceChildren(); showErrors(data.errors || [], form, $("#contact-general-errors")); return; }
+  if (!ok) {
+    state.lastAnswer = null;
+    showErrors(data.errors || [], form, $("#contact-general-errors"));
+    $("#answer").replaceChildren(rejectionLine(state.current && state.current.expect, data.errors || []) || "");
+    return;
+  }
   clearErrors(form);
   state.lastAnswer = data;
   renderAnswer();
@@ -511,6 +546,14 @@ function expectationLine(expected, answer) {
   const same = expected.contact_type === answer.contact_type && (!expected.rule || expected.rule === answer.rule.id);
   const what = `${label(state.lib.contact_types[expected.contact_type])}${expected.rule ? ` (${expected.rule})` : ""}`;
   return el("p", { class: `expect ${same ? "match" : "mismatch"}`, text: `${t("expected")}: ${what} – ${same ? t("matches") : t("differs")}` });
+}
+
+function rejectionLine(expected, errors) {
+  if (!expected || !expected.error_paths) return null;
+  const got = [...new Set(errors.map((e) => e.path))].sort().join(", ");
+  const same = got === [...expected.error_paths].sort().join(", ");
+  return el("p", { class: `expect ${same ? "match" : "mismatch"}`,
+    text: `${t("expected")}: ${t("rejected_at")} ${expected.error_paths.join(", ")} – ${same ? t("matches") : t("differs")}` });
 }
 
 function renderAnswer() {
