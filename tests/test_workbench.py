@@ -273,3 +273,12 @@ def test_an_identity_number_in_the_story_is_refused_next_to_the_story(page: tupl
     pg.click("#download")
     err = pg.wait_for_selector('#save-box .field-error[data-error-for="story"]')
     assert "identity" in err.inner_text()
+
+
+def test_care_closed_ends_the_commitment_window(page: tuple[Page, Console]) -> None:
+    """timeline/02: care is closed, then a new referral opens a second commitment, whose 12 months are drawn."""
+    pg, _ = page
+    open_example(pg, "timeline/02_return_after_closed_care")
+    assert pg.locator("#journey-chart rect.window").count() == 2
+    assert pg.locator('#journey-chart [data-limit="12m"]').count() == 1
+    assert "12 mån 2027-03-09" in pg.locator("#journey-chart").text_content()

@@ -113,9 +113,9 @@ const UI = {
   differs: ["skiljer sig", "differs"],
   errors_summary: ["Frågan avvisades: {n} fel. Se de markerade fälten.", "The request was rejected: {n} problem(s). See the marked fields."],
   lane_events: ["Händelser", "Events"],
-  lane_window: ["12 mån efter kontakt", "12 months after a contact"],
+  lane_window: ["Vårdåtagande (12 mån)", "Care commitment (12 mo)"],
   lane_waits: ["Väntetider", "Waits"],
-  limit30: ["{n} d", "{n} d"],
+  limit30: ["gräns {n} d", "limit {n} d"],
   limit12: ["12 mån", "12 mo"],
   journey_table: ["Klassificering per kontakt", "Classification per contact"],
   col_answer: ["Klassificering", "Classification"],
@@ -617,7 +617,7 @@ function journeyChart(events, results) {
   const contacts = events.filter((e) => e.type === "contact");
   const waits = results.map((r, i) => ({ r, date: contacts[i].contact.date })).filter((x) => x.r.wait && x.r.wait.start_date);
   const commit = contacts.map((e, i) => ({ date: e.contact.date, type: results[i].contact_type }))
-    .filter((x) => !["acute", "outside_model"].includes(x.type));
+    .filter((c) => !["acute", "outside_model"].includes(c.type));
   const dates = events.map(eventDate).concat(waits.map((x) => x.r.wait.start_date));
   if (commit.length) dates.push(plusMonths(commit[commit.length - 1].date, months));
   const lo = Math.min(...dates.map(toMs)) - 10 * DAY, hi = Math.max(...dates.map(toMs)) + 10 * DAY;
@@ -640,16 +640,21 @@ function journeyChart(events, results) {
     if (d.getUTCMonth() % 3 === 0) root.append(svg("text", { x: x(iso) - 18, y: axisY + 16 }, iso.slice(0, 7)));
     m = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
   }
-  // 12-month windows after each commitment contact (merged where they overlap), and where the last one ends
+  // The commitment window: 12 months after each commitment contact, ended early by care_closed.
   const windows = [];
-  for (const c of commit) {
-    const end = plusMonths(c.date, months);
-    const prev = windows[windows.length - 1];
-    if (prev && c.date <= prev.end) prev.end = end > prev.end ? end : prev.end;
-    else windows.push({ start: c.date, end });
+  let open = null, ri = 0;
+  for (const e of events) {
+    if (e.type === "care_closed" && open && e.date <= open.end) { open.end = e.date; open.closed = true; open = null; }
+    if (e.type !== "contact") continue;
+    const r = results[ri++];
+    if (["acute", "outside_model"].includes(r.contact_type)) continue;
+    const end = plusMonths(e.contact.date, months);
+    if (open && e.contact.date <= open.end) open.end = end > open.end ? end : open.end;
+    else windows.push(open = { start: e.contact.date, end, closed: false });
   }
   for (const w of windows) {
     root.append(svg("rect", { x: x(w.start), y: windowY, width: Math.max(1, x(w.end) - x(w.start)), height: 16, class: "window" }));
+    if (w.closed) continue;
     root.append(svg("line", { x1: x(w.end), x2: x(w.end), y1: windowY - 6, y2: axisY, class: "limit12", "data-limit": "12m" }));
     root.append(svg("text", { x: x(w.end) + 3, y: windowY + 12 }, `${t("limit12")} ${w.end}`));
   }
