@@ -32,11 +32,11 @@ test-long: setup lint chromium
 
 # wrk (Debian) drives the HTTP benchmarks; installed here when missing (root on these machines).
 wrk:
-	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 # Debian's chromium for the workbench's browser test (Playwright drives it; no browser download).
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 bench: setup wrk
 	$(BIN)/python bench/bench.py
