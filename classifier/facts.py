@@ -149,8 +149,8 @@ def direct_start(care_request: CareRequest | None, ruleset: RuleSet) -> Checklis
 
 def covered_medications(atc_codes: Iterable[str], ruleset: RuleSet) -> list[str]:
     """The started medications that match the care-guarantee list (ATC prefix match)."""
-    entries = [e["code"] for e in ruleset.tables["medications"]["atc"]]
-    return [code for code in atc_codes if any(code.startswith(e) for e in entries)]
+    prefixes = ruleset.medication_prefixes
+    return [code for code in atc_codes if code.startswith(prefixes)]
 
 
 def kva_activities(kva_codes: Iterable[str], ruleset: RuleSet) -> list[str]:

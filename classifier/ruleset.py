@@ -8,6 +8,7 @@ reads; nothing here decides a contact.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Mapping
@@ -77,6 +78,11 @@ class RuleSet:
     boundary_includes_same_day: bool
     commitment_types: frozenset[str]
     rules_by_id: dict[str, Rule] = field(default_factory=dict)
+
+    @functools.cached_property
+    def medication_prefixes(self) -> tuple[str, ...]:
+        """The care-guarantee ATC codes and prefixes, for one str.startswith per code."""
+        return tuple(e["code"] for e in self.tables["medications"]["atc"])
 
     @property
     def rules(self) -> list[Rule]:
