@@ -158,7 +158,7 @@ const CONTACT_FIELDS = [
   ["contact.kva_codes", "list"],
 ];
 const CARE_REQUEST_FIELDS = [["care_request.received_date", "text"], ["care_request.pathway", "select", "pathway", true]];
-// History and timeline rows: [column key, JSON key inside the item, kind, option list, which event types have it].
+// History and timeline rows: [column key, kind, option list, the event types that have it (null: all)].
 const HISTORY_COLUMNS = [
   ["type", "select", "event", null], ["date", "text", null, null],
   ["setting", "select", "setting", ["contact"]], ["contact_type", "select", "contact_type", ["contact"]],
@@ -280,7 +280,6 @@ function rowFor(columns, item) {
     ctrl.dataset.key = key;
     ctrl.setAttribute("aria-label", t(COLUMN_LABEL[key]));
     if (types) ctrl.dataset.types = types.join(" ");
-    if (kind === "select" && key !== "type") ctrl.dataset.list = list;
     tr.append(el("td", { class: kind === "bool" ? "narrow" : null }, ctrl));
   }
   tr.append(el("td", {}, el("button", { type: "button", class: "remove", text: t("remove") })));
@@ -311,7 +310,9 @@ function fillRow(tr, columns, item) {
   if (timeline && type === "contact") {
     tr.extra = structuredClone(item);
     for (const path of used) deletePath(tr.extra, path);
-    for (const k of ["contact", "care_request"]) if (tr.extra[k] && !Object.keys(tr.extra[k]).length) delete tr.extra[k];
+    for (const k of ["contact", "care_request"]) {
+      if (tr.extra[k] === null || (tr.extra[k] && !Object.keys(tr.extra[k]).length)) delete tr.extra[k];
+    }
     // what the row carries without a column (KVÅ codes, contact form, the checklist) is kept and named
     const kept = Object.entries(tr.extra).flatMap(([k, v]) => (k === "type" ? [] : Object.keys(v).map((f) => `${k}.${f}`)));
     if (kept.length) {
@@ -350,25 +351,22 @@ function renumber(tbody, name) {
   $$("tr", tbody).forEach((tr, i) => { tr.dataset.prefix = tr.dataset.path = `${name}[${i}]`; });
 }
 
-function readContactRequest() {
-  const req = {};
-  for (const ctrl of $$("#contact-fields [data-path]")) {
+function readInto(req, selector) {
+  for (const ctrl of $$(selector)) {
     const v = readControl(ctrl);
     if (v !== undefined) setPath(req, ctrl.dataset.path, v);
   }
-  req.contact ??= {};
+}
+
+function readContactRequest() {
+  const req = { contact: {} };
+  readInto(req, "#contact-fields [data-path]");
   if ($("#has-care-request").checked) {
     req.care_request = {};
-    for (const ctrl of $$("#care-request-fields [data-path]")) {
-      const v = readControl(ctrl);
-      if (v !== undefined) setPath(req, ctrl.dataset.path, v);
-    }
+    readInto(req, "#care-request-fields [data-path]");
     if ($("#has-evi").checked) {
       req.care_request.evi_assessment = {};
-      for (const ctrl of $$("#evi-fields [data-path]")) {
-        const v = readControl(ctrl);
-        if (v !== undefined) setPath(req, ctrl.dataset.path, v);
-      }
+      readInto(req, "#evi-fields [data-path]");
     }
   }
   const tbody = $("#history-table tbody");
