@@ -282,3 +282,20 @@ def test_care_closed_ends_the_commitment_window(page: tuple[Page, Console]) -> N
     assert pg.locator("#journey-chart rect.window").count() == 2
     assert pg.locator('#journey-chart [data-limit="12m"]').count() == 1
     assert "12 mån 2027-03-09" in pg.locator("#journey-chart").text_content()
+
+
+def test_the_library_can_be_searched(page: tuple[Page, Console]) -> None:
+    pg, _ = page
+    total = pg.locator("button.example").count()
+    assert total == len(EXAMPLES)
+    pg.fill("#library-filter", "scenario c")
+    visible = pg.locator("button.example:visible")
+    names = visible.evaluate_all("bs => bs.map(b => b.dataset.example)")
+    assert 0 < len(names) < total
+    assert "scenarios/07_c_evi_basic_investigation_is_first_visit" in names
+    for name in names:
+        ex = EXAMPLES[name]
+        text = " ".join([name, ex.title, ex.title_sv, ex.story, str(ex.request or ex.timeline)]).lower()
+        assert "scenario" in text and "c" in text
+    pg.fill("#library-filter", "")
+    assert pg.locator("button.example:visible").count() == total

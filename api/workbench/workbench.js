@@ -122,6 +122,7 @@ const UI = {
   col_wait: ["Väntetid", "Wait"],
   col_rule: ["Regel", "Rule"],
   col_warnings: ["Varningar", "Warnings"],
+  filter: ["Sök bland exemplen (t.ex. PVV, scenario C, F90)", "Search the examples (e.g. PVV, scenario C, F90)"],
   rejected_at: ["avvisas vid", "rejected at"],
   "err.missing": ["Obligatoriskt fält saknas", "Required field is missing"],
   "err.extra_forbidden": ["Okänt fält", "Unknown field"],
@@ -706,6 +707,23 @@ function renderLibrary() {
       }, e["title_" + state.lang], " ", el("span", { class: "kind", text: e.timeline ? `(${t("tab_journey").toLowerCase()})` : "" }))))));
   }));
   for (const b of $$("button.example", box)) b.addEventListener("click", () => openExample(b.dataset.example));
+  filterLibrary();
+}
+
+// Show the examples whose titles, story, file name or request mention every word typed.
+function filterLibrary() {
+  const words = $("#library-filter").value.toLowerCase().split(/\s+/).filter(Boolean);
+  for (const section of $$("#sections .section")) {
+    let shown = 0;
+    for (const b of $$("button.example", section)) {
+      const ex = state.lib.examples.find((e) => e.name === b.dataset.example);
+      const text = [ex.name, ex.title_sv, ex.title_en, ex.story, JSON.stringify(ex.request || ex.timeline)].join(" ").toLowerCase();
+      const hit = words.every((w) => text.includes(w));
+      b.parentElement.hidden = !hit;
+      shown += hit;
+    }
+    section.hidden = shown === 0;
+  }
 }
 
 async function openExample(name) {
@@ -740,6 +758,8 @@ function applyLanguage() {
   document.documentElement.lang = state.lang;
   for (const n of $$("[data-i18n]")) n.textContent = t(n.dataset.i18n);
   $("#lang").textContent = state.lang === "sv" ? "English" : "Svenska";
+  $("#library-filter").placeholder = t("filter");
+  $("#library-filter").setAttribute("aria-label", t("filter"));
   $("#lang").lang = state.lang === "sv" ? "en" : "sv";
   // rebuild the controls' labels and options, keeping what was entered
   const req = readContactRequest(), tl = readTimeline();
@@ -794,6 +814,7 @@ async function main() {
   $$(".tab").forEach((b) => b.addEventListener("click", () => showView(b.dataset.view)));
   $("#lang").addEventListener("click", () => { state.lang = state.lang === "sv" ? "en" : "sv"; applyLanguage(); });
   $("#download").addEventListener("click", download);
+  $("#library-filter").addEventListener("input", filterLibrary);
   document.body.dataset.ready = "true";
 }
 
