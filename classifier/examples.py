@@ -7,6 +7,7 @@ grows new fields. Used by `bup-classifier examples` and by the test suite.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,7 +18,7 @@ from pydantic import AfterValidator, Field
 from classifier.classify import Classifier
 from classifier.errors import InputError, parse
 from classifier.models import Strict, Text
-from classifier.privacy import reject_identity_number
+from classifier.privacy import looks_like_identity_number, reject_identity_number
 
 DEFAULT_EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 SECTIONS_FILE = "sections.yaml"
@@ -183,6 +184,13 @@ def record(classifier: Classifier, body: object) -> dict[str, Any]:
     if (new.request is None) == (new.timeline is None):
         raise InputError([{"path": "request", "message": "expected exactly one of request and timeline",
                            "type": "value_error"}])
+    case_key = "request" if new.request is not None else "timeline"
+    # A rejected case is recorded as it was sent, so an identity number must never get that far.
+    found = list(_identity_numbers(new.request or new.timeline, case_key))
+    if found:
+        raise InputError([{"path": path, "message": "looks like a Swedish personal identity or coordination "
+                           "number; an example file must not hold one (use a made-up pseudonym)",
+                           "type": "value_error"} for path in found])
     expect: Any
     try:
         if new.request is not None:
@@ -196,9 +204,20 @@ def record(classifier: Classifier, body: object) -> dict[str, Any]:
     doc: dict[str, Any] = {"title": new.title, "source": "Arbetsbänken (bup-classifier workbench)",
                            "story": new.story.rstrip() + "\n",
                            "fires": list(dict.fromkeys(a["rule"]["id"] for a in answers)), "misses": []}
-    doc["request" if new.request is not None else "timeline"] = new.request or new.timeline
+    doc[case_key] = new.request or new.timeline
     doc["expect"] = expect
     return doc
+
+
+def _identity_numbers(value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, str) and looks_like_identity_number(value):
+        yield path
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _identity_numbers(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _identity_numbers(v, f"{path}[{i}]")
 
 
 def _expectation(answer: dict[str, Any], with_facts: bool) -> dict[str, Any]:

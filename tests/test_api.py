@@ -190,3 +190,14 @@ def test_a_new_example_is_recorded_from_todays_answer(classifier) -> None:
 def test_a_new_example_needs_title_story_and_one_case(body: dict, path: str) -> None:
     status, answer = post("/workbench/example", body)
     assert status == 422 and path in [e["path"] for e in answer["errors"]]
+
+
+def test_a_case_with_an_identity_number_is_never_recorded() -> None:
+    """A rejected case is written back as sent, so the identity number must stop at the door."""
+    case = {"patient": {"ref": "19121212-1212"}, "contact": {"id": "c", "date": "2026-01-01"}}
+    status, answer = post("/workbench/example", {"title": "t", "story": "x", "request": case})
+    assert status == 422 and [e["path"] for e in answer["errors"]] == ["request.patient.ref"]
+    assert "19121212" not in json.dumps(answer)
+    timeline = {"events": [{"type": "contact", "contact": {"id": "201212121212"}}]}
+    status, answer = post("/workbench/example", {"title": "t", "story": "x", "timeline": timeline})
+    assert status == 422 and [e["path"] for e in answer["errors"]] == ["timeline.events[0].contact.id"]

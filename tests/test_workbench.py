@@ -299,3 +299,8 @@ def test_the_library_can_be_searched(page: tuple[Page, Console]) -> None:
         assert "scenario" in text and "c" in text
     pg.fill("#library-filter", "")
     assert pg.locator("button.example:visible").count() == total
+    pg.fill("#example-story", "Pojke med oro.")
+    pg.fill("#patient-ref", "20150312-1234")
+    pg.click("#download")
+    err = pg.wait_for_selector('#save-box .field-error[data-error-for="request.patient.ref"]')
+    assert "must not hold one" in err.inner_text()
