@@ -33,11 +33,11 @@ _ANSWER_FACTS = {
 
 
 @lru_cache(maxsize=4)
-def library_payload(clf: Classifier, directory: str | None = None) -> dict[str, Any]:
+def library_payload(clf: Classifier) -> dict[str, Any]:
     """Everything the page shows that is not an answer: examples, sections and vocabulary."""
     rs = clf.ruleset
-    sections = library.sections(directory)
-    found = library.load(directory)
+    sections = library.sections()
+    found = library.load()
     return {
         "ruleset": rs.identity(),
         "wait": {"limit_days": rs.limit_days, "commitment_months": rs.commitment_months},
@@ -54,7 +54,8 @@ def library_payload(clf: Classifier, directory: str | None = None) -> dict[str, 
         "facts": {**rs.fact_texts, **_ANSWER_FACTS},
         "exclusions": rs.tables["exclusions"]["codes"],
         "checklist": rs.tables["checklist"]["items"],
-        "rules": {r.id: {"title_sv": r.title_sv, "title_en": r.title_en, "source": r.source} for r in rs.rules},
+        # the contact types that open or continue a care commitment: the journey draws its 12 months from them
+        "commitment_types": sorted(rs.commitment_types),
     }
 
 

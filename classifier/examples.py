@@ -81,8 +81,10 @@ def sections(directory: str | Path | None = None) -> dict[str, dict[str, str]]:
     known = yaml.safe_load(file.read_text(encoding="utf-8"))["sections"] if file.exists() else {}
     out = {k: {"title_sv": v["title_sv"], "title_en": v["title_en"], "source": v.get("source", "")}
            for k, v in known.items()}
-    for ex in load(root):
-        out.setdefault(ex.section, {"title_sv": ex.section, "title_en": ex.section, "source": ""})
+    for path in sorted(root.rglob("*.yaml")):
+        if path != file:
+            out.setdefault(path.parent.name, {"title_sv": path.parent.name, "title_en": path.parent.name,
+                                              "source": ""})
     return out
 
 
@@ -184,9 +186,9 @@ def record(classifier: Classifier, body: object) -> dict[str, Any]:
     if (new.request is None) == (new.timeline is None):
         raise InputError([{"path": "request", "message": "expected exactly one of request and timeline",
                            "type": "value_error"}])
-    case_key = "request" if new.request is not None else "timeline"
+    case_key, case = ("request", new.request) if new.request is not None else ("timeline", new.timeline)
     # A rejected case is recorded as it was sent, so an identity number must never get that far.
-    found = list(_identity_numbers(new.request or new.timeline, case_key))
+    found = list(_identity_numbers(case, case_key))
     if found:
         raise InputError([{"path": path, "message": "looks like a Swedish personal identity or coordination "
                            "number; an example file must not hold one (use a made-up pseudonym)",
@@ -204,7 +206,7 @@ def record(classifier: Classifier, body: object) -> dict[str, Any]:
     doc: dict[str, Any] = {"title": new.title, "source": "Arbetsbänken (bup-classifier workbench)",
                            "story": new.story.rstrip() + "\n",
                            "fires": list(dict.fromkeys(a["rule"]["id"] for a in answers)), "misses": []}
-    doc[case_key] = new.request or new.timeline
+    doc[case_key] = case
     doc["expect"] = expect
     return doc
 

@@ -164,6 +164,7 @@ def test_the_workbench_page_and_its_library_are_served() -> None:
     assert {e["section"] for e in lib["examples"]} <= {s["id"] for s in lib["sections"]}
     assert set(lib["facts"]) >= {"new_care_commitment", "direct_start_allowed", "activity_source"}
     assert all(f["label_sv"] and f["label_en"] for f in lib["facts"].values())
+    assert lib["commitment_types"] == ["first_visit", "investigation", "return_visit", "treatment"]
     assert "/workbench" not in json.dumps(client.get("/openapi.json").json()["paths"])  # not part of the API
 
 
@@ -178,6 +179,9 @@ def test_a_new_example_is_recorded_from_todays_answer(classifier) -> None:
     rejected = {"title": "Avvisat", "story": "Fel datum.", "request": {"contact": {"date": "2026-02-30"}}}
     doc = yaml.safe_load(client.post("/workbench/example", json=rejected).text)
     assert "contact.date" in doc["expect"]["error_paths"] and doc["fires"] == []
+    empty = yaml.safe_load(client.post("/workbench/example", json={"title": "Tomt", "story": "Inget.",
+                                                                    "request": {}}).text)
+    assert empty["request"] == {} and "contact" in empty["expect"]["error_paths"]
 
 
 @pytest.mark.parametrize("body, path", [

@@ -216,7 +216,7 @@ function label(entry) { return entry ? entry["label_" + state.lang] || entry.lab
 
 function input(kind, list, path, required) {
   if (kind === "select") {
-    const s = el("select", { "data-path": path, "data-list": list });
+    const s = el("select", { "data-path": path });
     if (!required) s.append(el("option", { value: "", text: t("unset") }));
     for (const v of OPTIONS[list]) s.append(el("option", { value: v, text: optionLabel(list, v) }));
     return s;
@@ -270,7 +270,7 @@ function buildContactForm() {
 }
 
 function fieldLabel(path, ctrl) {
-  return el("label", { class: ctrl.type === "checkbox" ? "inline" : null }, el("span", { text: t(path) }), ctrl);
+  return el("label", {}, el("span", { text: t(path) }), ctrl);
 }
 
 function rowFor(columns, item) {
@@ -340,7 +340,7 @@ function readRow(tr, columns) {
   for (const [key] of columns) {
     const ctrl = $(`[data-key="${key}"]`, tr);
     const path = timeline ? rowValueKey(key, type) : key;
-    ctrl.dataset.path = `${tr.dataset.prefix}.${path}`;
+    ctrl.dataset.path = `${tr.dataset.path}.${path}`;
     if (ctrl.disabled) continue;
     const value = readControl(ctrl);
     if (value !== undefined) setPath(item, path, value);
@@ -349,7 +349,7 @@ function readRow(tr, columns) {
 }
 
 function renumber(tbody, name) {
-  $$("tr", tbody).forEach((tr, i) => { tr.dataset.prefix = tr.dataset.path = `${name}[${i}]`; });
+  $$("tr", tbody).forEach((tr, i) => { tr.dataset.path = `${name}[${i}]`; });
 }
 
 function readInto(req, selector) {
@@ -610,15 +610,30 @@ function svg(tag, attrs = {}, text) {
   return n;
 }
 
+// The care commitment on the time line: 12 months after each contact of a commitment type
+// (rules/tables/contact_types.yaml), merged where they overlap, ended early by care_closed.
+function commitmentWindows(events, results, months) {
+  const windows = [];
+  let open = null, ri = 0;
+  for (const e of events) {
+    if (e.type === "care_closed" && open && e.date <= open.end) { open.end = e.date; open.closed = true; open = null; }
+    if (e.type !== "contact") continue;
+    const r = results[ri++];
+    if (!state.lib.commitment_types.includes(r.contact_type)) continue;
+    const end = plusMonths(e.contact.date, months);
+    if (open && e.contact.date <= open.end) open.end = end > open.end ? end : open.end;
+    else windows.push(open = { start: e.contact.date, end, closed: false });
+  }
+  return windows;
+}
+
 function journeyChart(events, results) {
   if (!events.length) return "";
   const months = state.lib.wait.commitment_months;
   const contacts = events.filter((e) => e.type === "contact");
   const waits = results.map((r, i) => ({ r, date: contacts[i].contact.date })).filter((x) => x.r.wait && x.r.wait.start_date);
-  const commit = contacts.map((e, i) => ({ date: e.contact.date, type: results[i].contact_type }))
-    .filter((c) => !["acute", "outside_model"].includes(c.type));
-  const dates = events.map(eventDate).concat(waits.map((x) => x.r.wait.start_date));
-  if (commit.length) dates.push(plusMonths(commit[commit.length - 1].date, months));
+  const windows = commitmentWindows(events, results, months);
+  const dates = events.map(eventDate).concat(waits.map((x) => x.r.wait.start_date), windows.map((w) => w.end));
   const lo = Math.min(...dates.map(toMs)) - 10 * DAY, hi = Math.max(...dates.map(toMs)) + 10 * DAY;
   const W = 1000, left = 130, right = 120, laneH = 22, labelRows = 5;
   const x = (iso) => left + ((toMs(iso) - lo) / (hi - lo)) * (W - left - right);
@@ -639,18 +654,7 @@ function journeyChart(events, results) {
     if (d.getUTCMonth() % 3 === 0) root.append(svg("text", { x: x(iso) - 18, y: axisY + 16 }, iso.slice(0, 7)));
     m = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
   }
-  // The commitment window: 12 months after each commitment contact, ended early by care_closed.
-  const windows = [];
-  let open = null, ri = 0;
-  for (const e of events) {
-    if (e.type === "care_closed" && open && e.date <= open.end) { open.end = e.date; open.closed = true; open = null; }
-    if (e.type !== "contact") continue;
-    const r = results[ri++];
-    if (["acute", "outside_model"].includes(r.contact_type)) continue;
-    const end = plusMonths(e.contact.date, months);
-    if (open && e.contact.date <= open.end) open.end = end > open.end ? end : open.end;
-    else windows.push(open = { start: e.contact.date, end, closed: false });
-  }
+  // the commitment windows and, where time (not care_closed) ends one, its 12-month limit
   for (const w of windows) {
     root.append(svg("rect", { x: x(w.start), y: windowY, width: Math.max(1, x(w.end) - x(w.start)), height: 16, class: "window" }));
     if (w.closed) continue;
