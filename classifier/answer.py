@@ -34,28 +34,37 @@ def warning(
     return out
 
 
-def _failed_items_text(ruleset: RuleSet, failed: tuple[str, ...], lang: str) -> str:
+def _items_text(ruleset: RuleSet, ids: tuple[str, ...], lang: str) -> str:
     items = {i["id"]: i for i in ruleset.tables["checklist"]["items"]}
     parts = []
-    for fid in failed:
+    for fid in ids:
         if fid == "pathway":
             parts.append(
                 "care request pathway is not B or C" if lang == "en" else "vårdbegäran har inte kommit via B eller C"
             )
         else:
-            item = items[fid]
-            parts.append(f"{fid} {item['field']}: {item['text_' + lang]}")
+            parts.append(f"{fid} {items[fid]['text_' + lang]}")
     return "; ".join(parts)
+
+
+def _checklist_text(ruleset: RuleSet, derived: Derived, lang: str) -> str:
+    """The items answered against the requirement and, separately, those not answered."""
+    heads = {"en": ("not met", "not answered"), "sv": ("ej uppfyllt", "ej besvarat")}[lang]
+    groups = [(heads[0], derived.checklist.not_met), (heads[1], derived.checklist.unanswered)]
+    return "; ".join(f"{head}: {_items_text(ruleset, ids, lang)}" for head, ids in groups if ids)
 
 
 def _rule_warning(ruleset: RuleSet, code: str, derived: Derived, contact: Contact) -> dict[str, Any]:
     if code == "direct_start_criteria_not_met":
-        failed = derived.checklist.failed
-        return warning(
-            ruleset, code, list(failed),
-            {"items": _failed_items_text(ruleset, failed, "en")},
-            {"items": _failed_items_text(ruleset, failed, "sv")},
+        checklist = derived.checklist
+        out = warning(
+            ruleset, code, list(checklist.failed),
+            {"items": _checklist_text(ruleset, derived, "en")},
+            {"items": _checklist_text(ruleset, derived, "sv")},
         )
+        out["items_not_met"] = list(checklist.not_met)
+        out["items_not_answered"] = list(checklist.unanswered)
+        return out
     if code == "medication_not_covered":
         codes = ", ".join(contact.medications_atc)
         return warning(
@@ -119,21 +128,10 @@ def build(
     warnings = [_rule_warning(ruleset, code, derived, contact) for code in decision.warning_codes]
     wait_out, wait_warnings = wait(ruleset, rule.outcome, contact, care_request)
     warnings += wait_warnings
-    if derived.activity_source == "given" and derived.suggested_activities and any(
-        a != derived.facts["activity"] for a in derived.suggested_activities
-    ):
-        warnings.append(
-            warning(
-                ruleset,
-                "kva_activity_mismatch",
-                list(contact.kva_codes),
-                {"suggested": " / ".join(derived.suggested_activities), "given": str(derived.facts["activity"])},
-            )
-        )
     facts: dict[str, Any] = {f: derived.facts[f] for f in rule.used_facts}
-    facts["activity_source"] = derived.activity_source
     return {
         "contact_id": contact.id,
+        "kva_codes": list(contact.kva_codes),
         "contact_type": rule.outcome,
         "label_sv": ctype["label_sv"],
         "label_en": ctype["label_en"],

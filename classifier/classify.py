@@ -12,7 +12,7 @@ from typing import Any
 
 from classifier import answer, errors
 from classifier.engine import Engine
-from classifier.facts import HistoryIndex, derive, kva_activities
+from classifier.facts import HistoryIndex, derive
 from classifier.models import (
     BatchRequest,
     CareRequest,
@@ -47,19 +47,7 @@ class Classifier:
     def _classify(
         self, contact: Contact, care_request: CareRequest | None, index: HistoryIndex, prefix: str
     ) -> dict[str, Any]:
-        suggested = tuple(kva_activities(contact.kva_codes, self.ruleset))
-        if contact.activity is not None:
-            activity, source = contact.activity, "given"
-        elif len(suggested) == 1:
-            activity, source = suggested[0], "kva"
-        else:
-            why = (
-                "required: no KVÅ code in contact.kva_codes maps to an activity"
-                if not suggested
-                else f"required: the KVÅ codes map to several activities ({', '.join(suggested)})"
-            )
-            raise errors.InputError([{"path": f"{prefix}contact.activity", "message": why, "type": "missing"}])
-        derived = derive(contact, care_request, index, self.ruleset, activity, source, suggested)
+        derived = derive(contact, care_request, index, self.ruleset)
         decision = self.engine.decide(derived.facts)
         return answer.build(self.ruleset, decision, derived, contact, care_request)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -76,15 +77,25 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
+    if args.release:
+        from classifier.ruleset import DEFAULT_RULES_DIR, release
+
+        released = release(args.rules_dir or os.environ.get("BUP_RULES_DIR") or DEFAULT_RULES_DIR, args.release)
+        out.write(f"released {released.name} {released.version} ({released.status})  sha256 {released.sha256}\n")
+        return 0
     classifier = default_classifier()
     ruleset = classifier.ruleset
+    header = f"{ruleset.name} {ruleset.version} ({ruleset.status})  sha256 {ruleset.sha256}\n"
+    problem = ruleset.release_problem()
+    if problem:
+        header += f"NOT RELEASED: {problem}\n"
     if args.verify:
         from classifier.verify import verify
 
         report = verify(ruleset, classifier.engine)
-        out.write(f"{ruleset.name} {ruleset.version}  sha256 {ruleset.sha256}\n{report.text()}\n")
+        out.write(f"{header}{report.text()}\n")
         return 0 if report.ok else 1
-    out.write(f"{ruleset.name} {ruleset.version}  sha256 {ruleset.sha256}\n\n")
+    out.write(header + "\n")
     rows = [[r.id, r.stage, r.title_sv, r.outcome, r.source] for r in ruleset.rules]
     out.write(_table(rows, ["id", "stage", "title_sv", "outcome", "source"]) + "\n")
     return 0
@@ -168,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rules", help="show the rule set as a table")
     p.add_argument("--verify", action="store_true",
                    help="check every valid fact combination through the engine: gaps, overlaps, dead rules")
+    p.add_argument("--release", metavar="VERSION",
+                   help="set VERSION in ruleset.yaml and record the content hash it is released with")
+    p.add_argument("--rules-dir", help="the rule set to release (default: $BUP_RULES_DIR or rules/)")
     p.set_defaults(func=cmd_rules)
     p = sub.add_parser("examples", help="run the clinical examples and report each that fails")
     p.add_argument("dir", nargs="?", default=None, help="examples directory (default: examples/)")

@@ -45,59 +45,81 @@ def more_than_months(earlier: date, later: date, months: int) -> bool:
     return plus_months(earlier, months) < later
 
 
-def _latest(a: date | None, b: date) -> date:
+# A position in the patient's event order: the date, then the order given within the date
+# (DOMAIN.md 3: two events on the same date are taken in the order they are given).
+Position = tuple[date, int]
+
+
+def _latest(a: Position | None, b: Position) -> Position:
     return b if a is None or b > a else a
 
 
 @dataclass
 class HistoryIndex:
-    """The latest dates that the derived facts depend on, folded from history items."""
+    """The latest positions that the derived facts depend on, folded from history items.
+
+    Positions are (date, sequence number): the 12-month rules read the dates, while
+    "on or after" between events reads the order, so a `care_closed` given before a
+    same-day first visit does not end the commitment that visit opens.
+    """
 
     months: int
     commitment_types: frozenset[str]
-    same_day: bool  # rules/ruleset.yaml wait.boundary_includes_same_day
-    latest_commitment: date | None = None
-    latest_closed: date | None = None
-    latest_contact_boundary: date | None = None
+    seq: int = 0
+    latest_commitment: Position | None = None
+    latest_closed: Position | None = None
+    latest_contact_boundary: Position | None = None
     commitment_by_problem: dict[str, date] = field(default_factory=dict)
-    investigation_by_problem: dict[str, date] = field(default_factory=dict)
-    investigation_concluded_by_problem: dict[str, date] = field(default_factory=dict)
-    treatment: dict[tuple[str, str | None], date] = field(default_factory=dict)
-    treatment_concluded: dict[tuple[str, str | None], date] = field(default_factory=dict)
+    investigation_by_problem: dict[str, Position] = field(default_factory=dict)
+    investigation_concluded_by_problem: dict[str, Position] = field(default_factory=dict)
+    treatment: dict[tuple[str, str | None], Position] = field(default_factory=dict)
+    treatment_concluded: dict[tuple[str, str | None], Position] = field(default_factory=dict)
+
+    def _next(self, day: date) -> Position:
+        self.seq += 1
+        return (day, self.seq)
 
     def add(self, item: HistoryItem) -> None:
-        """Fold one history item in. Items must come in date order (see `from_history`)."""
+        """Fold one history item in. Items must come in event order (see `from_history`)."""
         if isinstance(item, HistoryContact):
             self.add_contact(item.date, item.contact_type, item.health_problem, item.treatment_modality)
-        elif isinstance(item, CareClosed):
-            self.latest_closed = _latest(self.latest_closed, item.date)
+            return
+        pos = self._next(item.date)
+        if isinstance(item, CareClosed):
+            self.latest_closed = _latest(self.latest_closed, pos)
         elif isinstance(item, InvestigationConcluded):
             d = self.investigation_concluded_by_problem
-            d[item.health_problem] = _latest(d.get(item.health_problem), item.date)
+            d[item.health_problem] = _latest(d.get(item.health_problem), pos)
         elif isinstance(item, TreatmentConcluded):
             key = (item.health_problem, item.treatment_modality)
-            self.treatment_concluded[key] = _latest(self.treatment_concluded.get(key), item.date)
+            self.treatment_concluded[key] = _latest(self.treatment_concluded.get(key), pos)
 
     def add_contact(self, day: date, contact_type: str, problem: str, modality: str | None) -> None:
         """Fold in a classified contact; only commitment contacts open or continue a commitment."""
+        pos = self._next(day)
         if contact_type not in self.commitment_types:
             return
         prev = self.latest_commitment
-        if prev is not None and more_than_months(prev, day, self.months):
+        if prev is not None and more_than_months(prev[0], day, self.months):
             # It came more than 12 months after the commitment contact before it: it
             # opened a new commitment, a boundary that ends everything before it.
-            self.latest_contact_boundary = _latest(self.latest_contact_boundary, day)
-        self.latest_commitment = _latest(prev, day)
-        self.commitment_by_problem[problem] = _latest(self.commitment_by_problem.get(problem), day)
+            self.latest_contact_boundary = _latest(self.latest_contact_boundary, pos)
+        self.latest_commitment = _latest(prev, pos)
+        by_problem = self.commitment_by_problem
+        by_problem[problem] = max(by_problem.get(problem, day), day)
         if contact_type == "investigation":
-            self.investigation_by_problem[problem] = _latest(self.investigation_by_problem.get(problem), day)
+            self.investigation_by_problem[problem] = _latest(self.investigation_by_problem.get(problem), pos)
         elif contact_type == "treatment":
             key = (problem, modality)
-            self.treatment[key] = _latest(self.treatment.get(key), day)
+            self.treatment[key] = _latest(self.treatment.get(key), pos)
 
     @classmethod
     def from_history(cls, history: Iterable[HistoryItem], ruleset: RuleSet) -> HistoryIndex:
-        """Build the index from an unordered history (sorted by date: the order sent never matters)."""
+        """Build the index from a history in any date order.
+
+        The sort is by date only and stable, so items on the same date keep the order
+        they were given in (DOMAIN.md 3); items on different dates may come in any order.
+        """
         index = cls.empty(ruleset)
         for item in sorted(history, key=lambda h: h.date):
             index.add(item)
@@ -105,46 +127,64 @@ class HistoryIndex:
 
     @classmethod
     def empty(cls, ruleset: RuleSet) -> HistoryIndex:
-        return cls(months=ruleset.commitment_months, commitment_types=ruleset.commitment_types,
-                   same_day=ruleset.boundary_includes_same_day)
+        return cls(months=ruleset.commitment_months, commitment_types=ruleset.commitment_types)
 
-    def ended_by_boundary(self, since: date) -> bool:
-        """Whether a commitment boundary is dated on or after `since` (DOMAIN.md 4)."""
-        closed = self.latest_closed
-        contact = self.latest_contact_boundary
-        if closed is not None and closed >= since:
-            return True
-        if contact is None:
-            return False
-        return contact >= since if self.same_day else contact > since
+    def ended_by_boundary(self, since: Position) -> bool:
+        """Whether a commitment boundary ends what happened at `since` (DOMAIN.md 4).
 
-    def concluded(self, latest: date | None, concluded: date | None) -> bool:
-        """An investigation/treatment whose latest contact is `latest` has ended (DOMAIN.md 4)."""
+        A closed event ends what comes before it in the event order (on or before its
+        date, in the order given); a boundary contact ends only what lies strictly
+        before it, never itself, since it belongs to the commitment it opens.
+        """
+        closed, contact = self.latest_closed, self.latest_contact_boundary
+        return (closed is not None and closed > since) or (contact is not None and contact > since)
+
+    def concluded(self, latest: Position | None, concluded: Position | None) -> bool:
+        """An investigation/treatment whose latest contact is at `latest` has ended (DOMAIN.md 4)."""
         if latest is None:
             return False
-        return (concluded is not None and concluded >= latest) or self.ended_by_boundary(latest)
+        return (concluded is not None and concluded > latest) or self.ended_by_boundary(latest)
 
 
 @dataclass(frozen=True)
 class Checklist:
-    """The outcome of the En väg in checklist: allowed, and which items failed (ids)."""
+    """The outcome of the En väg in checklist: allowed, and why not (item ids).
+
+    `not_met` holds the items answered against the requirement (a D item answered
+    "no", X1 answered "yes": BUP doubts the referrer); `unanswered` the D items not
+    answered, which count as not met. "pathway" in `not_met` means the care request did
+    not come by a pathway that allows a direct start (or there is none).
+    """
 
     allowed: bool
-    failed: tuple[str, ...]
+    not_met: tuple[str, ...]
+    unanswered: tuple[str, ...]
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        return self.not_met + self.unanswered
 
 
 def direct_start(care_request: CareRequest | None, ruleset: RuleSet) -> Checklist:
-    """DOMAIN.md 4 'direct start allowed': pathway B or C, D1–D7 hold, X1 does not. Missing = failed."""
+    """DOMAIN.md 4 'direct start allowed': pathway B or C, D1–D7 positively met, X1 not raised.
+
+    What an unanswered item means is data (tables/evi_checklist.yaml `unanswered`): a D item
+    not answered is not met; X1 not answered means nobody raised a doubt.
+    """
     table = ruleset.tables["checklist"]
-    failed: list[str] = []
+    not_met: list[str] = []
+    unanswered: list[str] = []
     if care_request is None or care_request.pathway not in table["pathways_allowing_direct_start"]:
-        failed.append("pathway")
+        not_met.append("pathway")
     assessment = care_request.evi_assessment if care_request is not None else None
     for item in table["items"]:
         value = getattr(assessment, item["field"]) if assessment is not None else None
-        if value is None or value != item["required"]:
-            failed.append(item["id"])
-    return Checklist(not failed, tuple(failed))
+        if value is None:
+            if item["unanswered"] == "not_met":
+                unanswered.append(item["id"])
+        elif value != item["required"]:
+            not_met.append(item["id"])
+    return Checklist(not (not_met or unanswered), tuple(not_met), tuple(unanswered))
 
 
 def covered_medications(atc_codes: Iterable[str], ruleset: RuleSet) -> list[str]:
@@ -153,15 +193,11 @@ def covered_medications(atc_codes: Iterable[str], ruleset: RuleSet) -> list[str]
     return [code for code in atc_codes if code.startswith(prefixes)]
 
 
-def kva_activities(kva_codes: Iterable[str], ruleset: RuleSet) -> list[str]:
-    """The activities the KVÅ table suggests for the codes sent, in order, without repeats."""
-    table = ruleset.tables["kva"]["codes"]
-    out: list[str] = []
-    for code in kva_codes:
-        act = table.get(code, {}).get("activity")
-        if act and act not in out:
-            out.append(act)
-    return out
+def pharmacological(contact: Contact) -> bool:
+    """DOMAIN.md 4: the modality is pharmacological, or none is given and medications were started."""
+    if contact.treatment_modality is not None:
+        return contact.treatment_modality == "pharmacological"
+    return bool(contact.medications_atc)
 
 
 @dataclass(frozen=True)
@@ -169,29 +205,22 @@ class Derived:
     """The facts the rules decide on, plus the evidence the answer explains them with."""
 
     facts: dict[str, Any]
-    activity_source: str
     checklist: Checklist
     covered: tuple[str, ...]
-    suggested_activities: tuple[str, ...]
 
 
-def derive(
-    contact: Contact,
-    care_request: CareRequest | None,
-    index: HistoryIndex,
-    ruleset: RuleSet,
-    activity: str,
-    activity_source: str,
-    suggested: tuple[str, ...] = (),
-) -> Derived:
-    """The derived facts of DOMAIN.md section 4 for one contact, given its folded history."""
+def derive(contact: Contact, care_request: CareRequest | None, index: HistoryIndex, ruleset: RuleSet) -> Derived:
+    """The derived facts of DOMAIN.md section 4 for one contact, given its folded history.
+
+    The contact comes after every item of the history in the event order.
+    """
     d, months, problem, modality = contact.date, index.months, contact.health_problem, contact.treatment_modality
 
     latest = index.latest_commitment
     new_commitment = (
         latest is None
-        or more_than_months(latest, d, months)
-        or (index.latest_closed is not None and index.latest_closed >= latest)
+        or more_than_months(latest[0], d, months)
+        or (index.latest_closed is not None and index.latest_closed > latest)
     )
     problem_latest = index.commitment_by_problem.get(problem)
     problem_gap = problem_latest is None or more_than_months(problem_latest, d, months)
@@ -199,10 +228,10 @@ def derive(
     inv_latest = index.investigation_by_problem.get(problem)
     inv_concluded = index.concluded(inv_latest, index.investigation_concluded_by_problem.get(problem))
 
-    def matching(table: dict[tuple[str, str | None], date]) -> date | None:
+    def matching(table: dict[tuple[str, str | None], Position]) -> Position | None:
         # Matched on health problem and, when both sides give one, on modality.
-        dates = [v for (p, m), v in table.items() if p == problem and (modality is None or m is None or m == modality)]
-        return max(dates) if dates else None
+        found = [v for (p, m), v in table.items() if p == problem and (modality is None or m is None or m == modality)]
+        return max(found) if found else None
 
     tr_latest = matching(index.treatment)
     tr_concluded = index.concluded(tr_latest, matching(index.treatment_concluded))
@@ -213,12 +242,12 @@ def derive(
     facts = {
         "setting": contact.setting,
         "pathway": care_request.pathway if care_request is not None else "none",
-        "activity": activity,
+        "activity": contact.activity,
         "contact_form_included": bool(forms[contact.contact_form]["included"]),
         "urgent": contact.urgent,
         "new_care_commitment": new_commitment,
         "direct_start_allowed": checklist.allowed,
-        "pharmacological": modality == "pharmacological",
+        "pharmacological": pharmacological(contact),
         "medication_covered": bool(covered),
         "investigated_before": inv_latest is not None,
         "investigation_concluded": inv_concluded,
@@ -226,4 +255,4 @@ def derive(
         "treatment_concluded": tr_concluded,
         "problem_gap": problem_gap,
     }
-    return Derived(facts, activity_source, checklist, covered, suggested)
+    return Derived(facts, checklist, covered)

@@ -61,8 +61,8 @@ class Contact(Strict):
     id: Text
     date: IsoDate
     setting: Setting
-    activity: Activity | None = Field(
-        None, description="Required unless kva_codes holds a code the KVÅ table maps to an activity."
+    activity: Activity = Field(
+        description="What the clinician does at the contact; always sent (KVÅ codes never stand in for it)."
     )
     urgent: bool = False
     health_problem: Text = Field(description="An opaque code (ICD-10, local question id); equal codes = same problem.")
@@ -75,7 +75,11 @@ class Contact(Strict):
 
 
 class EviAssessment(Strict):
-    """The En väg in checklist (DOMAIN.md 4). A missing item counts as not fulfilled."""
+    """The En väg in checklist (DOMAIN.md 4).
+
+    D1–D7 must be answered true to be met (not answered = not met); X1
+    (`referrer_assessment_doubted`) not answered means nobody doubts the referrer.
+    """
 
     staff_competence_cap: bool | None = None
     structured_assessment_sufficient: bool | None = None
@@ -127,7 +131,20 @@ HistoryItem = Annotated[
 
 def _contact_problems(contact: Contact, care_request: CareRequest | None, prefix: str) -> list[tuple[str, str]]:
     problems = []
+    if care_request is None and contact.setting == "evi":
+        problems.append((
+            f"{prefix}care_request",
+            "a contact at En väg in (contact.setting 'evi') needs its care request with the pathway "
+            "('B': En väg in is part of primary care, 'C': part of BUP); the service does not guess it",
+        ))
     if care_request is not None:
+        evi = care_request.evi_assessment
+        if evi is not None and evi.structured_assessment_sufficient and evi.referrer_assessment_doubted:
+            problems.append((
+                f"{prefix}care_request.evi_assessment.referrer_assessment_doubted",
+                "contradicts structured_assessment_sufficient true (BUP judged the assessment enough to start "
+                "without another contact); expected false or not sent when D2 is true",
+            ))
         if contact.setting == "evi" and care_request.pathway == "A":
             problems.append((
                 f"{prefix}care_request.pathway",
@@ -232,18 +249,22 @@ class Warning(BaseModel):
     message: str
     message_sv: str
     items: list[str] | None = None
+    items_not_met: list[str] | None = None
+    items_not_answered: list[str] | None = None
 
 
 class RuleSetRef(BaseModel):
     name: str
     version: str
     sha256: str
+    status: Literal["provisional", "confirmed"]
 
 
 class Classification(BaseModel):
     """The answer for one contact (API.md, response 200)."""
 
     contact_id: str
+    kva_codes: list[str]
     contact_type: ContactType
     label_sv: str
     label_en: str

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,8 +76,11 @@ class RuleSet:
     tables: dict[str, Any]
     limit_days: int
     commitment_months: int
-    boundary_includes_same_day: bool
     commitment_types: frozenset[str]
+    status: str = "provisional"
+    # rules/release.yaml: the version and content hash recorded when the rule set was
+    # released (`bup-classifier rules --release VERSION`); not part of the hashed content.
+    released: dict[str, str] = field(default_factory=dict)
     rules_by_id: dict[str, Rule] = field(default_factory=dict)
 
     @functools.cached_property
@@ -89,13 +93,32 @@ class RuleSet:
         return [r for s in self.stages for r in s.rules]
 
     def identity(self) -> dict[str, str]:
-        """What every answer carries so it can be audited later."""
-        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+        """What every answer carries so it can be audited later, and how settled the rules are."""
+        return {"name": self.name, "version": self.version, "sha256": self.sha256, "status": self.status}
+
+    def release_problem(self) -> str | None:
+        """Why the content is not the released content of its version, or None when it is.
+
+        A rule set whose files changed must carry a new version: an answer's version and
+        hash then always name one content. The message says how to release.
+        """
+        how = f"release it with `bup-classifier rules --release NEW_VERSION` (rules dir {self.directory})"
+        if not self.released:
+            return f"rule set {self.version} has no release record (release.yaml); {how}"
+        if self.released.get("version") != self.version:
+            return (f"ruleset.yaml says version {self.version} but release.yaml records "
+                    f"{self.released.get('version')}; {how}")
+        if self.released.get("sha256") != self.sha256:
+            return (f"the rule files changed since version {self.version} was released "
+                    f"(released sha256 {self.released.get('sha256')}, now {self.sha256}): "
+                    f"a change of content needs a new version; {how}")
+        return None
 
     def describe(self) -> dict[str, Any]:
         """The rule set as GET /v1/ruleset and `bup-classifier rules` show it."""
         return {
             **self.identity(),
+            "released": self.release_problem() is None,
             "stages": [s.name for s in self.stages],
             "rules": [
                 {
@@ -191,6 +214,43 @@ def _effective(rule: Rule, excluded: list[Rule], domains: c.Domains) -> c.Cond:
     return c.to_nnf(c.All(tuple(parts)) if len(parts) > 1 else rule.when, domains)
 
 
+RELEASE_FILE = "release.yaml"
+
+
+def read_release(root: Path) -> dict[str, str]:
+    """The release record beside the rule files ({} when there is none)."""
+    path = root / RELEASE_FILE
+    if not path.exists():
+        return {}
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise RuleSetError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, Mapping) or not all(isinstance(raw.get(k), str) for k in ("version", "sha256")):
+        raise RuleSetError(f"{path}: expected 'version' and 'sha256' as strings")
+    return {"version": raw["version"], "sha256": raw["sha256"]}
+
+
+def release(directory: str | os.PathLike[str], version: str) -> RuleSet:
+    """Set `version` in ruleset.yaml and record the content hash it is released with."""
+    root = Path(directory).resolve()
+    top = root / "ruleset.yaml"
+    text = top.read_text(encoding="utf-8")
+    new, n = re.subn(r'(?m)^version:.*$', f'version: "{version}"', text, count=1)
+    if n != 1:
+        raise RuleSetError(f"{top}: no top-level 'version:' line to set")
+    top.write_text(new, encoding="utf-8")
+    ruleset = load(root)
+    (root / RELEASE_FILE).write_text(
+        "# Written by `bup-classifier rules --release VERSION`, never by hand: the version and the\n"
+        "# sha256 of the rule files it was released with. A test fails when the files change\n"
+        "# without a new release, so an answer's version and hash always name one content.\n"
+        f'version: "{ruleset.version}"\nsha256: "{ruleset.sha256}"\n',
+        encoding="utf-8",
+    )
+    return load(root)
+
+
 def load(directory: str | os.PathLike[str] | None = None) -> RuleSet:
     """Load, check and hash the rule set in `directory` (default: $BUP_RULES_DIR or rules/)."""
     root = Path(directory or os.environ.get("BUP_RULES_DIR") or DEFAULT_RULES_DIR).resolve()
@@ -198,7 +258,10 @@ def load(directory: str | os.PathLike[str] | None = None) -> RuleSet:
     top = _read_yaml(root / "ruleset.yaml", hasher, root)
     where = "ruleset.yaml"
     name = _need(top, "name", where)
-    version = str(_need(top, "version", where, (str, int, float)))
+    version = _need(top, "version", where, str)  # a string: YAML reads 2026.10 as the float 2026.1
+    status = _need(top, "status", where)
+    if status not in ("provisional", "confirmed"):
+        raise RuleSetError(f"{where}: 'status' must be 'provisional' or 'confirmed', not {status!r}")
     wait = _need(top, "wait", where, Mapping)
 
     tables_spec = _need(top, "tables", where, Mapping)
@@ -264,7 +327,8 @@ def load(directory: str | os.PathLike[str] | None = None) -> RuleSet:
         tables=tables,
         limit_days=int(_need(wait, "limit_days", f"{where}: wait", int)),
         commitment_months=int(_need(wait, "commitment_months", f"{where}: wait", int)),
-        boundary_includes_same_day=bool(wait.get("boundary_includes_same_day", True)),
+        status=status,
+        released=read_release(root),
         commitment_types=frozenset(_need(tables["contact_types"], "commitment_types", "contact_types", list)),
         rules_by_id=dict(seen),
     )

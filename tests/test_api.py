@@ -65,7 +65,7 @@ def test_ruleset_and_health() -> None:
     for r in rs["rules"]:
         assert {"id", "stage", "title_sv", "title_en", "source", "outcome"} <= set(r)
     health = client.get("/health").json()
-    assert health == {"status": "ok", "ruleset": {k: rs[k] for k in ("name", "version", "sha256")}}
+    assert health == {"status": "ok", "ruleset": {k: rs[k] for k in ("name", "version", "sha256", "status")}}
 
 
 @pytest.mark.parametrize(

@@ -115,14 +115,41 @@ def test_investigation_concluded_for_another_problem_does_not_count(classifier) 
     assert classifier.classify(request(c, history))["rule"]["id"] == "U3"
 
 
-def test_literal_same_day_boundary_can_be_switched(rules_copy) -> None:
-    """A contact that opened a new commitment is a boundary on its own date (DOMAIN.md 4, literally)."""
-    from classifier import Classifier
-
+def test_a_contact_that_opened_a_commitment_does_not_conclude_itself(classifier) -> None:
+    """DOMAIN.md 4: a contact boundary ends only what lies strictly before it, never itself."""
     history = [hist("2024-01-10", "first_visit", "F90"), hist("2025-06-01", "investigation", "F90")]
     req = request(contact("2025-06-15", "investigation", "F90"), history)
-    assert Classifier(rules_copy).classify(req)["rule"]["id"] == "U2"
-    text = (rules_copy / "ruleset.yaml").read_text().replace(
-        "boundary_includes_same_day: true", "boundary_includes_same_day: false")
-    (rules_copy / "ruleset.yaml").write_text(text)
-    assert Classifier(rules_copy).classify(req)["rule"]["id"] == "U3"
+    answer = classifier.classify(req)
+    assert (answer["rule"]["id"], answer["facts"]["investigation_concluded"]) == ("U3", False)
+    # ... but it ends what came before it: an investigation dated before the boundary contact.
+    history = [hist("2024-01-10", "investigation", "F90"), hist("2025-06-01", "first_visit", "F90")]
+    assert classifier.classify(request(contact("2025-06-15", "investigation", "F90"), history))["rule"]["id"] == "U2"
+
+
+def test_treatment_that_opened_a_commitment_does_not_conclude_itself(classifier) -> None:
+    history = [hist("2024-01-10", "first_visit", "F41"),
+               hist("2025-06-01", "treatment", "F41", treatment_modality="psychological")]
+    c = contact("2025-06-15", "treatment", "F41", treatment_modality="psychological")
+    assert classifier.classify(request(c, history))["rule"]["id"] == "B3"
+
+
+@pytest.mark.parametrize(("order", "rule"), [(("closed", "visit"), "R1"), (("visit", "closed"), "N1")])
+def test_same_day_events_are_taken_in_the_order_given(classifier, order, rule) -> None:
+    """DOMAIN.md 3: closed-then-visit opens a new commitment at the visit; visit-then-closed ends it."""
+    items = {"closed": {"type": "care_closed", "date": "2026-03-01"},
+             "visit": hist("2026-03-01", "first_visit", "F41")}
+    history = [hist("2025-10-10", "first_visit", "F41"), *(items[k] for k in order)]
+    assert classifier.classify(request(contact("2026-03-20", "follow_up", "F41"), history))["rule"]["id"] == rule
+
+
+@pytest.mark.parametrize(("order", "rule"), [(("concluded", "inv"), "U3"), (("inv", "concluded"), "U2")])
+def test_same_day_concluded_event_is_taken_in_order(classifier, order, rule) -> None:
+    items = {"concluded": {"type": "investigation_concluded", "date": "2026-03-01", "health_problem": "F90"},
+             "inv": hist("2026-03-01", "investigation", "F90")}
+    history = [hist("2026-01-10", "first_visit", "F90"), *(items[k] for k in order)]
+    assert classifier.classify(request(contact("2026-03-20", "investigation", "F90"), history))["rule"]["id"] == rule
+
+
+def test_history_on_different_dates_may_come_in_any_order(classifier) -> None:
+    history = [{"type": "care_closed", "date": "2026-03-01"}, hist("2026-01-10", "first_visit", "F41")]
+    assert classifier.classify(request(contact("2026-03-20", "follow_up", "F41"), history))["rule"]["id"] == "N1"

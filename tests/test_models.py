@@ -45,7 +45,7 @@ def test_every_problem_is_listed(classifier) -> None:
         "history": [{"type": "visit", "date": "2026-01-01"}],
     }
     assert paths(classifier, req) == [
-        "contact.colour", "contact.date", "contact.kva_codes[0]", "contact.medications_atc[0]",
+        "contact.activity", "contact.colour", "contact.date", "contact.kva_codes[0]", "contact.medications_atc[0]",
         "contact.setting", "contact.urgent", "history[0].type",
     ]
 
@@ -68,12 +68,54 @@ def test_too_long_history_is_rejected(classifier) -> None:
     assert paths(classifier, req) == ["history"]
 
 
-def test_activity_needed_unless_a_kva_code_gives_it(classifier) -> None:
+def test_activity_is_required_and_kva_codes_never_stand_in(classifier) -> None:
+    """DOMAIN.md 8: codes never decide the contact type; they are validated and echoed."""
     assert paths(classifier, request(contact("2026-03-01", None))) == ["contact.activity"]
-    assert paths(classifier, request(contact("2026-03-01", None, kva_codes=["AU006", "DU011"]))) == [
-        "contact.activity"]
-    answer = classifier.classify(request(contact("2026-03-01", None, kva_codes=["DU011"])))
-    assert answer["facts"]["activity_source"] == "kva"
+    assert paths(classifier, request(contact("2026-03-01", None, kva_codes=["DU011"]))) == ["contact.activity"]
+    history = [hist("2026-01-10", "first_visit")]
+    answer = classifier.classify(request(contact("2026-03-01", "investigation", kva_codes=["DU011", "ZZ999"]), history))
+    assert answer["rule"]["id"] == "U1"
+    assert answer["kva_codes"] == ["DU011", "ZZ999"]
+    assert answer["warnings"] == [w for w in answer["warnings"] if w["code"] != "kva_activity_mismatch"]
+    assert "activity_source" not in answer["facts"]
+
+
+def test_evi_contact_needs_its_care_request(classifier) -> None:
+    """DOMAIN.md 5: B or C is a fact the journal sends, never a guess."""
+    assert paths(classifier, request(contact("2026-03-01", "assessment", setting="evi"))) == ["care_request"]
+
+
+D_ITEMS = ("staff_competence_cap", "structured_assessment_sufficient", "examination_and_anamnesis",
+           "problem_mapping", "instrument_results", "parent_and_school_input", "interventions_documented")
+
+
+def test_d2_true_with_x1_true_is_a_contradiction(classifier) -> None:
+    evi = {**dict.fromkeys(D_ITEMS, True), "referrer_assessment_doubted": True}
+    req = request(contact("2026-03-01", "investigation"), care_request={
+        "received_date": "2026-02-01", "pathway": "B", "evi_assessment": evi})
+    assert paths(classifier, req) == ["care_request.evi_assessment.referrer_assessment_doubted"]
+    evi["structured_assessment_sufficient"] = False  # D2 no and X1 yes: consistent, and no direct start
+    assert classifier.classify(req)["rule"]["id"] == "N3"
+
+
+def test_checklist_warning_names_items_answered_no_and_not_answered_apart(classifier) -> None:
+    evi = {**dict.fromkeys(D_ITEMS, True), "problem_mapping": False}
+    del evi["instrument_results"]
+    req = request(contact("2026-03-01", "investigation"), care_request={
+        "received_date": "2026-02-01", "pathway": "C", "evi_assessment": evi})
+    answer = classifier.classify(req)
+    (w,) = answer["warnings"]
+    assert (answer["rule"]["id"], w["code"]) == ("N3", "direct_start_criteria_not_met")
+    assert (w["items_not_met"], w["items_not_answered"]) == (["D4"], ["D5"])
+    assert "not met: D4" in w["message"] and "not answered: D5" in w["message"]
+    assert "ej uppfyllt: D4" in w["message_sv"] and "ej besvarat: D5" in w["message_sv"]
+    assert "X1" not in w["message"]  # not answered = no doubt
+
+
+def test_x1_not_answered_means_no_doubt(classifier) -> None:
+    req = request(contact("2026-03-01", "investigation"), care_request={
+        "received_date": "2026-02-01", "pathway": "B", "evi_assessment": dict.fromkeys(D_ITEMS, True)})
+    assert classifier.classify(req)["rule"]["id"] == "N2"
 
 
 def test_answer_matches_the_response_model(classifier) -> None:
