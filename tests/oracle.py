@@ -17,9 +17,6 @@ from typing import Any
 # DOMAIN.md 8: codes confirmed from public sources, and the groups "listed by prefix".
 MEDICATION_PREFIXES = ("N06BA04", "N06BA01", "N06BA02", "N06BA12", "N06BA09", "C02AC02", "N05CH01", "N06AB06",
                        "N06AB", "N05A")
-# DOMAIN.md 8: public examples of KVÅ codes BUP uses, by the activity they report.
-KVA = {"AA085": "investigation", "AU006": "investigation", "AU002": "investigation", "AU007": "investigation",
-       "DU011": "treatment", "DU007": "treatment", "DU118": "treatment"}
 INCLUDED_FORMS = ("in_person", "video", "phone")  # DOMAIN.md 8 [interpretation] default
 COMMITMENT = ("first_visit", "investigation", "treatment", "return_visit")  # DOMAIN.md 4
 CHECKLIST_TRUE = ("staff_competence_cap", "structured_assessment_sufficient", "examination_and_anamnesis",
@@ -44,47 +41,55 @@ def _d(s: str | None) -> date | None:
 
 
 def facts(req: dict[str, Any]) -> dict[str, Any]:
-    """DOMAIN.md section 4, read literally."""
+    """DOMAIN.md section 4, read literally.
+
+    Section 3: events keep the order they are given, same-date events in that order. So
+    every history item gets a place in the order (by date, same dates as given), and
+    "on or after" between two events means "later in that order".
+    """
     c = req["contact"]
     d = _d(c["date"])
     problem = c["health_problem"]
     modality = c.get("treatment_modality")
-    history = req.get("history") or []
-    contacts = [h for h in history if h["type"] == "contact" and h["contact_type"] in COMMITMENT]
-    closed = [_d(h["date"]) for h in history if h["type"] == "care_closed"]
+    ordered = sorted(enumerate(req.get("history") or []), key=lambda ih: (ih[1]["date"], ih[0]))
+    history = [(place, h) for place, (_, h) in enumerate(ordered)]
+    contacts = [(p, h) for p, h in history if h["type"] == "contact" and h["contact_type"] in COMMITMENT]
+    closed = [p for p, h in history if h["type"] == "care_closed"]
 
-    latest = max((_d(h["date"]) for h in contacts), default=None)
-    new_commitment = latest is None or over_12_months(latest, d) or any(x >= latest for x in closed)
+    latest = max((p for p, _ in contacts), default=None)
+    latest_date = _d(contacts[-1][1]["date"]) if contacts else None
+    new_commitment = latest is None or over_12_months(latest_date, d) or any(x > latest for x in closed)
 
-    same = [_d(h["date"]) for h in contacts if h["health_problem"] == problem]
+    same = [_d(h["date"]) for _, h in contacts if h["health_problem"] == problem]
     problem_gap = not same or over_12_months(max(same), d)
 
-    dates = sorted({_d(h["date"]) for h in contacts})
-    boundaries = closed + [b for a, b in itertools.pairwise(dates) if over_12_months(a, b)]
+    # A commitment boundary: a closed event (ends what comes before it), or a commitment
+    # contact more than 12 months after the one before it (ends what lies strictly before it).
+    boundaries = closed + [b for (_, ha), (b, hb) in itertools.pairwise(contacts)
+                           if over_12_months(_d(ha["date"]), _d(hb["date"]))]
 
-    inv = [_d(h["date"]) for h in contacts if h["contact_type"] == "investigation" and h["health_problem"] == problem]
-    inv_ended = [_d(h["date"]) for h in history
-                 if h["type"] == "investigation_concluded" and h["health_problem"] == problem]
+    inv = [p for p, h in contacts if h["contact_type"] == "investigation" and h["health_problem"] == problem]
+    inv_ended = [p for p, h in history if h["type"] == "investigation_concluded" and h["health_problem"] == problem]
     investigated = bool(inv)
-    inv_concluded = investigated and any(x >= max(inv) for x in inv_ended + boundaries)
+    inv_concluded = investigated and any(x > max(inv) for x in inv_ended + boundaries)
 
     def modality_matches(other: str | None) -> bool:
         return modality is None or other is None or other == modality
 
-    tr = [_d(h["date"]) for h in contacts if h["contact_type"] == "treatment" and h["health_problem"] == problem
+    tr = [p for p, h in contacts if h["contact_type"] == "treatment" and h["health_problem"] == problem
           and modality_matches(h.get("treatment_modality"))]
-    tr_ended = [_d(h["date"]) for h in history if h["type"] == "treatment_concluded"
+    tr_ended = [p for p, h in history if h["type"] == "treatment_concluded"
                 and h["health_problem"] == problem and modality_matches(h.get("treatment_modality"))]
     treated = bool(tr)
-    tr_concluded = treated and any(x >= max(tr) for x in tr_ended + boundaries)
+    tr_concluded = treated and any(x > max(tr) for x in tr_ended + boundaries)
 
     cr = req.get("care_request")
     evi = (cr or {}).get("evi_assessment") or {}
     failed = []
     if not cr or cr["pathway"] not in ("B", "C"):
         failed.append("pathway")
-    failed += [k for k in CHECKLIST_TRUE if evi.get(k) is not True]
-    if evi.get("referrer_assessment_doubted") is not False:
+    failed += [k for k in CHECKLIST_TRUE if evi.get(k) is not True]  # D1-D7 positively met
+    if evi.get("referrer_assessment_doubted") is True:  # X1: not answered means no doubt
         failed.append("referrer_assessment_doubted")
 
     meds = c.get("medications_atc") or []
@@ -96,7 +101,7 @@ def facts(req: dict[str, Any]) -> dict[str, Any]:
         "treated_before": treated,
         "treatment_concluded": tr_concluded,
         "direct_start_allowed": not failed,
-        "pharmacological": modality == "pharmacological",
+        "pharmacological": modality == "pharmacological" or (modality is None and bool(meds)),
         "medication_covered": any(m.startswith(p) for m in meds for p in MEDICATION_PREFIXES),
     }
 
@@ -147,15 +152,8 @@ def rule(req: dict[str, Any], activity: str, f: dict[str, Any]) -> tuple[str, st
 def answer(req: dict[str, Any]) -> dict[str, Any]:
     """The fields DOMAIN.md fixes: contact type, rule id, wait, warning codes (sorted)."""
     c = req["contact"]
-    suggested = []
-    for code in c.get("kva_codes") or []:
-        if code in KVA and KVA[code] not in suggested:
-            suggested.append(KVA[code])
-    activity = c.get("activity") or suggested[0]
     f = facts(req)
-    rid, outcome, warnings = rule(req, activity, f)
-    if c.get("activity") and any(s != activity for s in suggested):
-        warnings = [*warnings, "kva_activity_mismatch"]
+    rid, outcome, warnings = rule(req, c["activity"], f)  # DOMAIN.md 3: always sent; codes never decide
     wait = None
     if outcome in MEASUREMENT:  # DOMAIN.md 7
         cr = req.get("care_request")

@@ -10,13 +10,14 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.oracle import KVA, plus_months
+from tests.oracle import plus_months
 
 PROBLEMS = ["F41", "F90", "F84"]
 MODALITIES = [None, "pharmacological", "psychological", "psychosocial", "other"]
 TYPES = ["first_visit", "investigation", "treatment", "return_visit", "acute", "outside_model"]
 ACTIVITIES = ["assessment", "basic_investigation", "investigation", "treatment", "follow_up", "advice"]
 ATC = ["N06BA04", "N06AX12", "N06AB03", "N05AX08", "C02AC02", "A01AB01", "N05CH01"]
+KVA_CODES = ["AA085", "AU006", "DU011", "DU118", "ZZ999"]  # echoed, never used to decide
 CHECKLIST = ["staff_competence_cap", "structured_assessment_sufficient", "examination_and_anamnesis",
              "problem_mapping", "instrument_results", "parent_and_school_input", "interventions_documented"]
 
@@ -46,7 +47,10 @@ def history_items(draw: st.DrawFn, d: date) -> list[dict[str, Any]]:
     for _ in range(draw(st.integers(0, 8))):
         kind = draw(st.sampled_from(["contact"] * 5 + ["investigation_concluded", "treatment_concluded",
                                                        "care_closed"]))
-        when = draw(date_before(d)).isoformat()
+        # Often the date of an earlier item: same-date events are taken in the order given.
+        earlier = sorted({i["date"] for i in items})
+        when = draw(st.sampled_from(earlier)) if earlier and draw(st.integers(0, 3)) == 0 \
+            else draw(date_before(d)).isoformat()
         if kind == "contact":
             item = {"type": "contact", "date": when, "setting": draw(st.sampled_from(["bup", "bup", "evi"])),
                     "contact_type": draw(st.sampled_from(TYPES)), "health_problem": draw(st.sampled_from(PROBLEMS))}
@@ -71,7 +75,9 @@ def checklists(draw: st.DrawFn) -> dict[str, Any] | None:
         value = True if all_good else draw(st.sampled_from([True, True, True, False, None]))
         if value is not None:
             out[key] = value
-    doubted = False if all_good else draw(st.sampled_from([False, False, True, None]))
+    doubted = draw(st.sampled_from([False, None] if all_good else [False, False, True, None]))
+    if doubted and out.get("structured_assessment_sufficient") is True:
+        doubted = False  # D2 yes with X1 yes is rejected as a contradiction (bad_requests covers it)
     if doubted is not None:
         out["referrer_assessment_doubted"] = doubted
     return out
@@ -82,13 +88,8 @@ def contacts(draw: st.DrawFn, d: date) -> dict[str, Any]:
     c: dict[str, Any] = {"id": "c-" + str(draw(st.integers(1, 999))), "date": d.isoformat(),
                          "setting": draw(st.sampled_from(["bup", "bup", "bup", "evi"])),
                          "health_problem": draw(st.sampled_from(PROBLEMS))}
-    activity = draw(st.sampled_from([*ACTIVITIES, "investigation", "treatment", None]))
-    kva = draw(st.lists(st.sampled_from([*KVA, "ZZ999"]), max_size=2))
-    if activity is None:
-        activity_from = draw(st.sampled_from(["AU006", "DU011"]))
-        kva = [k for k in kva if KVA.get(k) in (None, KVA[activity_from])] + [activity_from]
-    else:
-        c["activity"] = activity
+    c["activity"] = draw(st.sampled_from([*ACTIVITIES, "investigation", "treatment"]))
+    kva = draw(st.lists(st.sampled_from(KVA_CODES), max_size=2))
     if kva:
         c["kva_codes"] = kva
     _maybe(draw, c, "urgent", st.sampled_from([False, False, False, True]))
@@ -103,8 +104,8 @@ def contacts(draw: st.DrawFn, d: date) -> dict[str, Any]:
 
 @st.composite
 def care_requests(draw: st.DrawFn, d: date, setting: str) -> dict[str, Any] | None:
-    if draw(st.integers(0, 4)) == 0:
-        return None
+    if setting == "bup" and draw(st.integers(0, 4)) == 0:
+        return None  # an En väg in contact always needs its care request (DOMAIN.md 5)
     pathways = ["B", "C"] if setting == "evi" else ["A", "B", "C"]
     cr: dict[str, Any] = {"received_date": (d - timedelta(days=draw(st.integers(0, 62)))).isoformat(),
                           "pathway": draw(st.sampled_from(pathways))}
@@ -171,12 +172,21 @@ def bad_requests(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
         c[field] = value
         return req, f"contact.{field}"
     if kind == "missing":
-        field = draw(st.sampled_from(["id", "date", "setting", "health_problem"]))
+        field = draw(st.sampled_from(["id", "date", "setting", "activity", "health_problem"]))
         del c[field]
         return req, f"contact.{field}"
     if kind == "impossible_date":
         c["date"] = draw(st.sampled_from(["2026-02-29", "2025-13-01", "2026-04-31", "2026-00-10", "tomorrow"]))
         return req, "contact.date"
+    if kind == "contradiction" and draw(st.booleans()):
+        if draw(st.booleans()):  # En väg in without its care request: the pathway is never guessed
+            c["setting"] = "evi"
+            req.pop("care_request", None)
+            return req, "care_request"
+        cr = req.setdefault("care_request", {"received_date": c["date"], "pathway": "B"})
+        evi = cr.setdefault("evi_assessment", {})
+        evi.update(structured_assessment_sufficient=True, referrer_assessment_doubted=True)
+        return req, "care_request.evi_assessment.referrer_assessment_doubted"
     if kind == "contradiction":
         d = date.fromisoformat(c["date"])
         c["decision_date"] = (d + timedelta(days=draw(st.integers(1, 400)))).isoformat()

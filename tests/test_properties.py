@@ -85,10 +85,30 @@ def test_wait_flags(classifier, req) -> None:
 
 
 @given(requests(), st.randoms(use_true_random=False))
-def test_the_order_of_the_history_list_does_not_matter(classifier, req, rnd: random.Random) -> None:
-    """API.md: history is a set of dated events; the order it is sent in carries no meaning."""
-    shuffled = {**req, "history": rnd.sample(req["history"], len(req["history"]))}
-    assert classifier.classify(shuffled) == classifier.classify(req)
+def test_only_the_order_within_a_date_matters(classifier, req, rnd: random.Random) -> None:
+    """DOMAIN.md 3: events on different dates may be sent in any order; same-date ones keep theirs.
+
+    The history is shuffled, then same-date items are put back in their relative order.
+    """
+    shuffled = rnd.sample(req["history"], len(req["history"]))
+    by_date: dict[str, list[dict]] = {}
+    for item in req["history"]:
+        by_date.setdefault(item["date"], []).append(item)
+    queues = {d: iter(items) for d, items in by_date.items()}
+    reordered = [next(queues[item["date"]]) for item in shuffled]
+    assert classifier.classify({**req, "history": reordered}) == classifier.classify(req)
+
+
+@given(requests())
+def test_the_order_within_a_date_can_change_the_answer_only_as_the_oracle_says(classifier, req) -> None:
+    """Reversing each date's items is a different request; engine and oracle still agree on it."""
+    by_date: dict[str, list[dict]] = {}
+    for item in req["history"]:
+        by_date.setdefault(item["date"], []).append(item)
+    reversed_req = {**req, "history": [i for d in sorted(by_date) for i in reversed(by_date[d])]}
+    got = classifier.classify(reversed_req)
+    want = oracle.answer(reversed_req)
+    assert (got["contact_type"], got["rule"]["id"]) == (want["contact_type"], want["rule"])
 
 
 @given(requests(), st.lists(st.sampled_from(["contact", "investigation_concluded", "treatment_concluded"]),
