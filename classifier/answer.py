@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from classifier.engine import Decision
-from classifier.facts import Derived
+from classifier.facts import Derived, commitment_window
 from classifier.models import CareRequest, Contact
 from classifier.ruleset import RuleSet
 
@@ -146,6 +146,8 @@ def build(
             "source": rule.source,
         },
         "facts": facts,
+        "commitment": commitment_window(derived, contact.date, rule.outcome in ruleset.commitment_types,
+                                        ruleset.commitment_months),
         "warnings": warnings,
         "ruleset": ruleset.identity(),
     }

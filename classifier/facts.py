@@ -69,6 +69,7 @@ class HistoryIndex:
     latest_commitment: Position | None = None
     latest_closed: Position | None = None
     latest_contact_boundary: Position | None = None
+    commitment_opened: date | None = None  # the date of the contact that opened the latest commitment
     commitment_by_problem: dict[str, date] = field(default_factory=dict)
     investigation_by_problem: dict[str, Position] = field(default_factory=dict)
     investigation_concluded_by_problem: dict[str, Position] = field(default_factory=dict)
@@ -100,6 +101,10 @@ class HistoryIndex:
         if contact_type not in self.commitment_types:
             return
         prev = self.latest_commitment
+        if prev is None or more_than_months(prev[0], day, self.months) or (
+            self.latest_closed is not None and self.latest_closed > prev
+        ):
+            self.commitment_opened = day
         if prev is not None and more_than_months(prev[0], day, self.months):
             # It came more than 12 months after the commitment contact before it: it
             # opened a new commitment, a boundary that ends everything before it.
@@ -207,6 +212,8 @@ class Derived:
     facts: dict[str, Any]
     checklist: Checklist
     covered: tuple[str, ...]
+    # The commitment the contact finds (None when it opens a new one): opened, latest contact.
+    ongoing: tuple[date, date] | None = None
 
 
 def derive(contact: Contact, care_request: CareRequest | None, index: HistoryIndex, ruleset: RuleSet) -> Derived:
@@ -255,4 +262,25 @@ def derive(contact: Contact, care_request: CareRequest | None, index: HistoryInd
         "treatment_concluded": tr_concluded,
         "problem_gap": problem_gap,
     }
-    return Derived(facts, checklist, covered)
+    ongoing = None
+    if not new_commitment and latest is not None and index.commitment_opened is not None:
+        ongoing = (index.commitment_opened, latest[0])
+    return Derived(facts, checklist, covered, ongoing)
+
+
+def commitment_window(derived: Derived, contact_date: date, continues: bool, months: int) -> dict[str, str] | None:
+    """The care commitment the contact belongs to after it, for people drawing a journey.
+
+    `continues`: the contact's type opens or continues a commitment. The window ends
+    `months` calendar months after the latest commitment contact: a contact dated after
+    `window_ends` opens a new commitment (DOMAIN.md 4), unless a closing ends it sooner.
+    """
+    if continues:
+        opened = derived.ongoing[0] if derived.ongoing else contact_date
+        latest = contact_date
+    elif derived.ongoing:
+        opened, latest = derived.ongoing
+    else:
+        return None
+    return {"opened": opened.isoformat(), "latest_contact": latest.isoformat(),
+            "window_ends": plus_months(latest, months).isoformat()}

@@ -260,6 +260,16 @@ class RuleSetRef(BaseModel):
     status: Literal["provisional", "confirmed"]
 
 
+class Commitment(BaseModel):
+    """The care commitment the contact belongs to once classified (null when it belongs to none)."""
+
+    opened: date = Field(description="Date of the contact that opened the commitment.")
+    latest_contact: date = Field(description="Date of its latest commitment contact (this one, if it is one).")
+    window_ends: date = Field(
+        description="latest_contact + 12 calendar months: a contact after this date opens a new commitment "
+                    "(nytt vårdåtagande), unless a care_closed event ends it sooner.")
+
+
 class Classification(BaseModel):
     """The answer for one contact (API.md, response 200)."""
 
@@ -273,6 +283,7 @@ class Classification(BaseModel):
     wait: Wait | None
     rule: RuleRef
     facts: dict[str, str | bool]
+    commitment: Commitment | None
     warnings: list[Warning]
     ruleset: RuleSetRef
 
