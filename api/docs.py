@@ -125,4 +125,6 @@ REPORT_EXAMPLE = {
     "waiting": [{"region": "Region Nord", "unit": "BUP Nord 1", "month": "2025-03", "area": "first_visit",
                  "wait_start": "2025-03-10"}],
     "shares": {"Region Nord": 0.052},
+    "final": False,
+    "publish": False,
 }
