@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from classifier import Classifier, InputError, errors, examples
 from classifier.models import MAX_BATCH, ErrorItem
-from classifier.reporting import figures, report
+from classifier.reporting import records, report
 
 DESCRIPTION = """
 Classifies child and adolescent psychiatry (BUP) care contacts for the national wait-time
@@ -96,24 +95,23 @@ class MonthlyReportRequest(BaseModel):
                                           description="Month-end waiting lists, one patient per record.")
     counts: list[dict[str, Any]] = Field(default_factory=list, max_length=100_000,
                                          description="Already aggregated monthly counts.")
-    shares: dict[str, float] = Field(description="Each region's share (0–1) of the national pots.")
+    shares: dict[str, float] = Field(description="Each region's share (0–1) of the national pots; they may not "
+                                     "sum above 1.")
+    final: bool = Field(False, description="The year's reporting is declared final: money held for months not "
+                                           "reported is settled (target not met, to the bonus pot).")
+    publish: bool = Field(False, description="Figures for publication: counts of 1–4 contacts are null, named in "
+                                             "the row's `suppressed` list, with every share derived from them.")
 
 
 def monthly_report(payload: object) -> dict[str, Any]:
-    """Validate and build a monthly report; record problems become 422s naming the record."""
+    """Validate and build a monthly report; every bad record is a 422 naming the record and field."""
     req = errors.parse(MonthlyReportRequest, payload)
-    bad_shares = [r for r, v in req.shares.items() if not 0 <= v <= 1]
-    if bad_shares:
-        raise InputError([{"path": f"shares.{r}", "message": "expected a share between 0 and 1",
-                           "type": "value_error"} for r in bad_shares])
-    table = figures.Table()
     try:
-        for kind, add in figures.ADDERS.items():
-            add(table, [{**r, "_file": kind, "_line": i} for i, r in enumerate(getattr(req, kind))])
-    except figures.ReportInputError as exc:
-        raise InputError([{"path": f"{exc.source}[{exc.line}]", "message": exc.detail,
-                           "type": "value_error"}]) from None
-    return report.build(table, req.year, {r: Decimal(str(v)) for r, v in req.shares.items()})
+        return report.monthly_report(
+            req.year, shares=records.Source("shares", [{"region": r, "share": v} for r, v in req.shares.items()]),
+            completed=req.completed, waiting=req.waiting, counts=req.counts, final=req.final, publish=req.publish)
+    except records.ReportInputError as exc:
+        raise InputError(exc.items()) from None
 
 
 REPORT_EXAMPLE = {
@@ -127,4 +125,6 @@ REPORT_EXAMPLE = {
     "waiting": [{"region": "Region Nord", "unit": "BUP Nord 1", "month": "2025-03", "area": "first_visit",
                  "wait_start": "2025-03-10"}],
     "shares": {"Region Nord": 0.052},
+    "final": False,
+    "publish": False,
 }

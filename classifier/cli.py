@@ -126,18 +126,20 @@ def cmd_examples(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
-    from classifier.reporting import figures, report
+    from classifier.reporting import records, report
 
-    table = figures.Table()
     try:
-        for kind, add in figures.ADDERS.items():
-            for path in getattr(args, kind):
-                add(table, figures.read_records(path))
-        shares = report.read_shares(args.shares)
-    except (figures.ReportInputError, OSError, KeyError, ValueError) as exc:
+        result = report.monthly_report(
+            args.year, shares=records.read_source(args.shares), final=args.final, publish=args.publish,
+            **{kind: [records.read_source(p) for p in getattr(args, kind)] for kind in ("completed", "waiting",
+                                                                                       "counts")})
+    except records.ReportInputError as exc:
+        for item in exc.items():
+            print(f"bup-classifier report: {item['path']}: {item['message']}", file=sys.stderr)
+        return 2
+    except (OSError, UnicodeDecodeError) as exc:
         print(f"bup-classifier report: {exc}", file=sys.stderr)
         return 2
-    result = report.build(table, args.year, shares)
     if args.out:
         for path in report.write(result, args.out):
             print(f"wrote {path}", file=sys.stderr)
@@ -194,8 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--waiting", action="append", default=[], help="month-end waiting lists, CSV or JSON lines")
     p.add_argument("--counts", action="append", default=[], help="already aggregated monthly counts")
     p.add_argument("--shares", required=True, help="each region's share of the national pots")
-    p.add_argument("--out", help="write report.json, figures.csv, money.csv and charts (PNG, SVG) here")
+    p.add_argument("--out", help="write report.json, figures.csv, money.csv, payouts.csv and charts here")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    p.add_argument("--final", action="store_true",
+                   help="the year's reporting is declared final: months still not reported are 'target not met'")
+    p.add_argument("--publish", action="store_true", help="figures for publication: cells under 5 suppressed")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("serve", help="serve the HTTP API with uvicorn")
     p.add_argument("--host", default="127.0.0.1")

@@ -1,40 +1,37 @@
-"""Input records -> monthly counts per unit, region and nation -> the shares SKR reports.
+"""Validated records -> monthly counts per unit, region and nation -> the shares SKR reports.
 
-Three input kinds, each as JSON lines or CSV (documented in examples/reports/README.md):
-- completed contacts: the classifier's answers with region, unit and date attached;
-- month-end waiting lists: one row per patient waiting, with area, wait start and exclusion;
-- monthly counts: already aggregated figures (last year's baseline, or SKR's own tables).
+Three input kinds (records.py, examples/reports/README.md): completed contacts (the
+classifier's answers with region, unit and date), month-end waiting lists, and already
+aggregated monthly counts. Which waits are left out of which figure, and the 30-day
+limit, come from the rule set (rules/tables/exclusions.yaml, ruleset.yaml wait.limit_days):
+this module holds no list of codes.
+
+Every step is one pass over the records or the cells (linear in units and months).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
-from dateutil.relativedelta import relativedelta
+from classifier.reporting.records import (
+    AREAS,
+    Collector,
+    CompletedRecord,
+    CountsRecord,
+    Problem,
+    Source,
+    WaitingRecord,
+    as_source,
+    month_end,
+    validate,
+    wait_rules,
+)
 
-AREAS = ("first_visit", "investigation", "treatment")
 NATION = "Riket"
-
-
-class ReportInputError(ValueError):
-    """A record that cannot be read; names the source (file or request field), the line and the problem."""
-
-    def __init__(self, source: str, line: int | str, detail: str):
-        self.source, self.line, self.detail = source, line, detail
-        super().__init__(f"{source}:{line}: {detail}")
-
-    @classmethod
-    def at(cls, rec: dict[str, Any], detail: str) -> ReportInputError:
-        return cls(str(rec.get("_file", "?")), rec.get("_line", "?"), detail)
 
 
 def round_half_up(value: Decimal | float, decimals: int = 0) -> Decimal:
@@ -53,12 +50,12 @@ def share(numerator: int, denominator: int, decimals: int = 1) -> Decimal | None
 class Counts:
     """One month, one area, one unit (or region, or nation)."""
 
-    numerator: int = 0  # completed within 30 days, excl MOV, SOV
-    denominator: int = 0  # completed, excl MOV, SOV, PVV 31+
-    completed_all: int = 0  # every completed measurement point (the queue target counts these)
-    waiting: int = 0  # waiting at month end
-    waiting_le30: int = 0  # of whom waited at most 30 days
-    new_on_list: int = 0  # first visit: put on the list during the month (waiting 0-30 days at month end)
+    numerator: int = 0  # completed within the limit, less the codes the rule set leaves out of the numerator
+    denominator: int = 0  # completed, less the codes the rule set leaves out of the denominator
+    completed_all: int = 0  # every completed measurement point, no code left out (the queue target counts these)
+    waiting: int = 0  # waiting at month end, less the codes left out of the denominator
+    waiting_le30: int = 0  # of whom waited at most the limit, less the codes left out of the numerator
+    new_on_list: int = 0  # first visit: waiting 0–limit days at month end, no code left out (the queue target)
 
     def add(self, other: Counts) -> None:
         for f in fields(self):
@@ -79,138 +76,122 @@ Key = tuple[str, str, str, str]  # region, unit, area, "YYYY-MM"
 
 
 @dataclass
+class Rollup:
+    """Counts at every level, made in one pass over the cells."""
+
+    unit: dict[Key, Counts]
+    region: dict[tuple[str, str, str], Counts]  # region, area, month
+    nation: dict[tuple[str, str], Counts]  # area, month
+
+    def of_region(self, region: str, area: str, month: str) -> Counts:
+        return self.region.get((region, area, month)) or Counts()
+
+
+@dataclass
 class Table:
-    """Counts by (region, unit, area, month); units roll up to regions and the nation."""
+    """Counts by (region, unit, area, month). A cell exists once a record for it was read: it is reported."""
 
     cells: dict[Key, Counts] = field(default_factory=lambda: defaultdict(Counts))
-    skipped: int = 0  # records that are no measurement point, or have no wait
+    skipped: int = 0  # completed contacts that are no measurement point
+    # measurement points without a wait start: where each is, so the region can correct it
+    without_wait_start: list[dict[str, Any]] = field(default_factory=list)
 
     def cell(self, region: str, unit: str, area: str, month: str) -> Counts:
         return self.cells[(region, unit, area, month)]
 
-    def regions(self) -> list[str]:
-        return sorted({k[0] for k in self.cells})
+    def rollup(self) -> Rollup:
+        """Unit, region and national counts, in one pass (was one pass per row: quadratic in units)."""
+        region: dict[tuple[str, str, str], Counts] = defaultdict(Counts)
+        nation: dict[tuple[str, str], Counts] = defaultdict(Counts)
+        for (r, _u, a, m), c in self.cells.items():
+            region[(r, a, m)].add(c)
+            nation[(a, m)].add(c)
+        return Rollup(dict(self.cells), dict(region), dict(nation))
 
     def months(self) -> list[str]:
         return sorted({k[3] for k in self.cells})
 
-    def rollup(self, region: str | None, unit: str | None, area: str, month: str) -> Counts:
-        """The sum over the cells that match (None = all)."""
-        total = Counts()
-        for (r, u, a, m), c in self.cells.items():
-            if a == area and m == month and region in (None, r) and unit in (None, u):
-                total.add(c)
-        return total
-
-    def units(self) -> list[tuple[str, str]]:
-        return sorted({(k[0], k[1]) for k in self.cells})
+    def regions(self) -> list[str]:
+        return sorted({k[0] for k in self.cells})
 
 
-def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """JSON lines (.jsonl/.json) or CSV (.csv) into dicts; line numbers kept for messages."""
-    p = Path(path)
-    text = p.read_text(encoding="utf-8")
-    if p.suffix.lower() == ".csv":
-        lines = [line for line in text.splitlines() if not line.startswith("#")]  # comments: sources
-        rows = list(csv.DictReader(io.StringIO("\n".join(lines))))
-        return [{**row, "_line": i + 2, "_file": p.name} for i, row in enumerate(rows)]
-    out = []
-    for i, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                out.append({**json.loads(line), "_line": i, "_file": p.name})
-            except json.JSONDecodeError as exc:
-                raise ReportInputError(p.name, i, f"not JSON ({exc.msg})") from None
-    return out
-
-
-def _get(rec: dict[str, Any], name: str, required: bool = True) -> Any:
-    value = rec.get(name)
-    if value in (None, "") and required:
-        raise ReportInputError.at(rec, f"missing {name!r}")
-    return value
-
-
-def _bool(value: Any, rec: dict[str, Any]) -> bool | None:
-    if isinstance(value, bool) or value is None:
-        return value
-    found = {"true": True, "false": False, "": None, "null": None}.get(str(value).strip().lower(), "bad")
-    if found == "bad":
-        raise ReportInputError.at(rec, f"{value!r} is not true, false or empty")
-    return found  # type: ignore[return-value]
-
-
-def _month(rec: dict[str, Any], name: str) -> str:
-    value = str(_get(rec, name))
-    try:
-        return date.fromisoformat(value[:7] + "-01").strftime("%Y-%m")
-    except ValueError:
-        raise ReportInputError.at(rec, f"{name} {value!r} is not YYYY-MM(-DD)") from None
-
-
-def add_completed(table: Table, records: Iterable[dict[str, Any]]) -> None:
-    """Classified contacts: a `classification` object (the API answer) or flat CSV columns."""
-    for rec in records:
-        answer = rec.get("classification") or {}
-        wait = answer.get("wait") or {} if isinstance(answer, dict) else {}
-        if not isinstance(answer, dict) or not isinstance(wait, dict):
-            raise ReportInputError.at(rec, "classification must be an answer object of /v1/classify")
-        area = answer.get("contact_type", rec.get("contact_type"))
-        num = _bool(wait.get("in_numerator", rec.get("in_numerator")), rec)
-        den = _bool(wait.get("in_denominator", rec.get("in_denominator")), rec)
+def add_completed(table: Table, records: Source | Iterable[Mapping[str, Any]], found: Collector) -> None:
+    """Classified contacts; the numerator and denominator are the classifier's own (its answer's `wait`)."""
+    source = as_source("completed", records)
+    for where, rec in validate("completed", source, found):
+        assert isinstance(rec, CompletedRecord)
+        area = rec.area_or_type
         if area not in AREAS:
             table.skipped += 1
             continue
-        c = table.cell(str(_get(rec, "region")), str(_get(rec, "unit")), area, _month(rec, "date"))
+        month = rec.date.strftime("%Y-%m")
+        c = table.cell(rec.region, rec.unit, area, month)
         c.completed_all += 1
-        if den is None:
-            table.skipped += 1  # a measurement point without a start date: no wait to count
+        if rec.denominator is None:  # a measurement point without a start date: no wait to count
+            table.without_wait_start.append({"source": source.name, ("line" if source.lines is not None
+                                             else "index"): where, "region": rec.region, "unit": rec.unit,
+                                             "area": area, "month": month})
             continue
-        c.numerator += bool(num)
-        c.denominator += bool(den)
+        c.numerator += bool(rec.numerator)
+        c.denominator += bool(rec.denominator)
 
 
-def add_waiting(table: Table, records: Iterable[dict[str, Any]], limit_days: int = 30) -> None:
-    """Month-end waiting lists: region, unit, month, area, wait_start, optional exclusion.
+def add_waiting(table: Table, records: Source | Iterable[Mapping[str, Any]], found: Collector) -> None:
+    """Month-end waiting lists, counted with the rule set's limit and exclusion table.
 
-    [interpretation] MOV and SOV waits are left out of the waiting figures, as they are
-    left out of the completed ones; PVV waits count.
+    [interpretation] (rules/agreement.yaml `waiting`): a wait counts in `waiting` as a
+    completed contact counts in the denominator, and in `waiting_le30` as one counts in
+    the numerator, with the days waited so far (month end − wait start). New on the
+    first-visit list (the queue target) counts every first-visit wait of 0–limit days,
+    with no code left out, as its other side (completed first visits) leaves none out.
     """
-    for rec in records:
-        area = _get(rec, "area")
-        if area not in AREAS:
-            raise ReportInputError.at(rec, f"area {area!r}; expected one of {AREAS}")
-        if str(rec.get("exclusion") or "") in ("MOV", "SOV"):
-            continue
-        month = _month(rec, "month")
-        month_end = date.fromisoformat(month + "-01") + relativedelta(months=1, days=-1)
-        try:
-            start = date.fromisoformat(str(_get(rec, "wait_start")))
-        except ValueError:
-            raise ReportInputError.at(rec, "wait_start is not a date YYYY-MM-DD") from None
-        c = table.cell(str(_get(rec, "region")), str(_get(rec, "unit")), area, month)
-        c.waiting += 1
-        if (month_end - start).days <= limit_days:
-            c.waiting_le30 += 1
-            if area == "first_visit":
-                c.new_on_list += 1  # SKR: new on the list = waiting 0–30 days at month end
+    rules = wait_rules()
+    source = as_source("waiting", records)
+    for _where, rec in validate("waiting", source, found):
+        assert isinstance(rec, WaitingRecord)
+        days = (month_end(rec.month) - rec.wait_start).days
+        c = table.cell(rec.region, rec.unit, rec.area, rec.month)
+        c.waiting += rules.in_denominator(rec.exclusion, days)
+        c.waiting_le30 += rules.in_numerator(rec.exclusion, days)
+        if rec.area == "first_visit" and days <= rules.limit_days:
+            c.new_on_list += 1  # SKR: new on the list = waiting 0–30 days at month end
 
 
-def add_counts(table: Table, records: Iterable[dict[str, Any]]) -> None:
+def add_counts(table: Table, records: Source | Iterable[Mapping[str, Any]], found: Collector) -> None:
     """Already aggregated monthly counts (any of the Counts columns; unit defaults to the region)."""
     names = [f.name for f in fields(Counts)]
-    for rec in records:
-        region = str(_get(rec, "region"))
-        area = _get(rec, "area")
-        if area not in AREAS:
-            raise ReportInputError.at(rec, f"area {area!r}; expected one of {AREAS}")
-        c = table.cell(region, str(rec.get("unit") or region), area, _month(rec, "month"))
+    source = as_source("counts", records)
+    for _where, rec in validate("counts", source, found):
+        assert isinstance(rec, CountsRecord)
+        c = table.cell(rec.region, rec.unit or rec.region, rec.area, rec.month)
         for n in names:
-            if rec.get(n) not in (None, ""):
-                if not str(rec[n]).isdigit():
-                    raise ReportInputError.at(rec, f"{n} {rec[n]!r} is not a whole number >= 0")
-                setattr(c, n, getattr(c, n) + int(rec[n]))
+            value = getattr(rec, n)
+            if value is not None:
+                setattr(c, n, getattr(c, n) + value)
+
+
+def check_cells(table: Table, found: Collector) -> None:
+    """Parts within wholes after summing (counts records may give a month's figures in several rows)."""
+    for (region, unit, area, month), c in table.cells.items():
+        for part, whole in (("numerator", "denominator"), ("waiting_le30", "waiting")):
+            if getattr(c, part) > getattr(c, whole):
+                found.add(Problem("counts", f"{region}/{unit}/{area}/{month}", part,
+                                  f"{part} {getattr(c, part)} is above {whole} {getattr(c, whole)} once the "
+                                  "month's records are summed"))
 
 
 # The three kinds of input records, by the name the CLI option and the API field use.
 ADDERS = {"completed": add_completed, "waiting": add_waiting, "counts": add_counts}
+
+
+def table_from(sources: Mapping[str, Iterable[Source | Iterable[Mapping[str, Any]]]]) -> Table:
+    """Every source of every kind into one Table; raises ReportInputError listing every bad record."""
+    table = Table()
+    found = Collector()
+    for kind, add in ADDERS.items():
+        for src in sources.get(kind, ()):
+            add(table, src, found)
+    if not found.problems:
+        check_cells(table, found)
+    found.raise_if_any()
+    return table

@@ -1,60 +1,185 @@
 """A whole monthly report: figures per unit, region and nation, and the money; written out.
 
-`build` is what `bup-classifier report` and `POST /v1/reports/monthly` both return.
+`monthly_report` is the one entry point: `bup-classifier report`, `POST /v1/reports/monthly`
+and the month layer all call it, with files (records.Source) or in-memory records.
 """
 
 from __future__ import annotations
 
-import csv
 import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from classifier.reporting.figures import AREAS, NATION, Table, read_records
+from classifier.reporting.csvsafe import write_csv
+from classifier.reporting.figures import AREAS, NATION, Table, table_from
 from classifier.reporting.money import load_agreement, money
+from classifier.reporting.records import Source, as_source, read_source, shares_from
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+Records = Source | Iterable[Source] | Iterable[Mapping[str, Any]]
 
 
 def read_shares(path: str | Path) -> dict[str, Decimal]:
     """Each region's share of the national pots: CSV or JSON lines with `region` and `share` (0–1)."""
-    return {str(r["region"]): Decimal(str(r["share"])) for r in read_records(path)}
+    return shares_from(read_source(path))
 
 
-def build(table: Table, year: int, shares: dict[str, Decimal], agreement: dict[str, Any] | None = None) -> dict:
-    """Figures for every month present, at unit, region and national level, and the year's money."""
+def _sources(kind: str, records: Records) -> list[Source]:
+    if isinstance(records, Source):
+        return [records]
+    items = list(records)
+    if items and all(isinstance(r, Source) for r in items):
+        return items  # type: ignore[return-value]
+    return [as_source(kind, items)]  # type: ignore[arg-type]
+
+
+def monthly_report(year: int, *, shares: Source | Mapping[str, Any], completed: Records = (), waiting: Records = (),
+                   counts: Records = (), final: bool = False, publish: bool = False,
+                   agreement: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate the records, count them and apply the agreement; ReportInputError lists every bad record.
+
+    completed, waiting, counts: a Source (a file read with read_source), several, or the
+    records themselves (dicts, as CSV, JSON or code give them). shares: a Source or
+    {region: share}. final: the year's reporting is declared final (held money is
+    settled). publish: suppress small cells (agreement.yaml `publication`).
+    """
+    if not isinstance(shares, Source):
+        shares = Source("shares", [{"region": r, "share": v} for r, v in shares.items()])
+    region_shares = shares_from(shares)
+    table = table_from({"completed": _sources("completed", completed), "waiting": _sources("waiting", waiting),
+                        "counts": _sources("counts", counts)})
+    return build(table, year, region_shares, agreement, final=final, publish=publish)
+
+
+def build(table: Table, year: int, shares: dict[str, Decimal], agreement: dict[str, Any] | None = None, *,
+          final: bool = False, publish: bool = False) -> dict[str, Any]:
+    """Figures for every month of the year and the year before, at unit, region and national level; the money."""
     agr = agreement or load_agreement()
-    figures = []
-    months = [m for m in table.months() if m[:4] in (str(year), str(year - 1))]
-    levels: list[tuple[str, str | None, str | None]] = [("unit", r, u) for r, u in table.units()]
-    levels += [("region", r, None) for r in table.regions()] + [("nation", None, None)]
-    for level, region, unit in levels:
-        for area in AREAS:
-            for month in months:
-                counts = table.rollup(region, unit, area, month)
-                if counts.denominator or counts.waiting or counts.completed_all:
-                    figures.append({"level": level, "region": region or NATION, "unit": unit or region or NATION,
-                                    "area": area, "month": month, **counts.as_dict()})
-    return {"year": year, "skipped_records": table.skipped, "figures": figures,
-            "money": money(agr, table, year, shares)}
+    rollup = table.rollup()
+    years = (str(year), str(year - 1))
+    order = {a: i for i, a in enumerate(AREAS)}
+    rows: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    for (r, u, a, m), c in rollup.unit.items():
+        if m[:4] in years:
+            rows.append(((0, r, u, order[a], m), {"level": "unit", "region": r, "unit": u, "area": a, "month": m,
+                                                  **c.as_dict()}))
+    for (r, a, m), c in rollup.region.items():
+        if m[:4] in years:
+            rows.append(((1, r, r, order[a], m), {"level": "region", "region": r, "unit": r, "area": a, "month": m,
+                                                  **c.as_dict()}))
+    for (a, m), c in rollup.nation.items():
+        if m[:4] in years:
+            rows.append(((2, NATION, NATION, order[a], m), {"level": "nation", "region": NATION, "unit": NATION,
+                                                            "area": a, "month": m, **c.as_dict()}))
+    rows.sort(key=lambda kv: kv[0])
+    figures = [row for _key, row in rows]
+    data_regions = {r for (r, _a, _m) in rollup.region}
+    result = {"year": year, "final": final, "published": publish, "skipped_records": table.skipped,
+              "figures": figures, "without_wait_start": table.without_wait_start,
+              "regions_without_share": sorted(data_regions - set(shares)),
+              "money": money(agr, rollup, year, shares, final=final)}
+    result["not_reported"] = result["money"]["not_reported"]
+    if publish:
+        suppress_report(result, int(agr["publication"]["suppress_below"]))
+    return result
+
+
+# -- publication: small cells ------------------------------------------------------------------
+
+# (total, part, share): a total under the limit hides its group; a part or its rest under it hides part and share.
+GROUPS = (("denominator", "numerator", "share_within_30"), ("waiting", "waiting_le30", "waiting_share_le30"))
+
+
+def _small(v: Any, below: int) -> bool:
+    return isinstance(v, int) and 0 < v < below
+
+
+def hidden_fields(row: Mapping[str, Any], below: int) -> set[str]:
+    """The fields of one figure row to suppress (agreement.yaml `publication`)."""
+    hidden: set[str] = set()
+    for total, part, share_field in GROUPS:
+        if _small(row[total], below):
+            hidden |= {total, part, share_field}
+        elif _small(row[part], below) or _small(row[total] - row[part], below):
+            hidden |= {part, share_field}
+    if _small(row["completed_all"], below) or _small(row["completed_all"] - row["denominator"], below):
+        hidden.add("completed_all")
+    if _small(row["new_on_list"], below):
+        hidden.add("new_on_list")
+    return hidden
+
+
+def _blank(row: dict[str, Any], hidden: set[str]) -> None:
+    for f in hidden:
+        row[f] = None
+    row["suppressed"] = sorted(hidden)
+
+
+def suppress_report(report: dict[str, Any], below: int) -> None:
+    """Suppress in place every cell under `below` contacts and every share or sum derived from one."""
+    region_hidden: dict[tuple[str, str, str], set[str]] = {}
+    for row in report["figures"]:
+        hidden = hidden_fields(row, below)
+        if row["level"] == "region":
+            region_hidden[(row["region"], row["area"], row["month"])] = hidden
+        _blank(row, hidden)
+    for r in report["money"]["regions"]:
+        for m in r["months"]:
+            hidden = region_hidden.get((r["region"], m["area"], m["month"]), set())
+            last = region_hidden.get((r["region"], m["area"], f"{int(m['month'][:4]) - 1}{m['month'][4:]}"), set())
+            out: set[str] = set()
+            if "share_within_30" in hidden:
+                out |= {"share_within_30", "numerator", "denominator", "change_pp", "next_tier",
+                        "patients_to_75_percent"}
+            if "share_within_30" in last:
+                out |= {"last_year_share_within_30", "change_pp", "next_tier"}
+            if "waiting_share_le30" in hidden:
+                out.add("waiting_share_le30")
+            _blank(m, out)
+        for q in r["queue"]:
+            out = set()
+            if _small(q["new_on_list"], below) or _small(q["completed"], below):
+                out = {"new_on_list", "completed", "difference", "completed_per_new_pct"}
+            _blank(q, out)
+    cells: dict[tuple[str, str, str, str], int] = defaultdict(int)
+    for w in report["without_wait_start"]:
+        cells[(w["region"], w["unit"], w["area"], w["month"])] += 1
+    report["without_wait_start"] = [
+        {"region": r, "unit": u, "area": a, "month": m, "count": None if _small(n, below) else n,
+         "suppressed": ["count"] if _small(n, below) else []}
+        for (r, u, a, m), n in sorted(cells.items())]
 
 
 def write(report: dict[str, Any], out: str | Path) -> list[Path]:
-    """report.json, figures.csv, money.csv and one chart per area (PNG and SVG) into `out`."""
+    """report.json, figures.csv, money.csv, payouts.csv and one chart per area (PNG and SVG) into `out`.
+
+    Every CSV cell goes through csvsafe (no spreadsheet formula from a region or unit name).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = [out / "report.json", out / "figures.csv", out / "money.csv"]
+    written = [out / "report.json"]
     written[0].write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-    with written[1].open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(report["figures"][0]) if report["figures"] else ["level"])
-        w.writeheader()
-        w.writerows(report["figures"])
+    figures = [{**f, "suppressed": ";".join(f.get("suppressed", []))} for f in report["figures"]]
+    written.append(write_csv(out / "figures.csv", figures, list(figures[0]) if figures else ["level"]))
     rows = money_rows(report["money"]["regions"])
-    with written[2].open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["region"])
-        w.writeheader()
-        w.writerows(rows)
+    written.append(write_csv(out / "money.csv", rows, list(rows[0]) if rows else ["region"]))
+    pay = payout_rows(report["money"])
+    written.append(write_csv(out / "payouts.csv", pay, list(pay[0]) if pay else ["payout"]))
     written += charts(report, out)
     return written
+
+
+def payout_rows(money_part: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per payout and region, and one for all regions."""
+    return [{"payout": p["payout"], "region": r["region"], **{k: r[k] for k in (
+                "paid_msek", "held_msek", "to_bonus_msek", "bonus_msek", "total_msek")},
+             "bonus_provisional": p["bonus_provisional"]}
+            for p in money_part["payouts"] for r in [*p["regions"], {"region": "alla", **p}]]
 
 
 def money_rows(regions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -63,19 +188,23 @@ def money_rows(regions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in regions:
         for m in r["months"]:
             nxt = m["next_tier"] or {}
-            rows.append({"region": r["region"], "area": m["area"], "period": m["month"], "rule": m["rule"] or "",
-                         "tier": m["tier"], "share_within_30": m["share_within_30"],
-                         "last_year": m["last_year_share_within_30"], "change_pp": m["change_pp"],
-                         "waiting_share_le30": m["waiting_share_le30"], "pot_msek": m["pot_msek"],
-                         "pays": m["pays_fraction"], "paid_msek": m["paid_msek"],
+            rows.append({"region": r["region"], "area": m["area"], "period": m["month"], "payout": m["payout"],
+                         "status": m["status"], "rule": m["rule"] or "", "tier": m["tier"],
+                         "share_within_30": m["share_within_30"], "last_year": m["last_year_share_within_30"],
+                         "change_pp": m["change_pp"], "waiting_share_le30": m["waiting_share_le30"],
+                         "pot_msek": m["pot_msek"], "pays": m["pays_fraction"], "paid_msek": m["paid_msek"],
+                         "to_bonus_msek": m["to_bonus_msek"], "held_msek": m["held_msek"],
                          "patients_to_next_tier": nxt.get("patients_more_within_30_days"),
-                         "patients_to_next_tier_strict": nxt.get("patients_more_strict")})
+                         "patients_to_next_tier_strict": nxt.get("patients_more_strict"),
+                         "suppressed": ";".join(m.get("suppressed", []))})
         for q in r["queue"]:
-            rows.append({"region": r["region"], "area": "queue", "period": q["period"], "rule": "queue_target",
-                         "tier": q["tier"], "share_within_30": q["completed_per_new_pct"], "last_year": None,
+            rows.append({"region": r["region"], "area": "queue", "period": q["period"], "payout": q["payout"],
+                         "status": q["status"], "rule": "queue_target", "tier": q["tier"],
+                         "share_within_30": q["completed_per_new_pct"], "last_year": None,
                          "change_pp": q["difference"], "waiting_share_le30": None, "pot_msek": q["pot_msek"],
-                         "pays": q["pays_fraction"], "paid_msek": q["paid_msek"], "patients_to_next_tier": None,
-                         "patients_to_next_tier_strict": None})
+                         "pays": q["pays_fraction"], "paid_msek": q["paid_msek"], "to_bonus_msek": q["to_bonus_msek"],
+                         "held_msek": q["held_msek"], "patients_to_next_tier": None,
+                         "patients_to_next_tier_strict": None, "suppressed": ";".join(q.get("suppressed", []))})
     return rows
 
 
@@ -116,26 +245,49 @@ def charts(report: dict[str, Any], out: Path) -> list[Path]:
 SHORT = {"alternative_one": "alt. 1", "alternative_two": "alt. 2", "queue_target": "kömål"}
 
 
-def _cell(v: Any) -> str:
-    return "" if v is None else f"{v:.3f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
+def _cell(v: Any, suppressed: bool = False) -> Text:
+    """A table cell as plain Text: a region or unit name is never read as rich markup."""
+    from rich.text import Text
+
+    if suppressed:
+        return Text("<5")
+    return Text("" if v is None else f"{v:.3f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v))
 
 
 def print_tables(report: dict[str, Any]) -> None:
-    """The money per region as rich tables in a terminal (plain text when piped)."""
+    """The money per region as rich tables in a terminal (plain text when piped); names are not markup."""
     from rich.console import Console
     from rich.table import Table as RichTable
+    from rich.text import Text
 
-    console = Console(width=None if Console().is_terminal else 140)
-    for r in report["money"]["regions"]:
-        t = RichTable(title=f"{r['region']} {report['year']}: andel {r['share']:.4f}, utbetalt {r['paid_msek']:.3f} "
-                            f"mnkr, bonus {r['bonus_msek']:.3f} mnkr")
-        for col in ("område", "period", "andel %", "fg år %", "förändr.", "väntande ≤30 %", "regel", "andel av pott",
-                    "pott mnkr", "utfall mnkr", "fler inom 30 d (SKR)", "fler inom 30 d (strikt)"):
-            t.add_column(col, justify="left" if col in ("område", "period", "regel") else "right")
+    console = Console(width=None if Console().is_terminal else 160)
+    money_part = report["money"]
+    for r in money_part["regions"]:
+        title = Text(f"{r['region']} {report['year']}: andel {r['share']:.4f}, utbetalt {r['paid_msek']:.3f} mnkr, "
+                     f"innehållet {r['held_msek']:.3f} mnkr, bonus {r['bonus_msek']:.3f} mnkr")
+        t = RichTable(title=title)
+        cols = {"område": "area", "period": "period", "utbet.": "payout", "andel %": "share_within_30",
+                "fg år %": "last_year", "förändr.": "change_pp", "väntande ≤30 %": "waiting_share_le30",
+                "regel": "rule", "andel av pott": "pays", "pott mnkr": "pot_msek", "utfall mnkr": "paid_msek",
+                "innehållet mnkr": "held_msek", "fler inom 30 d (SKR)": "patients_to_next_tier",
+                "fler inom 30 d (strikt)": "patients_to_next_tier_strict"}
+        for col in cols:
+            t.add_column(col, justify="left" if col in ("område", "period", "utbet.", "regel") else "right")
         for row in money_rows([r]):
-            t.add_row(*(_cell(v) for v in (
-                row["area"], row["period"], row["share_within_30"], row["last_year"], row["change_pp"],
-                row["waiting_share_le30"], SHORT.get(row["rule"], "–"), f"{row['pays']:.0%}", row["pot_msek"],
-                row["paid_msek"], row["patients_to_next_tier"], row["patients_to_next_tier_strict"])))
+            hidden = set(row["suppressed"].split(";")) - {""}
+            row = {**row, "rule": SHORT.get(row["rule"], "ej rapp." if row["status"] == "not_reported" else "–"),
+                   "pays": None if row["pays"] is None else f"{row['pays']:.0%}"}
+            t.add_row(*(_cell(row[k], k in hidden or (k == "last_year" and "last_year_share_within_30" in hidden))
+                        for k in cols.values()))
         console.print(t)
-    console.print(f"Bonuspott {report['year']}: {report['money']['bonus_pot_msek']:.3f} mnkr")
+    for name, pot in money_part["bonus_pots"].items():
+        console.print(Text(f"{pot['label_sv']} ({name}) {report['year']}: {pot['pot_msek']:.3f} mnkr"
+                           + (" (preliminär: rapporteringen är inte slutlig)" if pot["provisional"] else "")))
+    for p in money_part["payouts"]:
+        console.print(Text(f"Utbetalning {p['payout']}: utbetalt {p['paid_msek']:.3f} mnkr, "
+                           f"bonus {p['bonus_msek']:.3f} mnkr, innehållet {p['held_msek']:.3f} mnkr"))
+    if report["not_reported"]:
+        console.print(Text(f"Ej rapporterade månader ({len(report['not_reported'])}): " + ", ".join(
+            f"{n['region']} {n['area']} {n['month']}" for n in report["not_reported"])))
+    if report["without_wait_start"]:
+        console.print(Text(f"Mätpunkter utan väntetidsstart: {len(report['without_wait_start'])} (se report.json)"))

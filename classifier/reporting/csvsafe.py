@@ -1,0 +1,46 @@
+"""CSV cells a spreadsheet cannot run: one neutraliser for every CSV the project writes.
+
+A cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is read as a
+formula by Excel and LibreOffice ("CSV injection"), so a region or unit name such as
+`=HYPERLINK(...)` could run when a report is opened. Such a cell gets a leading `'`,
+which spreadsheets show as text and do not evaluate.
+
+Decision: numbers stay numbers. An int, float or Decimal is written as it is (-7.8 stays
+-7.8), and so is a string that is nothing but a plain decimal number (`-7.8`, `+3`,
+`12.50`): a spreadsheet reads those as numbers, never as formulas, and a report's change
+in percentage points must remain a number a reader can sum. `-1+2`, `-A1` or `-7.8 ` are
+not plain numbers and are neutralised.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
+def safe_cell(value: Any) -> Any:
+    """The value as a CSV cell no spreadsheet evaluates: numbers as they are, formula-like text quoted."""
+    if value is None or isinstance(value, (bool, int, float, Decimal)):
+        return value
+    text = str(value)
+    if text.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], fieldnames: list[str]) -> Path:
+    """Rows to a UTF-8 CSV file, every cell through safe_cell (header included)."""
+    p = Path(path)
+    with p.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow([safe_cell(n) for n in fieldnames])
+        for row in rows:
+            w.writerow([safe_cell(row.get(n)) for n in fieldnames])
+    return p

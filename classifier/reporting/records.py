@@ -1,0 +1,422 @@
+"""The report's input records as pydantic models: every bad value is named, never guessed.
+
+Three kinds (examples/reports/README.md): completed contacts, month-end waiting lists and
+already aggregated monthly counts. They come from CSV files (every value a string; an
+empty cell is "not given"), JSON lines, a JSON request, or Python code (the month layer
+passes dicts, and `date` objects where a date is meant). A problem names its source (file
+name or request field), its line (files) or index (lists) and its field.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from dateutil.relativedelta import relativedelta
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
+
+from classifier import ruleset
+from classifier.errors import from_validation_error
+from classifier.privacy import looks_like_identity_number, reject_identity_number
+
+AREAS = ("first_visit", "investigation", "treatment")
+MAX_PROBLEMS = 200  # listed in one answer; the rest are counted
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad value: where it is (source, line or index, field) and what was expected."""
+
+    source: str
+    where: int | str  # line number in a file, index in a list, key in an object
+    field: str
+    message: str
+    kind: str = "value_error"
+    is_line: bool = False
+
+    def path(self) -> str:
+        """As a JSON path of the request (`waiting[3].wait_start`) or a file position (`waiting.csv:5`)."""
+        if self.is_line:
+            at = f"{self.source}:{self.where}"
+        else:
+            at = f"{self.source}[{self.where}]" if isinstance(self.where, int) else f"{self.source}.{self.where}"
+        sep = ": " if self.is_line else "."
+        return f"{at}{sep}{self.field}" if self.field else at
+
+
+class ReportInputError(ValueError):
+    """Records that cannot be used; `problems` names each (HTTP 422, CLI exit 2)."""
+
+    def __init__(self, problems: list[Problem], more: int = 0):
+        self.problems, self.more = problems, more
+        text = "; ".join(f"{p.path()}: {p.message}" for p in problems)
+        super().__init__(text + (f"; and {more} more problem(s)" if more else ""))
+
+    def items(self) -> list[dict[str, str]]:
+        """The API's error items: {path, message, type}."""
+        out = [{"path": p.path(), "message": p.message, "type": p.kind} for p in self.problems]
+        if self.more:
+            out.append({"path": self.problems[-1].source, "message": f"{self.more} more problem(s) not listed",
+                        "type": "too_many_errors"})
+        return out
+
+
+@dataclass(frozen=True)
+class Source:
+    """Records with their origin: a file (line numbers) or a list (indexes)."""
+
+    name: str
+    records: Sequence[Mapping[str, Any]]
+    lines: Sequence[int] | None = None
+
+    def numbered(self) -> Iterator[tuple[int, Mapping[str, Any]]]:
+        for i, rec in enumerate(self.records):
+            yield (self.lines[i] if self.lines is not None else i), rec
+
+
+# -- values as CSV, JSON and Python give them -------------------------------------------------
+
+def _blank_to_none(v: Any) -> Any:
+    return None if isinstance(v, str) and v.strip() == "" else v
+
+
+def _csv_int(v: Any) -> Any:
+    """ASCII digits from a CSV cell become an int; anything else goes on to strict int validation."""
+    v = _blank_to_none(v)
+    if isinstance(v, str) and re.fullmatch(r"[0-9]{1,12}", v.strip()):
+        return int(v.strip())
+    return v
+
+
+def _csv_bool(v: Any) -> Any:
+    v = _blank_to_none(v)
+    if isinstance(v, str):
+        return {"true": True, "false": False, "null": None}.get(v.strip().lower(), v)
+    return v
+
+
+def _iso_date(v: Any) -> date:
+    if isinstance(v, date):
+        return v
+    if not isinstance(v, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", v):
+        raise ValueError(f"expected a date 'YYYY-MM-DD', got {v!r}")
+    try:
+        return date.fromisoformat(v)
+    except ValueError:
+        raise ValueError(f"expected a real calendar date 'YYYY-MM-DD', got {v!r}") from None
+
+
+def _month(v: Any) -> str:
+    """'YYYY-MM' (or a whole date, whose month is meant)."""
+    if isinstance(v, date):
+        return v.strftime("%Y-%m")
+    if isinstance(v, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}", v):
+        try:
+            date.fromisoformat(v + "-01")
+            return v
+        except ValueError:
+            pass
+    if isinstance(v, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", v):
+        return _iso_date(v).strftime("%Y-%m")
+    raise ValueError(f"expected a month 'YYYY-MM', got {v!r}")
+
+
+def _name(v: str) -> str:
+    reject_identity_number(v)
+    if v != v.strip():
+        raise ValueError("leading or trailing spaces")
+    return v
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_name)]
+Count = Annotated[Annotated[StrictInt, Field(ge=0)] | None, BeforeValidator(_csv_int)]
+Flag = Annotated[StrictBool | None, BeforeValidator(_csv_bool)]
+Day = Annotated[date, BeforeValidator(_iso_date)]
+Month = Annotated[str, BeforeValidator(_month)]
+Text = Annotated[Annotated[str, Field(max_length=200)] | None, BeforeValidator(_blank_to_none)]
+Area = Literal["first_visit", "investigation", "treatment"]
+
+
+@dataclass(frozen=True)
+class WaitRules:
+    """What the rule set says about counting waits (the reporting module holds no such list itself)."""
+
+    limit_days: int  # ruleset.yaml wait.limit_days
+    # rules/tables/exclusions.yaml: code -> (left out of the numerator, left out of the denominator from day N)
+    exclusions: dict[str, tuple[bool, int]]
+    contact_types: frozenset[str]  # every outcome a classification may have (tables/contact_types.yaml)
+
+    def in_denominator(self, exclusion: str | None, days: int) -> bool:
+        return exclusion is None or days < self.exclusions[exclusion][1]
+
+    def in_numerator(self, exclusion: str | None, days: int) -> bool:
+        return (days <= self.limit_days and self.in_denominator(exclusion, days)
+                and not (exclusion is not None and self.exclusions[exclusion][0]))
+
+
+@functools.cache
+def wait_rules(directory: str | None = None) -> WaitRules:
+    """Loaded once from the rule set with classifier.ruleset (which imports no engine)."""
+    rs = ruleset.load(directory)
+    codes = {code: (bool(spec["excluded_from_numerator"]), int(spec["excluded_from_denominator_from_days"]))
+             for code, spec in rs.tables["exclusions"]["codes"].items()}
+    return WaitRules(rs.limit_days, codes, frozenset(rs.tables["contact_types"]["contact_types"]))
+
+
+class FieldProblem(ValueError):
+    """A check across fields that still names the one field at fault."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
+def month_end(month: str) -> date:
+    return date.fromisoformat(month + "-01") + relativedelta(months=1, days=-1)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    exclusion: Text = None
+
+    @model_validator(mode="after")
+    def _known_exclusion(self) -> _Record:
+        if self.exclusion is not None and self.exclusion not in wait_rules().exclusions:
+            raise FieldProblem("exclusion", f"exclusion {self.exclusion!r}: expected one of "
+                               f"{sorted(wait_rules().exclusions)} or empty (rules/tables/exclusions.yaml)")
+        return self
+
+
+class Classification(BaseModel):
+    """The part of a /v1/classify answer the report reads (the rest of the answer is allowed)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    contact_type: str
+    wait: dict[str, Any] | None = None
+
+
+def _no_identity(value: Any) -> Any:
+    """Walk an answer object: no string in it may carry an identity number."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str) and looks_like_identity_number(v):
+            reject_identity_number(v)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return value
+
+
+class CompletedRecord(_Record):
+    """A classified contact: the answer under `classification`, or its flat columns."""
+
+    region: Name
+    unit: Name
+    date: Day
+    contact_type: Text = None
+    in_numerator: Flag = None
+    in_denominator: Flag = None
+    rule: Text = None
+    days: Count = None
+    classification: Annotated[Classification | None, BeforeValidator(_no_identity)] = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CompletedRecord:
+        c = self.classification
+        if c is None and self.contact_type is None:
+            raise FieldProblem("contact_type", "needs contact_type (or the classifier's answer under classification)")
+        if c is not None and self.contact_type is not None and c.contact_type != self.contact_type:
+            raise FieldProblem("contact_type", f"contact_type {self.contact_type!r} contradicts "
+                               f"classification.contact_type {c.contact_type!r}")
+        if self.area_or_type not in wait_rules().contact_types:
+            raise FieldProblem("contact_type", f"contact_type {self.area_or_type!r}: expected one of "
+                             f"{sorted(wait_rules().contact_types)}")
+        for name in ("in_numerator", "in_denominator"):
+            v = (c.wait or {}).get(name) if c is not None else None
+            if v is not None and not isinstance(v, bool):
+                raise FieldProblem(f"classification.wait.{name}", "expected true, false or null")
+        if self.numerator and self.denominator is False:
+            raise FieldProblem("in_numerator", "in_numerator is true but in_denominator is false: the "
+                               "numerator is a part of the denominator")
+        return self
+
+    @property
+    def area_or_type(self) -> str:
+        return self.classification.contact_type if self.classification is not None else str(self.contact_type)
+
+    @property
+    def numerator(self) -> bool | None:
+        c = self.classification
+        return (c.wait or {}).get("in_numerator") if c is not None else self.in_numerator
+
+    @property
+    def denominator(self) -> bool | None:
+        c = self.classification
+        return (c.wait or {}).get("in_denominator") if c is not None else self.in_denominator
+
+
+class WaitingRecord(_Record):
+    """One patient waiting at the end of a month."""
+
+    region: Name
+    unit: Name
+    month: Month
+    area: Area
+    wait_start: Day
+
+    @model_validator(mode="after")
+    def _started_by_month_end(self) -> WaitingRecord:
+        end = month_end(self.month)
+        if self.wait_start > end:
+            raise FieldProblem("wait_start", f"wait_start {self.wait_start} is after the end of month "
+                               f"{self.month} ({end}): a patient waiting at month end started waiting by then")
+        return self
+
+
+class CountsRecord(BaseModel):
+    """Already aggregated figures for one region (or unit), area and month."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    region: Name
+    unit: Annotated[Name | None, BeforeValidator(_blank_to_none)] = None
+    area: Area
+    month: Month
+    numerator: Count = None
+    denominator: Count = None
+    completed_all: Count = None
+    waiting: Count = None
+    waiting_le30: Count = None
+    new_on_list: Count = None
+    printed_share: Text = None  # as SKR printed it, kept beside its counts for checking; not used
+
+    @model_validator(mode="after")
+    def _parts_within_wholes(self) -> CountsRecord:
+        for part, whole in (("numerator", "denominator"), ("denominator", "completed_all"),
+                            ("waiting_le30", "waiting")):
+            p, w = getattr(self, part), getattr(self, whole)
+            if p is not None and w is not None and p > w:
+                raise FieldProblem(part, f"{part} {p} is above {whole} {w}")
+        return self
+
+
+class SharesRecord(BaseModel):
+    """A region's share (0–1) of the national pots."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    region: Name
+    share: Annotated[Decimal, Field(ge=0, le=1)]
+
+
+MODELS: dict[str, type[BaseModel]] = {"completed": CompletedRecord, "waiting": WaitingRecord,
+                                      "counts": CountsRecord, "shares": SharesRecord}
+
+
+class Collector:
+    """Gathers problems over every source, so one answer lists them all (up to MAX_PROBLEMS)."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.more = 0
+
+    def add(self, problem: Problem) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+        else:
+            self.more += 1
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise ReportInputError(self.problems, self.more)
+
+
+def validate(kind: str, source: Source, found: Collector) -> Iterator[tuple[int, Any]]:
+    """Each valid record of `source` as its model (with its line or index); problems go to `found`."""
+    model = MODELS[kind]
+    is_line = source.lines is not None
+    for where, rec in source.numbered():
+        if not isinstance(rec, Mapping):
+            found.add(Problem(source.name, where, "", "expected an object (a record)", "model_type", is_line))
+            continue
+        try:
+            yield where, model.model_validate(dict(rec))
+        except ValidationError as exc:
+            for raw, e in zip(exc.errors(include_url=False), from_validation_error(exc), strict=True):
+                cause = (raw.get("ctx") or {}).get("error")
+                field = cause.field if isinstance(cause, FieldProblem) else "" if e["path"] == "$" else e["path"]
+                found.add(Problem(source.name, where, field, e["message"], e["type"], is_line))
+
+
+def shares_from(source: Source) -> dict[str, Decimal]:
+    """Each region's share; the shares may not sum above 1 (the whole of the national pots)."""
+    found = Collector()
+    shares: dict[str, Decimal] = {}
+    for where, rec in validate("shares", source, found):
+        if rec.region in shares:
+            found.add(Problem(source.name, where, "region", f"{rec.region!r} is given twice",
+                              is_line=source.lines is not None))
+        shares[rec.region] = rec.share
+    if sum(shares.values(), Decimal(0)) > 1:
+        found.add(Problem(source.name, len(source.records) - 1 if source.lines is None else source.lines[-1],
+                          "share", f"the shares sum to {sum(shares.values())}, above 1 (the whole national pot)",
+                          is_line=source.lines is not None))
+    found.raise_if_any()
+    return shares
+
+
+def read_source(path: str | Path) -> Source:
+    """A CSV (header row; `#` lines are comments) or JSON-lines file as a Source with line numbers."""
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    if p.suffix.lower() == ".csv":
+        numbered = [(i, line) for i, line in enumerate(text.splitlines(), 1) if not line.startswith("#")]
+        reader = csv.reader(io.StringIO("\n".join(line for _, line in numbered)))
+        header: list[str] | None = None
+        for row in reader:
+            line_no = numbered[reader.line_num - 1][0]  # the file's line (comments skipped) where the row ends
+            if header is None:
+                header = row
+                continue
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise ReportInputError([Problem(p.name, line_no, "", f"{len(row)} cells; the header has "
+                                                f"{len(header)}", is_line=True)])
+            records.append(dict(zip(header, row, strict=True)))
+            lines.append(line_no)
+        return Source(p.name, records, lines)
+    for i, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ReportInputError([Problem(p.name, i, "", f"not JSON ({exc.msg})", is_line=True)]) from None
+            lines.append(i)
+    return Source(p.name, records, lines)
+
+
+def as_source(name: str, records: Source | Iterable[Mapping[str, Any]]) -> Source:
+    return records if isinstance(records, Source) else Source(name, list(records))
