@@ -57,9 +57,6 @@ class JsonFormatter(logging.Formatter):
             out.update(record.msg)
         else:
             out["message"] = redact(record.getMessage())
-        rid = REQUEST_ID.get()
-        if rid is not None:
-            out.setdefault("request_id", rid)
         out.update({k: v for k, v in record.__dict__.items() if k not in self._PLAIN})
         if record.exc_info and record.exc_info[1] is not None:
             out.update(exception_fields(record.exc_info[1]))
@@ -72,8 +69,21 @@ def exception_fields(exc: BaseException) -> dict[str, Any]:
     return {"exception": type(exc).__name__, "traceback": frames}
 
 
+_base_factory = logging.getLogRecordFactory()
+
+
+def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Every record made while a request is served carries its id (in a worker thread too)."""
+    record = _base_factory(*args, **kwargs)
+    rid = REQUEST_ID.get()
+    if rid is not None:
+        record.request_id = rid
+    return record
+
+
 def configure_logging() -> None:
     """Every logger the service writes to (its own, uvicorn's, asyncio's) as JSON lines on stderr."""
+    logging.setLogRecordFactory(_record_with_request_id)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     for name in ("bup_classifier", "uvicorn.error", "asyncio"):
