@@ -10,7 +10,9 @@ log. This module adds what it lacks, as a subclass of its h11 protocol:
   otherwise the connection is closed (a body read by the app gets a 408 first, api/app.py);
 - at most `max_connections` open connections per worker: a new one past the limit
   closes the connection that has waited longest for a complete request (a slow client,
-  never one whose request is being answered); when none is waiting, the new connection
+  never one whose request is being answered; one that was never answered before one that
+  was, so a flood of slowloris connections cannot push out journal systems' keep-alive
+  connections); when none is waiting, the new connection
   gets a 503 with Retry-After and is closed at once. File descriptors never run out;
 - every log line is one JSON object, a traceback included (as a list of frames, without
   the exception's message, which may quote input);
@@ -127,16 +129,21 @@ class Protocol(H11Protocol):
     """uvicorn's h11 protocol with header and body timeouts and a connection limit that evicts slow clients."""
 
     limits = Limits.from_env()  # serve() sets it; a worker process reads its environment
-    waiting: ClassVar[OrderedDict[Protocol, None]] = OrderedDict()  # without a complete request, oldest first
+    # Connections waiting for a complete request, oldest first: those never answered yet (where
+    # slow clients sit) are closed before those that have been answered before.
+    waiting_new: ClassVar[OrderedDict[Protocol, None]] = OrderedDict()
+    waiting_known: ClassVar[OrderedDict[Protocol, None]] = OrderedDict()
     counter = _Counter()
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._timer: Any = None
+        self._answered = False
         lim = self.limits
         if len(self.connections) > lim.max_connections:
-            if self.waiting:
-                oldest, _ = self.waiting.popitem(last=False)
+            waiting = self.waiting_new or self.waiting_known
+            if waiting:
+                oldest, _ = waiting.popitem(last=False)
                 oldest._close()
                 self.counter.note("evicted_at_limit")
             else:
@@ -156,27 +163,32 @@ class Protocol(H11Protocol):
             self._phase(self.conn.their_state)
 
     def on_response_complete(self) -> None:
+        self._answered = True
         super().on_response_complete()
         if not self.transport.is_closing():
             self._phase(self.conn.their_state)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
-        self.waiting.pop(self, None)
+        self._unlist()
         super().connection_lost(exc)
 
     def _phase(self, state: Any) -> None:
         """Arm the deadline of what the connection now waits for from its client."""
         self._cancel_timer()
-        self.waiting.pop(self, None)
+        self._unlist()
         if state is h11.IDLE:
             timeout = self.limits.header_timeout
         elif state is h11.SEND_BODY:
             timeout = self.limits.body_timeout + 1  # the app answers 408 first; this is the backstop
         else:
             return  # the request is complete and being answered: not the client's turn
-        self.waiting[self] = None
+        (self.waiting_known if self._answered else self.waiting_new)[self] = None
         self._timer = self.loop.call_later(timeout, self._expired)
+
+    def _unlist(self) -> None:
+        self.waiting_new.pop(self, None)
+        self.waiting_known.pop(self, None)
 
     def _cancel_timer(self) -> None:
         if getattr(self, "_timer", None) is not None:
@@ -189,7 +201,7 @@ class Protocol(H11Protocol):
         self._close()
 
     def _close(self) -> None:
-        self.waiting.pop(self, None)
+        self._unlist()
         self._cancel_timer()
         if not self.transport.is_closing():
             self.transport.close()
