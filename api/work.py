@@ -1,8 +1,10 @@
 """The service's limits and its one execution model.
 
-The event loop does I/O only: it accepts connections, reads bodies and writes answers,
-and answers what costs microseconds (health, the rule set, static files). Everything a
-POST asks for, decoding its JSON included, runs in one bounded pool of worker threads:
+The event loop does I/O: it accepts connections, reads bodies and writes answers, and
+answers what costs microseconds: health, the rule set, static files, and a single contact
+whose body is at most 16 KiB (api/app.py INLINE_MAX_BYTES; bounded below ~0.5 ms, less
+than the hop to a thread costs). Everything else a POST asks for, decoding its JSON
+included, runs in one bounded pool of worker threads:
 
 - at most `max_heavy` batch, timeline and report requests at once, and at most
   `max_queued` requests in the pool in all; past either bound the answer is **503** with
