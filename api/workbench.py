@@ -64,8 +64,12 @@ def _filename(title: str) -> str:
     return f"{slug[:60] or 'example'}.yaml"
 
 
-def mount(app: FastAPI, clf: Classifier, read_json: Any) -> None:
-    """Add the page and its two helpers to the app (none of them is part of the API contract)."""
+def mount(app: FastAPI, clf: Classifier, compute: Any) -> None:
+    """Add the page and its two helpers to the app (none of them is part of the API contract).
+
+    `compute(request, fn)` reads the JSON body and runs `fn(payload)` in the service's
+    worker pool (api/work.py), with its guards (identity numbers refused at the door).
+    """
     index = STATIC_DIR / "index.html"
 
     @app.get("/", include_in_schema=False)
@@ -78,8 +82,12 @@ def mount(app: FastAPI, clf: Classifier, read_json: Any) -> None:
 
     @app.post("/workbench/example", include_in_schema=False)
     async def new_example(request: Request) -> Response:
-        doc = library.record(clf, await read_json(request))
-        return Response(library.dump(doc), media_type="application/yaml; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{_filename(doc["title"])}"'})
+        def record(payload: Any) -> tuple[str, str]:
+            doc = library.record(clf, payload)
+            return doc["title"], library.dump(doc)
+
+        title, text = await compute(request, record)
+        return Response(text, media_type="application/yaml; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{_filename(title)}"'})
 
     app.mount("/workbench/static", StaticFiles(directory=STATIC_DIR), name="workbench")

@@ -6,7 +6,10 @@
    with 1 and 2 uvicorn workers, and p50/p99 at 70 % of peak;
 3. a 10,000-item batch, and timelines of 100, 1,000 and 5,000 events (growth exponent);
 4. single contacts with 0, 10, 100 and 1,000 history items;
-5. RSS of one process over 1,000,000 classifications.
+5. RSS of one process over 1,000,000 classifications;
+6. p50/p99 of normal clients on /v1/classify alone and during a slow-client flood
+   (bench/flood.py: more slow connections than the server's connection limit, loopback,
+   stops by itself).
 Every figure is the median (with min and max) of several runs; ratios are computed run
 by run. The smoke run only checks that all of it still works: it asserts nothing about time.
 """
@@ -215,6 +218,40 @@ def history_sizes(runs: int, rounds: int, sizes: tuple[int, ...]) -> dict[str, A
     return {"us_per_classification_by_history_items": out}
 
 
+# -- 6. a slow-client flood ------------------------------------------------------------------
+
+def slow_flood(runs: int, seconds: float, slow: int, max_connections: int, workdir: Path) -> dict[str, Any]:
+    """Normal clients' latency without and with `slow` slowloris connections (limit `max_connections`)."""
+    body = workdir / "flood-body.json"
+    body.write_text(json.dumps(requests_()[0]))
+    args = ["--max-connections", str(max_connections)]
+    with running_server(workdir / "server-flood.log", args=args) as base:
+        host, port = base.removeprefix("http://").split(":")
+        wrk(f"{base}/v1/classify", body, 1, 8)  # warm up
+        calm, flooded, floods = [], [], []
+        for _ in range(runs):
+            calm.append(wrk(f"{base}/v1/classify", body, seconds, 8))
+            flood = subprocess.Popen([sys.executable, str(ROOT / "bench" / "flood.py"), host, port, str(slow),
+                                      str(seconds + 4)], stdout=subprocess.PIPE, text=True)
+            time.sleep(2)  # the flood is at full strength
+            flooded.append(wrk(f"{base}/v1/classify", body, seconds, 8))
+            out, _ = flood.communicate(timeout=seconds + 60)
+            floods.append(json.loads(out.strip().splitlines()[-1]))
+        log_lines = sum('"bup_classifier.access"' not in line
+                        for line in (workdir / "server-flood.log").read_text().splitlines())
+    return {
+        "slow_connections": slow, "max_connections": max_connections,
+        "calm": {"rps": stats([c["rps"] for c in calm]), "p50_ms": stats([c["p50_us"] / 1000 for c in calm]),
+                 "p99_ms": stats([c["p99_us"] / 1000 for c in calm]), "errors": sum(c["errors"] for c in calm)},
+        "flood": {"rps": stats([c["rps"] for c in flooded]), "p50_ms": stats([c["p50_us"] / 1000 for c in flooded]),
+                  "p99_ms": stats([c["p99_us"] / 1000 for c in flooded]),
+                  "errors": sum(c["errors"] for c in flooded)},
+        "slow_opened": sum(f["opened"] for f in floods), "slow_closed_by_server": sum(f["closed_by_server"]
+                                                                                      for f in floods),
+        "server_log_lines": log_lines,  # besides one access line per answered request
+    }
+
+
 # -- 5. memory ----------------------------------------------------------------------------
 
 def memory(n: int) -> dict[str, Any]:
@@ -253,6 +290,16 @@ def markdown(r: dict[str, Any]) -> str:
               + f"; growth exponent {bt['timeline']['growth_exponent']} (1 = linear).", ""]
     hs = r["history"]["us_per_classification_by_history_items"]
     lines += ["History items: " + ", ".join(f"{n}: {fmt(s)} µs" for n, s in hs.items()) + ".", ""]
+    if "flood" in r:
+        f = r["flood"]
+        lines += [f"Slow-client flood: {f['slow_connections']:,} slowloris connections against a limit of "
+                  f"{f['max_connections']:,}, normal clients (wrk, 8 connections) on /v1/classify: "
+                  f"p99 {fmt(f['calm']['p99_ms'], 2)} ms calm, {fmt(f['flood']['p99_ms'], 2)} ms during the flood "
+                  f"(p50 {fmt(f['calm']['p50_ms'], 2)} → {fmt(f['flood']['p50_ms'], 2)} ms; req/s "
+                  f"{fmt(f['calm']['rps'])} → {fmt(f['flood']['rps'])}; wrk errors {f['calm']['errors']} → "
+                  f"{f['flood']['errors']}); the server closed {f['slow_closed_by_server']:,} of "
+                  f"{f['slow_opened']:,} slow connections; {f['server_log_lines']:,} log lines besides the "
+                  "access lines.", ""]
     m = r["memory"]
     lines += [f"Memory: {m['classifications']:,} classifications in one process, RSS {m['rss_after_warmup_mb']} MB "
               f"after warm-up, {m['rss_end_mb']} MB at the end ({m['growth_after_warmup_mb']:+} MB)."]
@@ -263,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--smoke", action="store_true", help="a few seconds: check it all works, time nothing")
     p.add_argument("--out", default=str(ROOT / "bench" / "results"), help="where latest.json and latest.md go")
+    p.add_argument("--only", choices=["http", "flood"], help="run one part alone (results go to --out)")
     args = p.parse_args(argv)
     s = args.smoke
     work = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -271,6 +319,16 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}",
         "command": "bench/bench.py --smoke" if s else "make bench",
     }
+    if args.only:
+        if args.only == "http":
+            result["http"] = http(runs=1 if s else 3, seconds=1 if s else 5, workdir=work)
+        else:
+            result["flood"] = slow_flood(1 if s else 3, 2 if s else 10, 300 if s else 3000, 100 if s else 1000, work)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"only-{args.only}.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result, indent=2))
+        return 0
     print("in-process ...", file=sys.stderr)
     result["in_process"] = in_process(runs=1 if s else 5, rounds=2 if s else 60)
     print("HTTP ...", file=sys.stderr)
@@ -280,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
                                                   200 if s else 10_000)
     print("history sizes ...", file=sys.stderr)
     result["history"] = history_sizes(1 if s else 5, 5 if s else 200, (0, 10, 100) if s else (0, 10, 100, 1000))
+    print("slow-client flood ...", file=sys.stderr)
+    result["flood"] = slow_flood(1 if s else 3, 2 if s else 10, 300 if s else 3000, 100 if s else 1000, work)
     print("memory ...", file=sys.stderr)
     result["memory"] = memory(2_000 if s else 1_000_000)
     out = Path(args.out)

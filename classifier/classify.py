@@ -7,7 +7,9 @@ timeline semantics of API.md live here too, so both share them.
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import threading
 from typing import Any
 
 from classifier import answer, errors
@@ -23,6 +25,19 @@ from classifier.models import (
     TimelineRequest,
 )
 from classifier.ruleset import RuleSet, load
+
+log = logging.getLogger("bup_classifier")
+INTERNAL_ITEM_ERROR = {"path": "$", "message": "the service failed on this item; it was not classified",
+                       "type": "internal"}
+
+
+class Cancelled(Exception):
+    """The caller gave up (client gone, time limit, shutdown): stop between items."""
+
+
+def _check(cancelled: threading.Event | None) -> None:
+    if cancelled is not None and cancelled.is_set():
+        raise Cancelled()
 
 
 class Classifier:
@@ -53,18 +68,33 @@ class Classifier:
 
     # -- many contacts ----------------------------------------------------------------
 
-    def classify_batch(self, payload: object) -> dict[str, Any]:
-        """POST /v1/classify/batch: each item answered or given its own error entry, in order."""
+    def classify_batch(
+        self, payload: object, cancelled: threading.Event | None = None,
+        rejected: dict[int, list[dict[str, str]]] | None = None,
+    ) -> dict[str, Any]:
+        """POST /v1/classify/batch: each item answered or given its own error entry, in order.
+
+        No item can fail the batch: an item that breaks anything gets an `internal` error
+        entry (its traceback is logged, never its content). `rejected` holds the items the
+        transport refused already (identity numbers); `cancelled` is checked between items.
+        """
         batch = errors.parse(BatchRequest, payload)
         results: list[dict[str, Any]] = []
         for i, item in enumerate(batch.items):
+            _check(cancelled)
+            if rejected and i in rejected:
+                results.append({"index": i, "errors": rejected[i]})
+                continue
             try:
                 results.append(self.classify(item))
             except errors.InputError as exc:
                 results.append({"index": i, "errors": exc.errors})
+            except Exception as exc:  # one item must never fail the batch
+                log.error("batch item %d failed", i, exc_info=exc, extra={"event": "batch_item_failed"})
+                results.append({"index": i, "errors": [INTERNAL_ITEM_ERROR]})
         return {"results": results}
 
-    def classify_timeline(self, payload: object) -> dict[str, Any]:
+    def classify_timeline(self, payload: object, cancelled: threading.Event | None = None) -> dict[str, Any]:
         """POST /v1/classify/timeline: each contact with the history the events before it form.
 
         One `HistoryIndex` is kept and each event folded in as it passes, contacts with
@@ -75,6 +105,7 @@ class Classifier:
         index = HistoryIndex.empty(self.ruleset)
         results = []
         for i, event in enumerate(timeline.events):
+            _check(cancelled)
             if isinstance(event, TimelineContact):
                 result = self._classify(event.contact, event.care_request, index, f"events[{i}].")
                 results.append(result)

@@ -151,25 +151,28 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
-    import socket
+    from dataclasses import fields, replace
 
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
+    from api.server import serve
+    from api.work import Limits
 
-    config = uvicorn.Config("api.app:app", host=args.host, port=args.port, workers=args.workers,
-                            access_log=False, log_config=None)
-    if config.workers <= 1:
-        uvicorn.Server(config).run()
-        return 0
-    # With several workers uvicorn binds the socket itself with protocol 0, and asyncio
-    # only sets TCP_NODELAY on sockets whose protocol is IPPROTO_TCP: every keep-alive
-    # response then waits ~40 ms for a delayed ACK (measured: 23 req/s on one connection).
-    # Set it on the listening socket; Linux hands it on to every accepted connection.
-    sock = config.bind_socket()
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    Multiprocess(config, sockets=[sock]).run()
+    limits = Limits.from_env()
+    given = {f.name: getattr(args, f.name) for f in fields(Limits) if getattr(args, f.name, None) is not None}
+    serve(args.host, args.port, args.workers, replace(limits, **given))
     return 0
+
+
+_SERVE_LIMITS = [
+    ("threads", int, "worker threads for every POST's work"),
+    ("max_heavy", int, "batch, timeline and report requests at once; more get 503"),
+    ("max_queued", int, "requests in the worker pool at once; more get 503"),
+    ("time_limit", float, "seconds a request may work before it is stopped with 503"),
+    ("header_timeout", float, "seconds for a request's headers to arrive"),
+    ("body_timeout", float, "seconds for a request's body to arrive (408)"),
+    ("keep_alive", float, "seconds an idle keep-alive connection is kept"),
+    ("max_connections", int, "open connections per worker process"),
+    ("shutdown_timeout", float, "seconds a stopping server waits for accepted requests"),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1)
+    from api.work import Limits  # the limits' defaults and meaning live in one place
+
+    for name, kind, what in _SERVE_LIMITS:
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None,
+                       help=f"{what} (default {getattr(Limits, name)}; or $BUP_{name.upper()})")
     p.set_defaults(func=cmd_serve)
     return parser
 

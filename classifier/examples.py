@@ -7,7 +7,6 @@ grows new fields. Used by `bup-classifier examples` and by the test suite.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +17,7 @@ from pydantic import AfterValidator, Field
 from classifier.classify import Classifier
 from classifier.errors import InputError, parse
 from classifier.models import Strict, Text
-from classifier.privacy import looks_like_identity_number, reject_identity_number
+from classifier.privacy import identity_number_paths, reject_identity_number
 
 DEFAULT_EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 SECTIONS_FILE = "sections.yaml"
@@ -188,7 +187,7 @@ def record(classifier: Classifier, body: object) -> dict[str, Any]:
                            "type": "value_error"}])
     case_key, case = ("request", new.request) if new.request is not None else ("timeline", new.timeline)
     # A rejected case is recorded as it was sent, so an identity number must never get that far.
-    found = list(_identity_numbers(case, case_key))
+    found = [f"{case_key}.{p}" if p[0] != "[" else case_key + p for p in identity_number_paths(case)]
     if found:
         raise InputError([{"path": path, "message": "looks like a Swedish personal identity or coordination "
                            "number; an example file must not hold one (use a made-up pseudonym)",
@@ -209,17 +208,6 @@ def record(classifier: Classifier, body: object) -> dict[str, Any]:
     doc[case_key] = case
     doc["expect"] = expect
     return doc
-
-
-def _identity_numbers(value: Any, path: str) -> Iterator[str]:
-    if isinstance(value, str) and looks_like_identity_number(value):
-        yield path
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _identity_numbers(v, f"{path}.{k}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _identity_numbers(v, f"{path}[{i}]")
 
 
 def _expectation(answer: dict[str, Any], with_facts: bool) -> dict[str, Any]:

@@ -29,6 +29,9 @@ Pathway = Literal["A", "B", "C"]
 ContactType = Literal["first_visit", "investigation", "treatment", "return_visit", "acute", "outside_model"]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Dates the service accepts: far beyond any care contact, yet month arithmetic (12 months
+# after a contact) can never leave Python's date range (year 9999 did: 500).
+MIN_YEAR, MAX_YEAR = 1900, 2100
 
 
 def _iso_date(value: object) -> object:
@@ -38,9 +41,12 @@ def _iso_date(value: object) -> object:
     if not isinstance(value, str) or len(value) != 10 or not _ISO_DATE.fullmatch(value):
         raise ValueError("expected a date as 'YYYY-MM-DD'")
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
         raise ValueError(f"expected a real calendar date as 'YYYY-MM-DD', got {value!r}") from None
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise ValueError(f"expected a date in the years {MIN_YEAR}-{MAX_YEAR}, got {value!r}")
+    return parsed
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,13 +22,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(log_path: Path, workers: int = 1) -> Iterator[str]:
-    """Start `bup-classifier serve` on a free loopback port; yield its base URL; stop it."""
+def server_process(
+    log_path: Path, workers: int = 1, args: Sequence[str] = ()
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start `bup-classifier serve` on a free loopback port (with extra `args`); yield its base URL and process."""
     port = free_port()
     exe = Path(sys.executable).parent / "bup-classifier"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+            [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *args],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )
         base = f"http://127.0.0.1:{port}"
@@ -43,10 +45,19 @@ def running_server(log_path: Path, workers: int = 1) -> Iterator[str]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
                 time.sleep(0.1)
-            yield base
+            yield base, proc
         finally:
-            proc.terminate()
+            if proc.poll() is None:
+                proc.terminate()
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def running_server(log_path: Path, workers: int = 1, args: Sequence[str] = ()) -> Iterator[str]:
+    """Start `bup-classifier serve` on a free loopback port; yield its base URL; stop it."""
+    with server_process(log_path, workers, args) as (base, _):
+        yield base

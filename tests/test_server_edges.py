@@ -1,0 +1,209 @@
+"""A real server under attack and at its edges (loopback only, every loop bounded).
+
+Slow clients cannot hold the server or starve others, headers and bodies have read
+timeouts, a client that leaves is logged as such, SIGTERM finishes what was accepted, a
+dead worker is replaced, and the log stays one JSON line per event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from classifier import examples
+from tests.server import server_process
+
+pytestmark = pytest.mark.slow
+
+REQUEST = next(e.request for e in examples.load() if e.request and "error_paths" not in e.expect)
+LIMITS = ["--max-connections", "60", "--header-timeout", "2", "--body-timeout", "1", "--keep-alive", "2"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    log = tmp_path_factory.mktemp("edges") / "server.log"
+    with server_process(log, args=LIMITS) as (base, proc):
+        yield base, proc, log
+
+
+def _addr(base: str) -> tuple[str, int]:
+    host, port = base.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def _log_lines(log: Path) -> list[dict]:
+    lines = log.read_text().splitlines()
+    assert all(line.startswith("{") for line in lines), [x for x in lines if not x.startswith("{")][:5]
+    return [json.loads(line) for line in lines]
+
+
+def _wait_for(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_slow_client_flood_leaves_other_clients_answered(server) -> None:
+    base, proc, log = server
+    before = len(_log_lines(log))
+    slow: list[socket.socket] = []
+    for _ in range(200):  # 200 slow clients against a limit of 60 connections
+        s = socket.create_connection(_addr(base))
+        s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: appl")
+        slow.append(s)
+    times = []
+    try:
+        with httpx.Client(base_url=base, timeout=10) as c:
+            for i in range(30):
+                start = time.monotonic()
+                r = c.post("/v1/classify", json=REQUEST, headers={"connection": "close"} if i % 2 else {})
+                times.append(time.monotonic() - start)
+                assert r.status_code == 200, r.text
+                for s in slow[i::30]:  # the flood trickles on
+                    with contextlib.suppress(OSError):
+                        s.send(b"i")
+        fds = len(os.listdir(f"/proc/{proc.pid}/fd"))
+        assert fds <= 60 + 40, f"{fds} file descriptors open with a limit of 60 connections"
+    finally:
+        for s in slow:
+            s.close()
+    assert max(times) < 2, times
+    lines = _log_lines(log)[before:]
+    assert not any("traceback" in x for x in lines)
+    assert len(lines) <= 30 + 10, "one access line per answered request and a few summaries, not one per slow client"
+
+
+def test_headers_must_arrive_within_the_header_timeout(server) -> None:
+    base, _, _ = server
+    s = socket.create_connection(_addr(base))
+    start = time.monotonic()
+    s.settimeout(0.3)
+    closed_after = None
+    while time.monotonic() - start < 6:  # a byte every 0.3 s does not keep it open
+        try:
+            s.send(b"X")
+            if s.recv(100) == b"":
+                closed_after = time.monotonic() - start
+                break
+        except TimeoutError:
+            continue
+        except OSError:
+            closed_after = time.monotonic() - start
+            break
+    s.close()
+    assert closed_after is not None and 1.5 < closed_after < 4, closed_after
+
+
+def test_a_body_that_does_not_arrive_gets_408_and_the_connection_closes(server) -> None:
+    base, _, _ = server
+    s = socket.create_connection(_addr(base))
+    s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 100\r\n\r\n{\"contact\"")
+    s.settimeout(5)
+    start, data = time.monotonic(), b""
+    while not data.endswith(b"}") and time.monotonic() - start < 5:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), data[:200]
+    assert b"connection: close" in head.lower() and b"x-request-id" in head.lower()
+    assert orjson.loads(body)["errors"][0]["type"] == "body_timeout"
+
+
+def test_a_client_that_leaves_is_logged_as_such_not_as_500(server) -> None:
+    base, _, log = server
+    batch = orjson.dumps({"items": [REQUEST] * 3000})
+    s = socket.create_connection(_addr(base))
+    s.sendall(b"POST /v1/classify/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(batch) + batch)
+    time.sleep(0.05)
+    s.close()
+
+    def logged() -> list[dict]:
+        return [x for x in _log_lines(log) if x.get("path") == "/v1/classify/batch"]
+
+    assert _wait_for(lambda: logged(), 20)
+    line = logged()[-1]
+    assert line["status"] == 499 and line["outcome"] == "client_disconnected", line
+
+
+def test_a_url_with_an_identity_number_is_never_logged(server) -> None:
+    base, _, log = server
+    assert httpx.get(f"{base}/v1/patient/19800101-1234").status_code == 404
+    assert httpx.get(f"{base}/v1/patient/800101%E2%80%931234").status_code == 404  # en dash, URL-encoded
+    text = log.read_text()
+    assert "1234" not in text.replace("\"duration_ms\"", "")
+    assert sum('"/v1/patient/<redacted>"' in line for line in text.splitlines()) == 2
+
+
+def test_sigterm_finishes_what_was_accepted_and_exits(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    batch = orjson.dumps({"items": [REQUEST] * 10000})
+    with server_process(log, args=["--shutdown-timeout", "20"]) as (base, proc):
+        answer: dict = {}
+
+        def send() -> None:
+            r = httpx.post(f"{base}/v1/classify/batch", content=batch,
+                           headers={"content-type": "application/json"}, timeout=60)
+            answer["status"], answer["n"] = r.status_code, len(r.json()["results"])
+
+        t = threading.Thread(target=send)
+        t.start()
+        time.sleep(0.2)  # the body is sent; the batch takes ~1 s
+        proc.send_signal(signal.SIGTERM)
+        start = time.monotonic()
+        t.join(60)
+        proc.wait(30)
+        took = time.monotonic() - start
+    assert answer == {"status": 200, "n": 10000}
+    # uvicorn re-raises the signal once it has shut down, so the exit status says "SIGTERM"
+    assert proc.returncode == -signal.SIGTERM and took < 20 + 2
+    lines = _log_lines(log)
+    messages = [x.get("message", "") for x in lines]
+    answered = next(i for i, x in enumerate(lines) if x.get("path") == "/v1/classify/batch")
+    assert messages.index("Shutting down") < answered, "the batch was answered after shutdown began"
+    assert any(m.startswith("Finished server process") for m in messages[answered:])
+
+
+def test_a_worker_that_dies_is_logged_and_replaced(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    with server_process(log, workers=2) as (base, proc):
+        def started() -> list[int]:
+            return [x["pid"] for x in _log_lines(log) if x.get("message", "").startswith("Started server process")]
+
+        assert _wait_for(lambda: len(started()) == 2, 30)
+        workers = started()
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert set(workers) <= {int(c) for c in children}
+        os.kill(workers[0], signal.SIGKILL)
+
+        def replaced() -> list[dict]:
+            return [x for x in _log_lines(log) if x.get("event") == "worker_replaced"]
+
+        assert _wait_for(lambda: replaced(), 30), log.read_text()[-2000:]
+        line = replaced()[0]
+        assert line["old_pid"] == workers[0] and line["exit"] == "signal SIGKILL" and line["new_pid"] != workers[0]
+        assert _wait_for(lambda: _answers(base), 30)
+
+
+def _answers(base: str) -> bool:
+    try:
+        return all(httpx.post(f"{base}/v1/classify", json=REQUEST, timeout=5).status_code == 200 for _ in range(10))
+    except httpx.TransportError:
+        return False
