@@ -22,7 +22,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic.json_schema import models_json_schema
 
-from api import docs, workbench
+from api import auth, docs, workbench
+from api.security import caller_name
 from classifier import InputError, default_classifier
 from classifier.engine import EngineError, RuleSetDefect
 from classifier.models import (
@@ -128,6 +129,7 @@ class AccessLog:
                 "status": status["code"],
                 "duration_ms": round((time.perf_counter() - start) * 1000, 2),
                 "contacts": scope["bup.log"]["contacts"],
+                "caller": caller_name(scope),
                 "ruleset_version": default_classifier().ruleset.version,
             }).decode())
 
@@ -249,7 +251,7 @@ def create_app() -> FastAPI:
 
     workbench.mount(app, clf, read_json)
     _add_request_schemas(app)
-    return AccessLog(app)  # type: ignore[return-value]
+    return AccessLog(auth.protect(app))  # type: ignore[return-value]
 
 
 def _add_request_schemas(app: FastAPI) -> None:
