@@ -71,14 +71,19 @@ ACCESS: tuple[tuple[str, str], ...] = (
 EXACT_OPEN = frozenset({"/"})  # the page itself (the prefix "/" would match everything)
 
 
-def access_for(path: str) -> str:
-    """OPEN, ANY or the role `path` needs (the first entry of ACCESS it falls under; else admin)."""
+def declared(path: str) -> str | None:
+    """OPEN, ANY or the role of the first entry of ACCESS that `path` falls under (None: not listed)."""
     if path in EXACT_OPEN:
         return OPEN
     for prefix, need in ACCESS:
         if path == prefix or path.startswith(prefix + "/"):
             return need
-    return "admin"
+    return None
+
+
+def access_for(path: str) -> str:
+    """What `path` needs: as declared, else admin (closed rather than open by oversight)."""
+    return declared(path) or "admin"
 
 
 def allowed(who: Caller, need: str) -> bool:
