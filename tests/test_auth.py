@@ -516,3 +516,44 @@ def test_serve_refuses_half_a_tls_configuration(pki, capsys) -> None:
     assert cli(["serve", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key",
                 "--port", str(free_port())]) == 2
     assert "--tls-cert /nonexistent.pem: no such file" in capsys.readouterr().err
+
+
+# --- the workbench asks for a key -------------------------------------------------------
+
+def test_the_workbench_asks_for_a_key_on_401_and_sends_it(auth_file, tmp_path) -> None:
+    """Chromium against a real server with an auth file: a wrong key is refused, the right one opens the page."""
+    from playwright.sync_api import sync_playwright
+
+    from classifier import examples as library
+    from tests.test_workbench import CHROMIUM, CHROMIUM_ARGS
+
+    path, keys = auth_file
+    example = next(e for e in library.load() if e.request and "error_paths" not in e.expect)
+    log = tmp_path / "server.log"
+    with serve(["--auth-file", str(path)], log) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            pg = browser.new_page()
+            uncaught: list[str] = []
+            pg.on("pageerror", lambda e: uncaught.append(str(e)))
+            pg.goto(base + "/")
+            pg.wait_for_selector("#key-form:not([hidden])")
+            assert pg.is_hidden("#key-wrong")
+            pg.fill("#api-key", "bup_wrong")
+            pg.click("#key-form button")
+            pg.wait_for_selector("#key-wrong:not([hidden])")
+            assert pg.inner_text("#key-wrong") == "Nyckeln godtogs inte."
+            pg.fill("#api-key", keys["journal-a"])
+            pg.click("#key-form button")
+            pg.wait_for_selector("body[data-ready=true]")
+            assert pg.is_hidden("#key-form")
+            assert pg.evaluate("sessionStorage.getItem('bup-api-key')") == keys["journal-a"]
+            pg.click(f'button[data-example="{example.name}"]')
+            pg.wait_for_selector("#answer-card")
+            assert uncaught == []
+        finally:
+            browser.close()
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith('{"method"')]
+    assert [(x["path"], x["status"], x["caller"]) for x in lines if x["path"].startswith(("/v1", "/workbench/l"))] == [
+        ("/workbench/library", 401, None), ("/workbench/library", 401, None),
+        ("/workbench/library", 200, "journal-a"), ("/v1/classify", 200, "journal-a")]
