@@ -341,9 +341,15 @@ class AuthConfig:
     async def authenticate(self, token: str) -> Caller:
         """The caller these credentials belong to, or Unauthenticated."""
         if token.count(".") == 2 and self.jwt is not None:
-            if self.jwt.blocking:
-                return await anyio.to_thread.run_sync(self.jwt.verify, token)
-            return self.jwt.verify(token)
+            try:
+                if self.jwt.blocking:
+                    return await anyio.to_thread.run_sync(self.jwt.verify, token)
+                return self.jwt.verify(token)
+            except (Unauthenticated, KeysUnavailable):
+                raise
+            except Exception as exc:  # a malformed token that trips the parser: refused, never a 500
+                log.warning("bearer token refused: %s", type(exc).__name__)
+                raise Unauthenticated("the token is not valid") from None
         # A dict lookup by the HMAC: its timing tells an attacker nothing about a 256-bit key.
         found = self.by_hash.get(hash_key(self.doc.salt, token))
         if found is None:

@@ -28,6 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.routing import Mount
 
 from api import auth, security
@@ -557,3 +559,38 @@ def test_the_workbench_asks_for_a_key_on_401_and_sends_it(auth_file, tmp_path) -
     assert [(x["path"], x["status"], x["caller"]) for x in lines if x["path"].startswith(("/v1", "/workbench/l"))] == [
         ("/workbench/library", 401, None), ("/workbench/library", 401, None),
         ("/workbench/library", 200, "journal-a"), ("/v1/classify", 200, "journal-a")]
+
+
+@given(st.lists(st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=60), min_size=3,
+                max_size=3).map(".".join))
+def test_any_three_part_token_that_is_not_ours_gets_401(auth_file_session, text) -> None:
+    c, _ = auth_file_session
+    r = c.get("/v1/ruleset", headers={"Authorization": f"Bearer {text}"})
+    assert r.status_code == 401
+    assert r.json()["detail"] == "invalid credentials"
+
+
+@pytest.fixture(scope="module")
+def auth_file_session(tmp_path_factory) -> Iterator[tuple[TestClient, Path]]:
+    """One app with a JWKS-file configuration for the property test (Hypothesis runs it many times)."""
+    tmp = tmp_path_factory.mktemp("auth")
+    path = tmp / "auth.yaml"
+    auth.add_key(path, "journal-a", ["classify"])
+    (tmp / "jwks.json").write_text(json.dumps(jwks(("rsa-1", RSA))))
+    doc = yaml.safe_load(path.read_text())
+    doc["jwt"] = {"jwks_file": "jwks.json", "audience": "bup-classifier"}
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(auth.ENV_VAR, str(path))
+        yield TestClient(create_app(), raise_server_exceptions=False), path
+
+
+def test_an_unreachable_jwks_url_gets_503_not_401(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "auth.yaml"
+    auth.add_key(path, "journal-a", ["classify"])
+    doc = yaml.safe_load(path.read_text())
+    doc["jwt"] = {"jwks_url": f"http://127.0.0.1:{free_port()}/jwks.json"}  # nothing listens there
+    path.write_text(yaml.safe_dump(doc))
+    r = app_with(path, monkeypatch).get("/v1/ruleset", headers=bearer(token()))
+    assert r.status_code == 503 and r.headers["Retry-After"] == "30"
+    assert r.json()["errors"][0]["message"] == "the token's signing keys could not be fetched"
