@@ -165,7 +165,7 @@ def read_file(path: Path) -> AuthFile:
 def write_file(path: Path, doc: AuthFile) -> None:
     """Write the file atomically, readable by its owner only (it holds hashes, never keys)."""
     text = "# bup-classifier auth file: API key hashes (bup-classifier keys), jwt, rate_limit.\n" + yaml.safe_dump(
-        doc.model_dump(exclude_none=True, exclude_defaults=False), sort_keys=False, allow_unicode=True)
+        doc.model_dump(exclude_none=True), sort_keys=False, allow_unicode=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -445,9 +445,13 @@ class AuthMiddleware:
 
     def __init__(self, app: Callable[..., Awaitable[None]], source: AuthSource):
         self.app, self.source, self.limiter = app, source, RateLimiter()
+        self._documents: dict[bool, bytes] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or (need := access_for(scope["path"])) == OPEN:
+            if scope.get("method") == "GET" and scope.get("path") == getattr(self.app, "openapi_url", None):
+                await self._openapi(scope, send)
+                return
             await self.app(scope, receive, send)
             return
         config = self.source.current()
@@ -479,7 +483,44 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
 
+    async def _openapi(self, scope: dict[str, Any], send: Any) -> None:
+        """The OpenAPI document is open (/docs reads it), but shows the audit operations only to audit callers."""
+        who, token = None, _token(scope["headers"])
+        if token is not None:
+            with contextlib.suppress(Unauthenticated, KeysUnavailable):
+                who = await self.source.current().authenticate(token)
+        full = who is not None and allowed(who, "audit")
+        if full not in self._documents:
+            schema = self.app.openapi()
+            self._documents[full] = orjson.dumps(schema if full else without(schema, "audit"))
+        body = self._documents[full]
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
 # --- OpenAPI ----------------------------------------------------------------------------
+
+_REF = re.compile(rb'"\$ref":"#/components/schemas/([^"]+)"')
+
+
+def without(schema: dict[str, Any], role: str) -> dict[str, Any]:
+    """A copy of the OpenAPI document without the operations that need `role`, nor the schemas only they use."""
+    doc = orjson.loads(orjson.dumps(schema))
+    doc["paths"] = {p: ops for p, ops in doc.get("paths", {}).items() if access_for(p) != role}
+    schemas = doc.get("components", {}).get("schemas", {})
+    keep: set[str] = set()
+    todo: list[Any] = [doc["paths"]]
+    while todo:
+        for raw in _REF.findall(orjson.dumps(todo.pop())):
+            name = raw.decode()
+            if name in schemas and name not in keep:
+                keep.add(name)
+                todo.append(schemas[name])
+    if schemas:
+        doc["components"]["schemas"] = {k: v for k, v in schemas.items() if k in keep}
+    return doc
+
 
 SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer",

@@ -4,7 +4,8 @@ Without an auth file (the default) the service is open, as it always was: every 
 is `anonymous` and holds every role. The authentication layer (API keys, bearer tokens)
 puts the authenticated `Caller` into the ASGI scope under `bup.caller`; endpoints read it
 with `caller()` and guard themselves with `require_role(...)`, so the decision log and
-the access rules share one notion of who asked.
+the access rules share one notion of who asked. `ACCESS` says which path needs which
+role; api/auth.py enforces it for every request and writes it into the OpenAPI document.
 """
 
 from __future__ import annotations

@@ -594,3 +594,25 @@ def test_an_unreachable_jwks_url_gets_503_not_401(tmp_path, monkeypatch) -> None
     r = app_with(path, monkeypatch).get("/v1/ruleset", headers=bearer(token()))
     assert r.status_code == 503 and r.headers["Retry-After"] == "30"
     assert r.json()["errors"][0]["message"] == "the token's signing keys could not be fetched"
+
+
+def test_the_openapi_document_shows_audit_operations_only_to_audit_callers(auth_file, monkeypatch) -> None:
+    from pydantic import BaseModel
+
+    class AuditProbeRecord(BaseModel):
+        answer_digest: str
+
+    monkeypatch.setenv(auth.ENV_VAR, str(auth_file[0]))
+    outer = create_app()
+    inner = outer.app.app  # AccessLog -> AuthMiddleware -> FastAPI
+    inner.add_api_route("/v1/decisions/{decision_id}", lambda decision_id: AuditProbeRecord(answer_digest="x"),
+                        response_model=AuditProbeRecord, methods=["GET"])
+    c, keys = TestClient(outer), auth_file[1]
+    for headers in ({}, bearer(keys["journal-a"]), bearer("bup_wrong")):
+        text = c.get("/openapi.json", headers=headers).text
+        assert "/v1/classify" in text and "ClassifyRequest" in text
+        assert "/v1/decisions" not in text and "AuditProbeRecord" not in text and "answer_digest" not in text
+    for name in ("auditor", "boss"):
+        spec = c.get("/openapi.json", headers=bearer(keys[name])).json()
+        assert "/v1/decisions/{decision_id}" in spec["paths"] and "AuditProbeRecord" in spec["components"]["schemas"]
+        assert spec["paths"]["/v1/decisions/{decision_id}"]["get"]["security"] == [{"bearer": []}, {"apiKey": []}]
