@@ -29,7 +29,8 @@ from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from api import docs, workbench
+from api import auth, docs, workbench
+from api.security import caller_name
 from api.server import REQUEST_ID, configure_logging
 from api.work import ClientGone, Limits, Overloaded, TimeLimit, Work
 from classifier import InputError, default_classifier, privacy
@@ -317,6 +318,7 @@ class AccessLog:
                 "status": status["code"],
                 "duration_ms": round((time.perf_counter() - start) * 1000, 2),
                 "contacts": scope["bup.log"]["contacts"],
+                "caller": caller_name(scope),
                 "ruleset_version": default_classifier().ruleset.version,
                 "request_id": rid,
                 **line,
@@ -501,8 +503,9 @@ def create_app() -> FastAPI:
 
 
 # Pure ASGI middlewares around the app, outermost first. AccessLog stays first: it sets the
-# request id every later layer logs with, and sees every answer (and every exception).
-MIDDLEWARES: list[Callable[[Any], Any]] = [AccessLog]
+# request id every later layer logs with, and sees every answer (and every exception). Access
+# control (auth.protect) comes next, so the log line names the caller it authenticated.
+MIDDLEWARES: list[Callable[[Any], Any]] = [AccessLog, auth.protect]
 
 
 def _lifespan(work: Work) -> Any:

@@ -210,8 +210,11 @@ class Protocol(H11Protocol):
 # ---- serving ------------------------------------------------------------------------------
 
 
-def serve(host: str, port: int, workers: int, limits: Limits) -> None:
-    """Serve api.app under uvicorn with these limits (one process, or a supervisor and `workers` processes)."""
+def serve(host: str, port: int, workers: int, limits: Limits, tls: dict[str, Any] | None = None) -> None:
+    """Serve api.app under uvicorn with these limits (one process, or a supervisor and `workers` processes).
+
+    `tls`: uvicorn's ssl_* options (certificate, key, and for mutual TLS the client CA).
+    """
     import uvicorn
 
     os.environ.update(limits.env())  # worker processes read the limits from their environment
@@ -219,6 +222,7 @@ def serve(host: str, port: int, workers: int, limits: Limits) -> None:
     config = uvicorn.Config(
         "api.app:app", host=host, port=port, workers=workers, http=Protocol, access_log=False, log_config=None,
         timeout_keep_alive=int(limits.keep_alive), timeout_graceful_shutdown=int(limits.shutdown_timeout),
+        **(tls or {}),
     )
     Protocol.limits = limits
     if config.workers <= 1:

@@ -150,15 +150,72 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _serve_security(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Check --auth-file and the TLS files before serving; uvicorn's TLS options, or None on a bad one."""
+    import ssl
+
+    from api import auth
+
+    if args.auth_file:
+        path = Path(args.auth_file).resolve()
+        try:
+            auth.AuthConfig.load(path)
+        except auth.AuthFileError as exc:
+            print(f"bup-classifier serve: --auth-file {exc}", file=sys.stderr)
+            return None
+        os.environ[auth.ENV_VAR] = str(path)  # read by api.app in this process and in every worker
+    if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_client_ca and not args.tls_cert):
+        print("bup-classifier serve: expected --tls-cert and --tls-key together (and both with --tls-client-ca)",
+              file=sys.stderr)
+        return None
+    for option in ("tls_cert", "tls_key", "tls_client_ca"):
+        value = getattr(args, option)
+        if value and not Path(value).is_file():
+            print(f"bup-classifier serve: --{option.replace('_', '-')} {value}: no such file", file=sys.stderr)
+            return None
+    tls: dict[str, Any] = {}
+    if args.tls_cert:
+        tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key}
+    if args.tls_client_ca:  # mutual TLS: a client without a certificate signed by this CA fails the handshake
+        tls |= {"ssl_ca_certs": args.tls_client_ca, "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    return tls
+
+
+def cmd_keys(args: argparse.Namespace, out: TextIO) -> int:
+    from api import auth
+
+    path = Path(args.auth_file)
+    try:
+        if args.action == "add":
+            key = auth.add_key(path, args.name, args.role)
+            out.write(key + "\n")
+            print(f"bup-classifier keys: key {args.name!r} added to {path}; it is shown only this once",
+                  file=sys.stderr)
+        elif args.action == "remove":
+            auth.remove_key(path, args.name)
+            print(f"bup-classifier keys: key {args.name!r} removed from {path}", file=sys.stderr)
+        else:
+            doc = auth.read_file(path)
+            rows = [[name, ",".join(e.roles), e.created or ""] for name, e in doc.keys.items()]
+            out.write(_table(rows, ["name", "roles", "created"]) + "\n")
+    except (auth.AuthFileError, ValueError, OSError) as exc:
+        print(f"bup-classifier keys: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     from dataclasses import fields, replace
 
     from api.server import serve
     from api.work import Limits
 
+    tls = _serve_security(args)
+    if tls is None:
+        return 2
     limits = Limits.from_env()
     given = {f.name: getattr(args, f.name) for f in fields(Limits) if getattr(args, f.name, None) is not None}
-    serve(args.host, args.port, args.workers, replace(limits, **given))
+    serve(args.host, args.port, args.workers, replace(limits, **given), tls)
     return 0
 
 
@@ -214,7 +271,23 @@ def build_parser() -> argparse.ArgumentParser:
     for name, kind, what in _SERVE_LIMITS:
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None,
                        help=f"{what} (default {getattr(Limits, name)}; or $BUP_{name.upper()})")
+    p.add_argument("--auth-file", help="require API keys or bearer tokens as this file says (bup-classifier keys)")
+    p.add_argument("--tls-cert", help="serve HTTPS with this certificate chain (PEM)")
+    p.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    p.add_argument("--tls-client-ca", help="mutual TLS: require a client certificate signed by this CA (PEM)")
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("keys", help="add, list or remove the API keys in an auth file")
+    keys = p.add_subparsers(dest="action", required=True)
+    for action, text in (("add", "make a key, print it once and store its hash"), ("list", "list the keys"),
+                         ("remove", "remove a key")):
+        k = keys.add_parser(action, help=text)
+        if action != "list":
+            k.add_argument("name", help="the client's name (shown in the access log)")
+        if action == "add":
+            k.add_argument("--role", action="append", required=True, choices=["classify", "audit", "admin"],
+                           help="a role for this key (repeat for more)")
+        k.add_argument("--auth-file", required=True, help="the auth file (created if missing)")
+        k.set_defaults(func=cmd_keys)
     return parser
 
 

@@ -13,6 +13,9 @@ const UI = {
   tab_contact: ["En kontakt", "One contact"],
   tab_journey: ["Patientresa", "Patient journey"],
   api_docs: ["API-dokumentation", "API documentation"],
+  api_key: ["API-nyckel", "API key"],
+  api_key_use: ["Använd", "Use"],
+  api_key_wrong: ["Nyckeln godtogs inte.", "The key was not accepted."],
   library: ["Kliniska exempel", "Clinical examples"],
   library_hint: ["Klicka på ett exempel för att öppna det i formuläret eller som patientresa.", "Click an example to open it in the form or as a patient journey."],
   fs_contact: ["Kontakten", "The contact"],
@@ -413,8 +416,39 @@ function fillTimeline(tl) {
 
 // ---- talking to the API ----------------------------------------------------------------
 
+// With access control on, the API wants a key: asked for when a 401 comes back, kept in
+// sessionStorage (this tab only) and sent as `Authorization: Bearer`.
+const KEY_STORE = "bup-api-key";
+
+async function apiFetch(url, init = {}) {
+  for (;;) {
+    const key = sessionStorage.getItem(KEY_STORE);
+    const headers = { ...(init.headers || {}), ...(key ? { Authorization: `Bearer ${key}` } : {}) };
+    const res = await fetch(url, { ...init, headers });
+    if (res.status !== 401) return res;
+    sessionStorage.removeItem(KEY_STORE);
+    const entered = await askKey(key !== null);
+    if (!entered) return res;
+    sessionStorage.setItem(KEY_STORE, entered);
+  }
+}
+
+function askKey(wrong) {
+  const form = $("#key-form"), input = $("#api-key");
+  $("label[for=api-key]").textContent = t("api_key");
+  $("#key-form button").textContent = t("api_key_use");
+  $("#key-wrong").textContent = t("api_key_wrong");
+  $("#key-wrong").hidden = !wrong;
+  input.value = "";
+  form.hidden = false;
+  input.focus();
+  return new Promise((resolve) => {
+    form.onsubmit = (ev) => { ev.preventDefault(); form.hidden = true; resolve(input.value.trim()); };
+  });
+}
+
 async function post(url, body) {
-  const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const res = await apiFetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   const ctype = res.headers.get("content-type") || "";
   const data = ctype.includes("json") ? await res.json() : await res.text();
   return { ok: res.ok, status: res.status, data, res };
@@ -795,7 +829,7 @@ async function download() {
 }
 
 async function main() {
-  const res = await fetch("/workbench/library");
+  const res = await apiFetch("/workbench/library");
   state.lib = await res.json();
   $("#ruleset-id").textContent = `${state.lib.ruleset.name} ${state.lib.ruleset.version}`;
   buildContactForm();
