@@ -19,8 +19,9 @@ from typing import Any
 import yaml
 
 from classifier import conditions as c
+from classifier import resources
 
-DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+DEFAULT_RULES_DIR = resources.data_dir("rules")  # the shipped rule set (checkout or wheel)
 REQUIRED_RULE_KEYS = ("id", "title_sv", "title_en", "source", "when", "outcome")
 ALLOWED_RULE_KEYS = {*REQUIRED_RULE_KEYS, "unless", "warnings"}
 
@@ -193,7 +194,7 @@ def _effective(rule: Rule, excluded: list[Rule], domains: c.Domains) -> c.Cond:
 
 def load(directory: str | os.PathLike[str] | None = None) -> RuleSet:
     """Load, check and hash the rule set in `directory` (default: $BUP_RULES_DIR or rules/)."""
-    root = Path(directory or os.environ.get("BUP_RULES_DIR") or DEFAULT_RULES_DIR).resolve()
+    root = Path(directory or resources.rules_dir()).resolve()
     hasher = hashlib.sha256()
     top = _read_yaml(root / "ruleset.yaml", hasher, root)
     where = "ruleset.yaml"

@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 
 from classifier.reporting.figures import AREAS, Counts, Table, round_half_up, share
-from classifier.ruleset import DEFAULT_RULES_DIR
+from classifier.resources import data_dir
 
-AGREEMENT = DEFAULT_RULES_DIR / "agreement.yaml"
+AGREEMENT = data_dir("rules") / "agreement.yaml"
 MSEK_DECIMALS = 6
 
 
