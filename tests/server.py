@@ -22,14 +22,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(log_path: Path, workers: int = 1) -> Iterator[str]:
-    """Start `bup-classifier serve` on a free loopback port; yield its base URL; stop it."""
+def running_server(log_path: Path, workers: int = 1, exe: Path | None = None, cwd: Path = ROOT,
+                   env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start `bup-classifier serve` (this venv's, or `exe`) on a free loopback port; yield its base URL; stop it."""
     port = free_port()
-    exe = Path(sys.executable).parent / "bup-classifier"
+    exe = exe or Path(sys.executable).parent / "bup-classifier"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         base = f"http://127.0.0.1:{port}"
         try:
