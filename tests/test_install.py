@@ -106,11 +106,17 @@ def test_installed_command_honours_bup_rules_dir(installed, rules_copy) -> None:
 
 
 @pytest.mark.slow
-def test_report_without_its_extra_names_the_extra(installed) -> None:
-    done = _run([installed["exe"], "report", "--year", "2025", "--shares", "shares.csv"],
-                installed["cwd"], installed["env"])
-    assert done.returncode == 2 and not done.stdout
-    assert "rich not installed" in done.stderr and "bup-classifier[report]" in done.stderr
+def test_report_json_works_lean_and_tables_name_the_missing_extra(installed) -> None:
+    find = "import classifier.resources as r; print(r.data_dir('examples') / 'reports')"
+    reports = Path(_run([installed["python"], "-c", find], installed["cwd"], installed["env"]).stdout.strip())
+    args = ["report", "--year", "2025", "--completed", reports / "completed.csv", "--waiting", reports / "waiting.csv",
+            "--shares", reports / "shares.csv"]
+    as_json = _run([installed["exe"], *args, "--json"], installed["cwd"], installed["env"])
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["money"]["regions"]
+    tables = _run([installed["exe"], *args], installed["cwd"], installed["env"])
+    assert tables.returncode == 2 and not tables.stdout
+    assert "rich not installed" in tables.stderr and "bup-classifier[report]" in tables.stderr
 
 
 @pytest.mark.slow
