@@ -7,18 +7,35 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: setup run test test-long lint examples bench bench-smoke wrk chromium clean
+.PHONY: setup run test test-fast test-long lint examples bench bench-smoke wrk chromium clean
 
+# Debian packages, installed only when missing (root on these machines; CI starts from a bare Debian).
+APT_INSTALL = { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; }
+
+# setup: everything (the project, its test tools and every extra); make run needs only the service's part.
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.created:
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "need Python 3.11 or 3.12 (durable-rules does not import on %d.%d); set PYTHON=" % v)'
+	@# durable-rules builds from source: gcc and Python's headers; venv needs ensurepip (python3.x-venv on Debian)
+	@command -v gcc >/dev/null 2>&1 || $(call APT_INSTALL,gcc)
+	@$(PYTHON) -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+		|| $(call APT_INSTALL,$(notdir $(PYTHON))-dev)
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || $(call APT_INSTALL,$(notdir $(PYTHON))-venv)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-run: setup
+# Serving and classifying only (no rich, matplotlib, benchmark peers or test tools).
+$(VENV)/.serve: pyproject.toml | $(VENV)/.created
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/.created
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.serve
+
+run: $(VENV)/.serve
 	$(BIN)/bup-classifier serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 lint: setup
@@ -27,16 +44,21 @@ lint: setup
 test: setup lint wrk chromium
 	$(BIN)/pytest
 
+# The inner loop: everything but the tests marked slow (browser, real server, schemathesis, wheel install,
+# mutation, benchmark smoke run). CI and `make test` run them all.
+test-fast: setup lint
+	$(BIN)/pytest -m "not slow"
+
 test-long: setup lint chromium
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest
 
 # wrk (Debian) drives the HTTP benchmarks; installed here when missing (root on these machines).
 wrk:
-	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	@command -v wrk >/dev/null 2>&1 || $(call APT_INSTALL,wrk)
 
 # Debian's chromium for the workbench's browser test (Playwright drives it; no browser download).
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || $(call APT_INSTALL,chromium)
 
 bench: setup wrk
 	$(BIN)/python bench/bench.py

@@ -6,6 +6,7 @@ The CLI calls the same functions the service does; it has no logic of its own.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -128,6 +129,12 @@ def cmd_examples(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     from classifier.reporting import records, report
 
+    # rich (tables) and matplotlib (charts) are the `report` extra: say so before anything is read or written
+    needed = [m for m, used in (("rich", not args.json), ("matplotlib", bool(args.out))) if used]
+    if missing := [m for m in needed if importlib.util.find_spec(m) is None]:
+        print(f"bup-classifier report: {' and '.join(missing)} not installed; install the report extra "
+              "(pip install 'bup-classifier[report]'), or use --json without --out", file=sys.stderr)
+        return 2
     try:
         result = report.monthly_report(
             args.year, shares=records.read_source(args.shares), final=args.final, publish=args.publish,

@@ -14,12 +14,13 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, Field
 
+from classifier import resources
 from classifier.classify import Classifier
 from classifier.errors import InputError, parse
 from classifier.models import Strict, Text
 from classifier.privacy import identity_number_paths, reject_identity_number
 
-DEFAULT_EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+DEFAULT_EXAMPLES_DIR = resources.data_dir("examples")  # the shipped library (checkout or wheel)
 SECTIONS_FILE = "sections.yaml"
 EXPECT_KEYS = {"contact_type", "rule", "measurement_point", "wait", "warnings", "facts", "error_paths"}
 

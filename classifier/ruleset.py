@@ -20,8 +20,9 @@ from typing import Any
 import yaml
 
 from classifier import conditions as c
+from classifier import resources
 
-DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+DEFAULT_RULES_DIR = resources.data_dir("rules")  # the shipped rule set (checkout or wheel)
 REQUIRED_RULE_KEYS = ("id", "title_sv", "title_en", "source", "when", "outcome")
 ALLOWED_RULE_KEYS = {*REQUIRED_RULE_KEYS, "unless", "warnings"}
 
@@ -253,7 +254,7 @@ def release(directory: str | os.PathLike[str], version: str) -> RuleSet:
 
 def load(directory: str | os.PathLike[str] | None = None) -> RuleSet:
     """Load, check and hash the rule set in `directory` (default: $BUP_RULES_DIR or rules/)."""
-    root = Path(directory or os.environ.get("BUP_RULES_DIR") or DEFAULT_RULES_DIR).resolve()
+    root = Path(directory or resources.rules_dir()).resolve()
     hasher = hashlib.sha256()
     top = _read_yaml(root / "ruleset.yaml", hasher, root)
     where = "ruleset.yaml"

@@ -23,15 +23,16 @@ def free_port() -> int:
 
 @contextmanager
 def server_process(
-    log_path: Path, workers: int = 1, args: Sequence[str] = ()
+    log_path: Path, workers: int = 1, args: Sequence[str] = (), exe: Path | None = None, cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Start `bup-classifier serve` on a free loopback port (with extra `args`); yield its base URL and process."""
+    """Start `bup-classifier serve` (this venv's, or `exe`) on a free loopback port; yield its URL and process."""
     port = free_port()
-    exe = Path(sys.executable).parent / "bup-classifier"
+    exe = exe or Path(sys.executable).parent / "bup-classifier"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *args],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         base = f"http://127.0.0.1:{port}"
         try:
@@ -57,7 +58,8 @@ def server_process(
 
 
 @contextmanager
-def running_server(log_path: Path, workers: int = 1, args: Sequence[str] = ()) -> Iterator[str]:
+def running_server(log_path: Path, workers: int = 1, args: Sequence[str] = (), exe: Path | None = None,
+                   cwd: Path = ROOT, env: dict[str, str] | None = None) -> Iterator[str]:
     """Start `bup-classifier serve` on a free loopback port; yield its base URL; stop it."""
-    with server_process(log_path, workers, args) as (base, _):
+    with server_process(log_path, workers, args, exe, cwd, env) as (base, _):
         yield base

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests import mutation_check
 
 
@@ -10,6 +12,7 @@ def test_there_is_one_mutant_per_rule(classifier) -> None:
     assert rules == sorted(r.id for r in classifier.ruleset.rules)
 
 
+@pytest.mark.slow
 def test_no_mutant_survives(capsys) -> None:
     code = mutation_check.main(["--jobs", "2"])
     out = capsys.readouterr().out

@@ -16,6 +16,8 @@ import pytest
 from classifier import examples
 from tests.server import running_server
 
+pytestmark = pytest.mark.slow  # a real uvicorn process, schemathesis over its OpenAPI
+
 SINGLE = [e.request for e in examples.load() if e.request and "error_paths" not in e.expect]
 
 

@@ -23,6 +23,8 @@ from classifier import Classifier
 from classifier import examples as library
 from tests.server import ROOT, running_server
 
+pytestmark = pytest.mark.slow  # a real server and Debian's chromium
+
 CHROMIUM = os.environ.get("BUP_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 # The flags this machine needs: no sandbox as root, and no calls home (the network is closed).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

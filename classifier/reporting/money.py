@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 
 from classifier.reporting.figures import AREAS, Counts, Rollup, round_half_up, share
-from classifier.ruleset import DEFAULT_RULES_DIR
+from classifier.resources import data_dir
 
-AGREEMENT = DEFAULT_RULES_DIR / "agreement.yaml"
+AGREEMENT = data_dir("rules") / "agreement.yaml"
 MSEK_DECIMALS = 6
 ZERO = Decimal(0)
 
