@@ -147,14 +147,14 @@ class Blocked(importlib.abc.MetaPathFinder):
             raise ImportError(f"{name} blocked by the test")
 sys.meta_path.insert(0, Blocked())
 import classifier, classifier.models, classifier.reporting
-from classifier.reporting import figures, money, report
+from classifier.reporting import figures, money, records, report
 from classifier.models import ClassifyRequest
 assert ClassifyRequest.model_validate(%(request)r).contact.id == "c-1"
 assert set(figures.AREAS) <= set(money.load_agreement()["areas"])
-table = figures.Table()
-figures.add_completed(table, figures.read_records("examples/reports/completed.csv"))
-figures.add_waiting(table, figures.read_records("examples/reports/waiting.csv"))
-built = report.build(table, 2025, report.read_shares("examples/reports/shares.csv"))
+built = report.monthly_report(
+    2025, shares=records.read_source("examples/reports/shares.csv"),
+    completed=[records.read_source("examples/reports/completed.csv")],
+    waiting=[records.read_source("examples/reports/waiting.csv")])
 assert built["figures"] and built["money"]["regions"], built
 assert not [m for m in sys.modules if m.startswith(("durable", "durable_rules"))], sorted(sys.modules)
 assert "classifier.engine" not in sys.modules and "classifier.classify" not in sys.modules
