@@ -25,6 +25,7 @@ from pydantic.json_schema import models_json_schema
 from api import docs, workbench
 from classifier import InputError, default_classifier
 from classifier.engine import EngineError, RuleSetDefect
+from classifier.errors import with_swedish
 from classifier.models import (
     BatchResponse,
     Classification,
@@ -52,7 +53,7 @@ class ApiError(Exception):
 
 
 def _error_response(status: int, detail: str, errors: list[dict[str, str]]) -> JSONResponse:
-    return FastJSON({"detail": detail, "errors": errors}, status_code=status)
+    return FastJSON({"detail": detail, "errors": with_swedish(errors)}, status_code=status)
 
 
 async def read_json(request: Request) -> Any:
@@ -158,6 +159,7 @@ def create_app() -> FastAPI:
         version=clf.ruleset.version,
         summary="Classifies BUP care contacts for the national wait-time follow-up (SKR 2025–2026).",
         description=docs.DESCRIPTION,
+        docs_url=None, redoc_url=None,  # served without a CDN by docs.mount
     )
 
     @app.exception_handler(ApiError)
@@ -248,6 +250,7 @@ def create_app() -> FastAPI:
             return FastJSON({"ok": True})
 
     workbench.mount(app, clf, read_json)
+    docs.mount(app)
     _add_request_schemas(app)
     return AccessLog(app)  # type: ignore[return-value]
 

@@ -290,8 +290,11 @@ class Classification(BaseModel):
 
 class ErrorItem(BaseModel):
     path: str = Field(description="JSON path of the offending field, e.g. 'contact.date' or 'history[3].type'.")
-    message: str
-    type: str
+    message: str = Field(description="What is wrong and what was expected, in English; a wrong value is echoed "
+                                     "(never one shaped like an identity number).")
+    message_sv: str = Field(description="The same in Swedish (felmeddelande på svenska), for the clinician's screen.")
+    type: str = Field(description="The kind of problem: pydantic's error type (e.g. 'missing', 'literal_error'), "
+                                  "'value_error' or 'contradiction'.")
 
 
 class ErrorEntry(BaseModel):

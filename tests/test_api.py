@@ -40,7 +40,8 @@ def test_batch_answers_in_order_with_errors_in_place(classifier) -> None:
     first, err, last = body["results"]
     assert first == last == json.loads(json.dumps(classifier.classify(GOOD)))
     assert err == {"index": 1, "errors": [
-        {"path": "contact.setting", "message": "Input should be 'bup' or 'evi'", "type": "literal_error"}]}
+        {"path": "contact.setting", "message": "expected one of 'bup', 'evi', got 'moon'",
+         "message_sv": "ska vara ett av 'bup', 'evi', skickat: 'moon'", "type": "literal_error"}]}
 
 
 def test_batch_limits() -> None:
