@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: setup run test test-long lint examples bench bench-smoke wrk chromium clean
+.PHONY: setup run test test-long lint examples bench bench-smoke wrk chromium axe clean
 
 setup: $(VENV)/.installed
 
@@ -24,10 +24,10 @@ run: setup
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup lint wrk chromium
+test: setup lint wrk chromium axe
 	$(BIN)/pytest
 
-test-long: setup lint chromium
+test-long: setup lint chromium axe
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest
 
 # wrk (Debian) drives the HTTP benchmarks; installed here when missing (root on these machines).
@@ -37,6 +37,12 @@ wrk:
 # Debian's chromium for the workbench's browser test (Playwright drives it; no browser download).
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# axe-core (npm) for the workbench's accessibility check, into the venv: a test-only location.
+AXE := $(VENV)/node/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE): | setup
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node axe-core@4
 
 bench: setup wrk
 	$(BIN)/python bench/bench.py

@@ -157,7 +157,9 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     config = uvicorn.Config("api.app:app", host=args.host, port=args.port, workers=args.workers,
                             access_log=False, log_config=None)
     if config.workers <= 1:
-        uvicorn.Server(config).run()
+        sock = config.bind_socket()
+        print(f"bup-classifier listening on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+        uvicorn.Server(config).run(sockets=[sock])
         return 0
     # With several workers uvicorn binds the socket itself with protocol 0, and asyncio
     # only sets TCP_NODELAY on sockets whose protocol is IPPROTO_TCP: every keep-alive
@@ -166,6 +168,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     sock = config.bind_socket()
     if sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    print(f"bup-classifier listening on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     Multiprocess(config, sockets=[sock]).run()
     return 0
 
