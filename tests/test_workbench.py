@@ -595,3 +595,14 @@ def test_13_docs_work_without_the_internet(browser: Browser, base_url: str) -> N
 
 def test_15_the_server_says_where_it_listens(base_url: str) -> None:
     assert f"bup-classifier listening on {base_url}" in SERVER_LOG[-1].read_text(encoding="utf-8")
+
+
+def test_14_every_request_property_in_the_openapi_schema_has_a_description(base_url: str) -> None:
+    schema = httpx.get(base_url + "/openapi.json").json()["components"]["schemas"]
+    models = ["ClassifyRequest", "TimelineRequest", "Patient", "Contact", "CareRequest", "EviAssessment",
+              "HistoryContact", "InvestigationConcluded", "TreatmentConcluded", "CareClosed", "TimelineContact"]
+    missing = [f"{m}.{p}" for m in models for p, d in schema[m]["properties"].items() if not d.get("description")]
+    assert missing == []
+    example = httpx.get(base_url + "/openapi.json").json()["paths"]["/v1/classify/timeline"]["post"]
+    events = example["requestBody"]["content"]["application/json"]["examples"]["journey"]["value"]["events"]
+    assert all("activity" in e["contact"] for e in events if e["type"] == "contact")  # every required field
