@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: setup run test test-fast test-long lint examples bench bench-smoke wrk chromium clean
+.PHONY: setup run test test-fast test-long lint examples bench bench-smoke wrk chromium axe clean
 
 # Debian packages, installed only when missing (root on these machines; CI starts from a bare Debian).
 APT_INSTALL = { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; }
@@ -41,7 +41,7 @@ run: $(VENV)/.serve
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup lint wrk chromium
+test: setup lint wrk chromium axe
 	$(BIN)/pytest
 
 # The inner loop: everything but the tests marked slow (browser, real server, schemathesis, wheel install,
@@ -49,7 +49,7 @@ test: setup lint wrk chromium
 test-fast: setup lint
 	$(BIN)/pytest -m "not slow"
 
-test-long: setup lint chromium
+test-long: setup lint chromium axe
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest
 
 # wrk (Debian) drives the HTTP benchmarks; installed here when missing (root on these machines).
@@ -59,6 +59,13 @@ wrk:
 # Debian's chromium for the workbench's browser test (Playwright drives it; no browser download).
 chromium:
 	@command -v chromium >/dev/null 2>&1 || $(call APT_INSTALL,chromium)
+
+# axe-core (npm) for the workbench's accessibility check, into the venv: a test-only location.
+AXE := $(VENV)/node/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE): | setup
+	@command -v npm >/dev/null 2>&1 || $(call APT_INSTALL,npm)
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node axe-core@4
 
 bench: setup wrk
 	$(BIN)/python bench/bench.py

@@ -35,6 +35,7 @@ from api.server import REQUEST_ID, configure_logging
 from api.work import ClientGone, Limits, Overloaded, TimeLimit, Work
 from classifier import InputError, default_classifier, privacy
 from classifier.engine import EngineError, RuleSetDefect
+from classifier.errors import with_swedish
 from classifier.models import (
     BatchResponse,
     Classification,
@@ -81,7 +82,7 @@ class ApiError(Exception):
 
 def _error_response(status: int, detail: str, errors: list[dict[str, str]],
                     headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"detail": detail, "errors": errors, "request_id": REQUEST_ID.get()}
+    body = {"detail": detail, "errors": with_swedish(errors), "request_id": REQUEST_ID.get()}
     return FastJSON(body, status_code=status, headers=headers)
 
 
@@ -352,6 +353,7 @@ def create_app() -> FastAPI:
         version=clf.ruleset.version,
         summary="Classifies BUP care contacts for the national wait-time follow-up (SKR 2025–2026).",
         description=docs.DESCRIPTION,
+        docs_url=None, redoc_url=None,  # served without a CDN by docs.mount
     )
 
     work = Work(LIMITS)
@@ -495,6 +497,7 @@ def create_app() -> FastAPI:
             return FastJSON({"ok": True})
 
     workbench.mount(app, clf, lambda request, fn: compute(request, False, plain(fn)))
+    docs.mount(app)
     _add_request_schemas(app)
     asgi: Any = app
     for middleware in reversed(MIDDLEWARES):

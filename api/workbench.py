@@ -6,7 +6,9 @@ API for every answer, so it shows exactly what a journal system gets. It needs o
   reads (contact types, facts, exclusions, the En väg in checklist), all from rules/ and
   examples/, so a renamed label changes in one place;
 - `POST /workbench/example`: a case as a YAML file in the examples format, its
-  expectation taken from today's answer (classifier.examples.record).
+  expectation taken from today's answer (classifier.examples.record);
+- `POST /workbench/example/read`: such a file (`{"yaml": text}`) back as JSON, so the page
+  can load a saved example without a YAML parser of its own.
 """
 
 from __future__ import annotations
@@ -16,20 +18,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import yaml
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from classifier import Classifier
+from api import docs
+from classifier import Classifier, InputError
 from classifier import examples as library
 
 STATIC_DIR = Path(__file__).resolve().parent / "workbench"
-
-# Answer fields that are not rule facts but are shown beside them.
-_ANSWER_FACTS = {
-    "activity_source": {"label_sv": "Aktivitetens källa (angiven eller KVÅ)",
-                        "label_en": "Source of the activity (given or KVÅ)", "description": ""},
-}
 
 
 @lru_cache(maxsize=4)
@@ -51,17 +49,39 @@ def library_payload(clf: Classifier) -> dict[str, Any]:
         "contact_types": {k: {"label_sv": v["label_sv"], "label_en": v["label_en"],
                               "measurement_point": v["measurement_point"]}
                           for k, v in rs.tables["contact_types"]["contact_types"].items()},
-        "facts": {**rs.fact_texts, **_ANSWER_FACTS},
+        "facts": rs.fact_texts,
+        "rules": {r["id"]: {"title_sv": r["title_sv"], "title_en": r["title_en"]} for r in rs.describe()["rules"]},
+        # docs/definitions.md served at /docs/definitions: rule sources cite its sections (§6.3)
+        "definitions": {"url": "/docs/definitions", "anchors": docs.definition_anchors()},
         "exclusions": rs.tables["exclusions"]["codes"],
         "checklist": rs.tables["checklist"]["items"],
-        # the contact types that open or continue a care commitment: the journey draws its 12 months from them
-        "commitment_types": sorted(rs.commitment_types),
     }
 
 
 def _filename(title: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", title.lower().translate(str.maketrans("åäöé", "aaoe"))).strip("_")
     return f"{slug[:60] or 'example'}.yaml"
+
+
+def read_example(body: object) -> dict[str, Any]:
+    """An example file's text as {title, story, request | timeline, expect}; 422 for anything else."""
+    text = body.get("yaml") if isinstance(body, dict) else None
+    if not isinstance(text, str):
+        raise InputError([{"path": "yaml", "message": "expected the example file's text as a string",
+                           "message_sv": "ska vara exempelfilens text", "type": "value_error"}])
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        n = f" {where.line + 1}" if where else ""
+        raise InputError([{"path": "yaml", "message": f"not a YAML file (line{n})",
+                           "message_sv": f"ingen YAML-fil (rad{n})", "type": "value_error"}]) from None
+    if not isinstance(doc, dict) or ("request" in doc) == ("timeline" in doc):
+        raise InputError([{"path": "yaml", "message": "expected an example file with either request or timeline",
+                           "message_sv": "ska vara en exempelfil med antingen request eller timeline",
+                           "type": "value_error"}])
+    keys = ("title", "story", "fires", "misses", "request", "timeline", "expect")
+    return {k: doc[k] for k in keys if k in doc}
 
 
 def mount(app: FastAPI, clf: Classifier, compute: Any) -> None:
@@ -89,5 +109,9 @@ def mount(app: FastAPI, clf: Classifier, compute: Any) -> None:
         title, text = await compute(request, record)
         return Response(text, media_type="application/yaml; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{_filename(title)}"'})
+
+    @app.post("/workbench/example/read", include_in_schema=False)
+    async def read_example_file(request: Request) -> dict[str, Any]:
+        return await compute(request, read_example)
 
     app.mount("/workbench/static", StaticFiles(directory=STATIC_DIR), name="workbench")

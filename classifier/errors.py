@@ -1,20 +1,31 @@
-"""Input errors as the caller needs them: every problem, by JSON path, with what was expected."""
+"""Input errors as the caller needs them: every problem, by JSON path, with what was expected.
+
+Each problem says it in English (`message`) and in Swedish (`message_sv`), so a journal
+system can show a clinician the Swedish text as it is. A wrong value is echoed back (as
+JSON, shortened) with what is allowed, in one style: "expected …, got '…'" / "ska vara …,
+skickat: '…'". A value shaped like an identity number is never echoed.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+
+from classifier.privacy import looks_like_identity_number
 
 M = TypeVar("M", bound=BaseModel)
 
 
 class InputError(ValueError):
-    """The request is invalid; `errors` lists every problem (HTTP 422)."""
+    """The request is invalid; `errors` lists every problem (HTTP 422), each with its Swedish text."""
 
     def __init__(self, errors: list[dict[str, str]]):
-        self.errors = errors
-        super().__init__("; ".join(f"{e['path']}: {e['message']}" for e in errors))
+        self.errors = with_swedish(errors)
+        super().__init__("; ".join(f"{e['path']}: {e['message']}" for e in self.errors))
 
 
 _UNION_TAGS = frozenset({"contact", "investigation_concluded", "treatment_concluded", "care_closed"})
@@ -39,35 +50,148 @@ def json_path(loc: tuple[Any, ...], prefix: str = "") -> str:
     return out or "$"
 
 
-def _message(err: dict[str, Any]) -> str:
-    kind = err["type"]
-    msg = err["msg"]
+def sent(value: Any) -> str:
+    """What the caller sent, as JSON and at most 60 characters; never an identity-number-shaped value."""
+    text = f"'{value}'" if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    if looks_like_identity_number(text):
+        return "(a value shaped like an identity number, not repeated)"
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _sent_sv(value: Any) -> str:
+    text = sent(value)
+    return "(ett värde som liknar ett personnummer, upprepas inte)" if text.startswith("(a value") else text
+
+
+# What a code field allows, by the field's name (the last part of its path).
+_CODE_FORMATS = {
+    "medications_atc": ("an ATC code: a letter, two digits, two letters, two digits (e.g. N06BA04)",
+                        "en ATC-kod: en bokstav, två siffror, två bokstäver, två siffror (t.ex. N06BA04)"),
+    "kva_codes": ("a KVÅ code: two letters and three digits or three letters and two digits (e.g. DU011)",
+                  "en KVÅ-kod: två bokstäver och tre siffror eller tre bokstäver och två siffror (t.ex. DU011)"),
+}
+
+_TYPE_WORDS = {  # pydantic's "<kind>_type" errors: what was expected, in English and Swedish
+    "string": ("a string", "en text"), "bool": ("true or false", "true eller false (ja/nej)"),
+    "int": ("a whole number", "ett heltal"), "float": ("a number", "ett tal"), "list": ("a JSON array", "en lista"),
+    "dict": ("a JSON object", "ett JSON-objekt"), "model": ("a JSON object", "ett JSON-objekt"),
+    "date": ("a date as 'YYYY-MM-DD'", "ett datum som 'ÅÅÅÅ-MM-DD'"),
+}
+
+
+def _expected_values(ctx: dict[str, Any]) -> str:
+    return str(ctx.get("expected", "")).replace(" or ", ", ")
+
+
+def _pydantic(err: dict[str, Any]) -> tuple[str, str]:
+    """A pydantic error as (English, Swedish) in the service's style."""
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    field = next((p for p in reversed(err["loc"]) if isinstance(p, str)), "")
     if kind == "extra_forbidden":
-        return "unknown field; remove it or check its spelling (unknown fields are rejected)"
+        return ("unknown field; remove it or check its spelling (unknown fields are rejected)",
+                "okänt fält; ta bort det eller kontrollera stavningen (okända fält avvisas)")
     if kind == "missing":
-        return "required field is missing"
+        return "required field is missing", "obligatoriskt fält saknas"
     if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return "expected a JSON object"
+        return f"expected a JSON object, got {sent(value)}", f"ska vara ett JSON-objekt, skickat: {_sent_sv(value)}"
     if kind == "union_tag_invalid":
-        ctx = err.get("ctx", {})
-        return f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags', '')}"
+        tags = ctx.get("expected_tags", "")
+        return (f"unknown type {sent(ctx.get('tag'))}; expected one of {tags}",
+                f"okänd händelsetyp {_sent_sv(ctx.get('tag'))}; ska vara en av {tags}")
     if kind == "union_tag_not_found":
-        return "missing 'type'; expected one of " + str(err.get("ctx", {}).get("expected_tags", ""))
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    return msg
+        tags = ctx.get("expected_tags", "")
+        return f"missing 'type'; expected one of {tags}", f"'type' saknas; ska vara en av {tags}"
+    if kind in ("literal_error", "enum"):
+        allowed = _expected_values(ctx)
+        return (f"expected one of {allowed}, got {sent(value)}",
+                f"ska vara ett av {allowed}, skickat: {_sent_sv(value)}")
+    if kind == "string_pattern_mismatch":
+        en, sv = _CODE_FORMATS.get(field, (f"text matching {ctx.get('pattern')}",
+                                           f"text på formen {ctx.get('pattern')}"))
+        return f"expected {en}, got {sent(value)}", f"ska vara {sv}, skickat: {_sent_sv(value)}"
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        en, sv = _TYPE_WORDS.get(kind.split("_")[0], ("another type", "en annan typ"))
+        return f"expected {en}, got {sent(value)}", f"ska vara {sv}, skickat: {_sent_sv(value)}"
+    if kind == "string_too_short":
+        return "expected a non-empty string", "får inte vara tom"
+    if kind == "string_too_long":
+        n = ctx.get("max_length")
+        return f"expected at most {n} characters", f"högst {n} tecken"
+    if kind == "too_short":
+        n = ctx.get("min_length")
+        return f"expected at least {n} item(s)", f"minst {n} st."
+    if kind == "too_long":
+        n = ctx.get("max_length")
+        return f"expected at most {n} items", f"högst {n} st."
+    bounds = {"greater_than_equal": ("at least", "minst", "ge"), "less_than_equal": ("at most", "högst", "le"),
+              "greater_than": ("more than", "mer än", "gt"), "less_than": ("less than", "mindre än", "lt")}
+    if kind in bounds:
+        en, sv, key = bounds[kind]
+        limit = ctx.get(key)
+        return f"expected {en} {limit}, got {sent(value)}", f"ska vara {sv} {limit}, skickat: {_sent_sv(value)}"
+    msg = err["msg"].removeprefix("Value error, ")
+    return msg, swedish_message(msg)
+
+
+# Messages the service writes itself (validators, contradictions, guards): English pattern -> Swedish.
+_SV: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [(re.compile(p), s) for p, s in [
+    (r"^expected a date as 'YYYY-MM-DD'$", "ska vara ett datum som 'ÅÅÅÅ-MM-DD'"),
+    (r"^expected a real calendar date as 'YYYY-MM-DD', got (.+)$",
+     r"ska vara ett verkligt datum som 'ÅÅÅÅ-MM-DD', skickat: \1"),
+    (r"^looks like a Swedish personal identity or coordination number; send a pseudonymous",
+     "ser ut som ett personnummer eller samordningsnummer; skicka en pseudonym referens i stället "
+     "(tjänsten behöver ingen identitet)"),
+    (r"^looks like a Swedish personal identity or coordination number; an example file",
+     "ser ut som ett personnummer eller samordningsnummer; en exempelfil får inte innehålla något "
+     "(använd en påhittad pseudonym)"),
+    (r"^looks like a Swedish personal identity or coordination number",
+     "ser ut som ett personnummer eller samordningsnummer; det tas inte emot"),
+    (r"^expected a date on or before the contact date (\S+)$", r"ska vara samma dag som kontakten (\1) eller tidigare"),
+    (r"^events must be in date order: expected on or after (\S+)$",
+     r"händelserna ska stå i datumordning: ska vara \1 eller senare"),
+    (r"^a contact at En väg in \(contact.setting 'evi'\) needs its care request",
+     "en kontakt på En väg in (enhet 'evi') kräver sin vårdbegäran med scenario ('B': En väg in är en del av "
+     "primärvården, 'C': en del av BUP); tjänsten gissar inte"),
+    (r"^a contact at En väg in \(contact.setting 'evi'\) cannot come by pathway 'A'",
+     "en kontakt på En väg in (enhet 'evi') kan inte komma via scenario 'A'; ska vara 'B' eller 'C', "
+     "eller enhet 'bup'"),
+    (r"^contradicts structured_assessment_sufficient true",
+     "motsäger D2 = ja (BUP bedömde att bedömningen räcker för att starta utan ny kontakt); ska vara nej "
+     "eller obesvarad när D2 är ja"),
+    (r"^expected exactly one of request and timeline$", "ska innehålla antingen request eller timeline, inte båda"),
+    (r"^expected a share between 0 and 1$", "ska vara en andel mellan 0 och 1"),
+    (r"^expected a body of at most (\d+) bytes$", r"kroppen får vara högst \1 byte"),
+    (r"^expected Content-Type application/json, got (.+)$", r"ska ha Content-Type application/json, skickat: \1"),
+    (r"^expected a JSON body \(UTF-8\)(.*)$", lambda m: "ska vara en JSON-kropp (UTF-8)" + m.group(1).replace(
+        " at line ", " fel på rad ").replace(" column ", " kolumn ")),
+    (r"^rules fired: (.*)$", r"regelverket gav inte exakt en regel (utlösta: \1); felet ligger i regelverket"),
+    (r"^the service failed; the request was not classified$",
+     "tjänsten misslyckades; frågan klassificerades inte"),
+]]
+
+
+def swedish_message(message: str) -> str:
+    """The Swedish text of a message the service writes; an unknown one is marked and kept as it is."""
+    for pattern, sv in _SV:
+        m = pattern.search(message)
+        if m:
+            return sv(m) if callable(sv) else m.expand(sv)
+    return f"ogiltigt värde ({message})"
+
+
+def with_swedish(errors: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Every error item with its `message_sv` (one already there is kept)."""
+    return [e if "message_sv" in e else {**e, "message_sv": swedish_message(e["message"])} for e in errors]
 
 
 def from_validation_error(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
-    """Pydantic's errors as {path, message, type} items."""
-    return [
-        {
-            "path": json_path((*e["loc"], "type") if e["type"].startswith("union_tag") else tuple(e["loc"]), prefix),
-            "message": _message(e),
-            "type": e["type"],
-        }
-        for e in exc.errors(include_url=False)
-    ]
+    """Pydantic's errors as {path, message, message_sv, type} items."""
+    out = []
+    for e in exc.errors(include_url=False):
+        en, sv = _pydantic(e)
+        loc = (*e["loc"], "type") if e["type"].startswith("union_tag") else tuple(e["loc"])
+        out.append({"path": json_path(loc, prefix), "message": en, "message_sv": sv, "type": e["type"]})
+    return out
 
 
 def parse(model: type[M], obj: object) -> M:

@@ -64,20 +64,61 @@ class Patient(Strict):
 
 
 class Contact(Strict):
-    id: Text
-    date: IsoDate
-    setting: Setting
+    id: Text = Field(description="The journal's id of the contact (kontakt-id); echoed as contact_id, never logged.")
+    date: IsoDate = Field(description="Date of the contact (kontaktdatum), 'YYYY-MM-DD'.")
+    setting: Setting = Field(description="Where the contact takes place (enhet): 'bup' = BUP, 'evi' = En väg in "
+                                         "(the first line for children's mental health; see care_request.pathway).")
     activity: Activity = Field(
-        description="What the clinician does at the contact; always sent (KVÅ codes never stand in for it)."
+        description="What the clinician does at the contact (aktivitet); always sent, KVÅ codes never stand in for "
+                    "it: 'assessment' = bedömning, 'basic_investigation' = basutredning, 'investigation' = utredning, "
+                    "'treatment' = behandling, 'follow_up' = uppföljning, 'advice' = rådgivning/triage utan bedömning."
     )
-    urgent: bool = False
+    urgent: bool = Field(False, description="An acute condition (akut tillstånd): the contact is acute (rule A1).")
     health_problem: Text = Field(description="An opaque code (ICD-10, local question id); equal codes = same problem.")
-    treatment_modality: Modality | None = None
-    medications_atc: list[AtcCode] = Field(default_factory=list, max_length=50)
-    kva_codes: list[KvaCode] = Field(default_factory=list, max_length=50)
-    contact_form: ContactForm = "in_person"
-    decision_date: IsoDate | None = None
-    wait_exclusion: Exclusion | None = None
+    treatment_modality: Modality | None = Field(None, description="Treatment modality (behandlingsform): "
+        "'pharmacological' = farmakologisk, 'psychological' = psykologisk, 'psychosocial' = psykosocial, "
+        "'other' = annan.")
+    medications_atc: list[AtcCode] = Field(default_factory=list, max_length=50, description="Medications started "
+        "(läkemedel) as ATC codes; a pharmacological treatment counts if one is on the care-guarantee list.")
+    kva_codes: list[KvaCode] = Field(default_factory=list, max_length=50, description="KVÅ procedure codes "
+        "(åtgärdskoder); echoed in the answer, never used to decide.")
+    contact_form: ContactForm = Field("in_person", description="Contact form (kontaktform): 'in_person' = fysiskt "
+        "besök, 'video', 'phone' = telefon, 'text' = text/chatt, 'other' = annan; text and other are outside "
+        "the model.")
+    decision_date: IsoDate | None = Field(None, description="Date of the decision to investigate or treat "
+        "(beslutsdatum); the wait of an investigation or treatment in ongoing care starts here.")
+    wait_exclusion: Exclusion | None = Field(None, description="Wait exclusion (undantag): 'PVV' = patientvald väntan "
+        "(patient-chosen wait), 'MOV' = medicinskt orsakad väntan (medically motivated), 'SOV' = "
+        "samordnad/senarelagd vård (see docs/definitions.md §7).")
+
+
+# The En väg in checklist items as the schema describes them (D1–D7 must be true; X1 is the reversed one).
+_CHECKLIST_TEXT = {
+    'staff_competence_cap': (
+        'D1: EVI staff have suitable BUP competence (personalens kompetens); true to be met'
+    ),
+    'structured_assessment_sufficient': (
+        'D2: a documented structured assessment of sufficient extent (strukturerad bedömning); true'
+        ' to be met'
+    ),
+    'examination_and_anamnesis': (
+        'D3: examination and psychosocial anamnesis documented (undersökning och anamnes); true to '
+        'be met'
+    ),
+    'problem_mapping': (
+        'D4: problems and mental health mapped (kartläggning); true to be met'
+    ),
+    'instrument_results': (
+        'D5: results of assessment instruments (bedömningsinstrument); true to be met'
+    ),
+    'parent_and_school_input': (
+        'D6: forms from parents and school, structured interviews (föräldrar och skola); true to be'
+        ' met'
+    ),
+    'interventions_documented': (
+        'D7: interventions given are documented (genomförda insatser); true to be met'
+    ),
+}
 
 
 class EviAssessment(Strict):
@@ -87,47 +128,59 @@ class EviAssessment(Strict):
     (`referrer_assessment_doubted`) not answered means nobody doubts the referrer.
     """
 
-    staff_competence_cap: bool | None = None
-    structured_assessment_sufficient: bool | None = None
-    examination_and_anamnesis: bool | None = None
-    problem_mapping: bool | None = None
-    instrument_results: bool | None = None
-    parent_and_school_input: bool | None = None
-    interventions_documented: bool | None = None
-    referrer_assessment_doubted: bool | None = None
+    staff_competence_cap: bool | None = Field(None, description=_CHECKLIST_TEXT['staff_competence_cap'])
+    structured_assessment_sufficient: bool | None = Field(
+        None, description=_CHECKLIST_TEXT['structured_assessment_sufficient'])
+    examination_and_anamnesis: bool | None = Field(None, description=_CHECKLIST_TEXT['examination_and_anamnesis'])
+    problem_mapping: bool | None = Field(None, description=_CHECKLIST_TEXT['problem_mapping'])
+    instrument_results: bool | None = Field(None, description=_CHECKLIST_TEXT['instrument_results'])
+    parent_and_school_input: bool | None = Field(None, description=_CHECKLIST_TEXT['parent_and_school_input'])
+    interventions_documented: bool | None = Field(None, description=_CHECKLIST_TEXT['interventions_documented'])
+    referrer_assessment_doubted: bool | None = Field(None, description=(
+        "X1, the reversed item: BUP doubts the referrer's assessment (BUP tvivlar på remittentens bedömning); "
+        "false or not sent = no doubt; true blocks a direct start and contradicts D2 true."))
 
 
 class CareRequest(Strict):
-    received_date: IsoDate
-    pathway: Pathway
-    evi_assessment: EviAssessment | None = None
+    """The care request (vårdbegäran) that brought the patient. On a later contact of the same commitment it is the
+    same request again, or left out: it only decides a wait when the contact opens a care commitment."""
+
+    received_date: IsoDate = Field(description="Date the care request (remiss/egen vårdbegäran) was received.")
+    pathway: Pathway = Field(description="The En väg in scenario: 'A' = BUP has the first contact, 'B' = En väg in "
+                                         "is part of primary care, 'C' = En väg in is part of BUP.")
+    evi_assessment: EviAssessment | None = Field(None, description="The En väg in checklist for a direct start "
+                                                       "(checklista för direkt start), D1–D7 and X1.")
 
 
 class HistoryContact(Strict):
-    type: Literal["contact"]
-    date: IsoDate
-    setting: Setting
-    contact_type: ContactType
-    health_problem: Text
-    treatment_modality: Modality | None = None
+    """An earlier contact. Its contact_type is the service's own earlier answer, which the journal must store."""
+
+    type: Literal["contact"] = Field(description="An earlier contact (tidigare kontakt).")
+    date: IsoDate = Field(description="Date of the earlier contact.")
+    setting: Setting = Field(description="'bup' or 'evi' (En väg in).")
+    contact_type: ContactType = Field(description="The contact type this service answered for it (kontakttyp), "
+                                                "stored by the journal: first_visit, investigation, treatment, "
+                                                "return_visit, acute or outside_model.")
+    health_problem: Text = Field(description="Its health problem code (hälsoproblem); equal codes = same problem.")
+    treatment_modality: Modality | None = Field(None, description="Its treatment modality (behandlingsform), if any.")
 
 
 class InvestigationConcluded(Strict):
-    type: Literal["investigation_concluded"]
-    date: IsoDate
-    health_problem: Text
+    type: Literal["investigation_concluded"] = Field(description="An investigation concluded (utredning avslutad).")
+    date: IsoDate = Field(description="Date it was concluded.")
+    health_problem: Text = Field(description="The health problem it was about (hälsoproblem).")
 
 
 class TreatmentConcluded(Strict):
-    type: Literal["treatment_concluded"]
-    date: IsoDate
-    health_problem: Text
-    treatment_modality: Modality | None = None
+    type: Literal["treatment_concluded"] = Field(description="A treatment concluded (behandling avslutad).")
+    date: IsoDate = Field(description="Date it was concluded.")
+    health_problem: Text = Field(description="The health problem it treated (hälsoproblem).")
+    treatment_modality: Modality | None = Field(None, description="Its treatment modality (behandlingsform).")
 
 
 class CareClosed(Strict):
-    type: Literal["care_closed"]
-    date: IsoDate
+    type: Literal["care_closed"] = Field(description="The care commitment was closed (vårdåtagande avslutat).")
+    date: IsoDate = Field(description="Date it was closed; a later contact opens a new commitment.")
 
 
 HistoryItem = Annotated[
@@ -172,10 +225,12 @@ def _contact_problems(contact: Contact, care_request: CareRequest | None, prefix
 class ClassifyRequest(Strict):
     """POST /v1/classify: one contact with the context the rules need."""
 
-    patient: Patient | None = None
-    contact: Contact
-    care_request: CareRequest | None = None
-    history: list[HistoryItem] = Field(default_factory=list, max_length=MAX_HISTORY)
+    patient: Patient | None = Field(None, description="The patient, by pseudonym only (optional).")
+    contact: Contact = Field(description="The contact to classify (kontakten).")
+    care_request: CareRequest | None = Field(None, description="The care request (vårdbegäran) behind the contact.")
+    history: list[HistoryItem] = Field(default_factory=list, max_length=MAX_HISTORY, description=(
+        "Earlier events of the patient (historik), in date order: contacts with the contact type this service "
+        "answered, concluded investigations and treatments, closed care."))
 
     def problems(self) -> list[tuple[str, str]]:
         """The contradictions API.md lists, each as (JSON path, what was expected)."""
@@ -189,9 +244,10 @@ class ClassifyRequest(Strict):
 
 
 class TimelineContact(Strict):
-    type: Literal["contact"]
-    contact: Contact
-    care_request: CareRequest | None = None
+    type: Literal["contact"] = Field(description="A contact to classify (kontakt).")
+    contact: Contact = Field(description="The contact, as for POST /v1/classify.")
+    care_request: CareRequest | None = Field(None, description=(
+        "Its care request (vårdbegäran); on a later contact of the same commitment the same one or none."))
 
     @property
     def date(self) -> date:
@@ -206,8 +262,9 @@ TimelineEvent = Annotated[
 class TimelineRequest(Strict):
     """POST /v1/classify/timeline: one patient's events, in date order."""
 
-    patient: Patient | None = None
-    events: list[TimelineEvent] = Field(min_length=1, max_length=MAX_TIMELINE_EVENTS)
+    patient: Patient | None = Field(None, description="The patient, by pseudonym only (optional).")
+    events: list[TimelineEvent] = Field(min_length=1, max_length=MAX_TIMELINE_EVENTS, description=(
+        "The patient's events in date order; events on the same date are taken in the order given."))
 
     def problems(self) -> list[tuple[str, str]]:
         """Events out of date order and the contradictions of each contact, by JSON path."""
@@ -296,8 +353,11 @@ class Classification(BaseModel):
 
 class ErrorItem(BaseModel):
     path: str = Field(description="JSON path of the offending field, e.g. 'contact.date' or 'history[3].type'.")
-    message: str
-    type: str
+    message: str = Field(description="What is wrong and what was expected, in English; a wrong value is echoed "
+                                     "(never one shaped like an identity number).")
+    message_sv: str = Field(description="The same in Swedish (felmeddelande på svenska), for the clinician's screen.")
+    type: str = Field(description="The kind of problem: pydantic's error type (e.g. 'missing', 'literal_error'), "
+                                  "'value_error' or 'contradiction'.")
 
 
 class ErrorEntry(BaseModel):

@@ -40,7 +40,8 @@ def test_batch_answers_in_order_with_errors_in_place(classifier) -> None:
     first, err, last = body["results"]
     assert first == last == json.loads(json.dumps(classifier.classify(GOOD)))
     assert err == {"index": 1, "errors": [
-        {"path": "contact.setting", "message": "Input should be 'bup' or 'evi'", "type": "literal_error"}]}
+        {"path": "contact.setting", "message": "expected one of 'bup', 'evi', got 'moon'",
+         "message_sv": "ska vara ett av 'bup', 'evi', skickat: 'moon'", "type": "literal_error"}]}
 
 
 def test_batch_limits() -> None:
@@ -162,9 +163,10 @@ def test_the_workbench_page_and_its_library_are_served() -> None:
     lib = client.get("/workbench/library").json()
     assert [e["name"] for e in lib["examples"]] == [e.name for e in ALL]
     assert {e["section"] for e in lib["examples"]} <= {s["id"] for s in lib["sections"]}
-    assert set(lib["facts"]) >= {"new_care_commitment", "direct_start_allowed", "activity_source"}
+    assert set(lib["facts"]) >= {"new_care_commitment", "direct_start_allowed"}
     assert all(f["label_sv"] and f["label_en"] for f in lib["facts"].values())
-    assert lib["commitment_types"] == ["first_visit", "investigation", "return_visit", "treatment"]
+    assert lib["definitions"]["anchors"]["6.3"] == "63-new-care-commitment-n1n5"
+    assert set(lib["rules"]) >= {"N1", "N2", "U1"}
     assert "/workbench" not in json.dumps(client.get("/openapi.json").json()["paths"])  # not part of the API
 
 

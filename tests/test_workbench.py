@@ -9,12 +9,15 @@ test-artifacts/workbench/ (or $BUP_ARTIFACTS).
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -34,9 +37,16 @@ EXPECTED_422 = "Failed to load resource: the server responded with a status of 4
 EXAMPLES = {ex.name: ex for ex in library.load()}
 
 
+SERVER_LOG: list[Path] = []
+AXE = ROOT / ".venv" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+WIDTHS = [400, 768, 1300]
+
+
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_server(tmp_path_factory.mktemp("wb") / "server.log") as base:
+    log = tmp_path_factory.mktemp("wb") / "server.log"
+    SERVER_LOG.append(log)
+    with running_server(log) as base:
         yield base
 
 
@@ -65,7 +75,8 @@ class Console:
 
 @pytest.fixture
 def page(browser: Browser, base_url: str, request: pytest.FixtureRequest) -> Iterator[tuple[Page, Console]]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    width = getattr(request, "param", 1400)
+    context = browser.new_context(viewport={"width": width, "height": 1000}, accept_downloads=True)
     pg = context.new_page()
     console = Console(pg)
     pg.goto(base_url + "/")
@@ -148,11 +159,11 @@ def test_a_contact_typed_by_hand(page: tuple[Page, Console], classifier: Classif
     pg.fill('[data-path="contact.date"]', "2026-02-26")
     pg.select_option('[data-path="contact.activity"]', "assessment")
     pg.fill('[data-path="contact.health_problem"]', "F41")
-    pg.check("#has-care-request")
     pg.fill('[data-path="care_request.received_date"]', "2026-02-02")
+    assert pg.is_checked("#has-care-request")  # a filled-in care request is a care request
     pg.select_option('[data-path="care_request.pathway"]', "A")
     pg.click("#add-history")
-    row = pg.locator("#history-table tbody tr").first
+    row = pg.locator("#history-list > li").first
     row.locator('[data-key="type"]').select_option("contact")
     row.locator('[data-key="date"]').fill("2024-01-10")
     row.locator('[data-key="setting"]').select_option("bup")
@@ -203,24 +214,24 @@ def test_api_errors_appear_next_to_their_fields(page: tuple[Page, Console]) -> N
     open_example(pg, "first_visit/01_new_referral_assessment_scenario_a")
     pg.fill('[data-path="contact.date"]', "2026-02-30")
     pg.click("#add-history")
-    row = pg.locator("#history-table tbody tr").first
+    row = pg.locator("#history-list > li").first
     row.locator('[data-key="type"]').select_option("care_closed")
     row.locator('[data-key="date"]').fill("2026-13-01")
     pg.click("#add-history")
-    second = pg.locator("#history-table tbody tr").nth(1)
-    second.locator('[data-key="date"]').fill("2025-01-01")  # a contact without its setting
+    second = pg.locator("#history-list > li").nth(1)
+    second.locator('[data-key="date"]').fill("2025-01-01")  # a contact without its health problem
     pg.click("#classify")
     err = pg.wait_for_selector('.field-error[data-error-for="contact.date"]')
-    assert "calendar date" in err.inner_text()
+    assert err.inner_text() == "ska vara ett verkligt datum som 'ÅÅÅÅ-MM-DD', skickat: '2026-02-30'"
     assert pg.locator('label:has([data-path="contact.date"]) .field-error').count() == 1
-    assert pg.locator('#history-table tbody tr .field-error[data-error-for="history[0].date"]').count() == 1
-    missing = pg.locator('#history-table tbody tr:nth-child(2) .field-error[data-error-for="history[1].setting"]')
-    assert missing.inner_text() == "Obligatoriskt fält saknas"
+    assert pg.locator('#history-list > li .field-error[data-error-for="history[0].date"]').count() == 1
+    missing = pg.locator('#history-list > li:nth-child(2) .field-error[data-error-for="history[1].health_problem"]')
+    assert missing.inner_text() == "obligatoriskt fält saknas"
     assert pg.locator("#answer-card").count() == 0  # nothing half-done is shown
 
     # the same in the journey view: an event's field
     open_example(pg, "timeline/01_adhd_journey")
-    pg.locator('#events-table tbody tr').nth(1).locator('[data-key="contact.decision_date"]').fill("2026-04-30")
+    pg.locator("#events-list > li").nth(1).locator('[data-key="contact.decision_date"]').fill("2026-04-30")
     pg.click("#classify-journey")
     err = pg.wait_for_selector('.field-error[data-error-for="events[1].contact.decision_date"]')
     assert err.is_visible()
@@ -274,21 +285,21 @@ def test_an_identity_number_in_the_story_is_refused_next_to_the_story(page: tupl
     pg.fill("#example-story", "Pojke 20150312-1234 med oro.")
     pg.click("#download")
     err = pg.wait_for_selector('#save-box .field-error[data-error-for="story"]')
-    assert "identity" in err.inner_text()
+    assert "personnummer" in err.inner_text()
     pg.fill("#example-story", "Pojke med oro.")
     pg.fill("#patient-ref", "20150312-1234")
     pg.click("#download")
     err = pg.wait_for_selector('#save-box .field-error[data-error-for="request.patient.ref"]')
-    assert "must not hold one" in err.inner_text()
+    assert "en exempelfil får inte innehålla" in err.inner_text()
 
 
 def test_care_closed_ends_the_commitment_window(page: tuple[Page, Console]) -> None:
     """timeline/02: care is closed, then a new referral opens a second commitment, whose 12 months are drawn."""
     pg, _ = page
     open_example(pg, "timeline/02_return_after_closed_care")
-    assert pg.locator("#journey-chart rect.window").count() == 2
+    assert pg.locator("#journey-chart rect.window[data-start]").count() == 2
     assert pg.locator('#journey-chart [data-limit="12m"]').count() == 1
-    assert "12 mån 2027-03-09" in pg.locator("#journey-chart").text_content()
+    assert "slut 2027-03-09" in pg.locator("#journey-chart").text_content()
 
 
 def test_the_library_can_be_searched(page: tuple[Page, Console]) -> None:
@@ -306,3 +317,294 @@ def test_the_library_can_be_searched(page: tuple[Page, Console]) -> None:
         assert "scenario" in text and "c" in text
     pg.fill("#library-filter", "")
     assert pg.locator("button.example:visible").count() == total
+
+
+# ---- issue 13 -------------------------------------------------------------------------------
+
+
+def sent_request(pg: Page, button: str = "#classify", path: str = "/v1/classify") -> dict[str, Any]:
+    with pg.expect_response(lambda r: r.url.endswith(path)) as resp:
+        pg.click(button)
+    return json.loads(resp.value.request.post_data or "{}")
+
+
+def test_1_what_is_on_screen_is_what_is_sent(page: tuple[Page, Console]) -> None:
+    pg, _ = page
+    open_example(pg, "first_visit/13_missing_care_request")
+    assert not pg.is_checked("#has-care-request")
+    pg.fill('[data-path="care_request.received_date"]', "2026-02-02")
+    pg.select_option('[data-path="care_request.pathway"]', "A")
+    assert pg.is_checked("#has-care-request")  # typing a date ticks the box: nothing hidden
+    assert sent_request(pg)["care_request"] == {"received_date": "2026-02-02", "pathway": "A"}
+    assert "vårdbegäran togs emot den 2 februari 2026" in pg.inner_text("#answer-card .why-wait")
+    pg.select_option('[data-path="care_request.evi_assessment.problem_mapping"]', "true")
+    assert pg.is_checked("#has-evi")
+    pg.uncheck("#has-care-request")  # unticking empties what it held
+    assert pg.input_value('[data-path="care_request.received_date"]') == ""
+    assert pg.input_value('[data-path="care_request.evi_assessment.problem_mapping"]') == ""
+    assert not pg.is_checked("#has-evi")
+    assert "care_request" not in sent_request(pg)
+
+
+def test_2_clear_returns_a_fresh_page(page: tuple[Page, Console], base_url: str) -> None:
+    pg, _ = page
+    fresh = pg.evaluate("JSON.stringify(readContactRequest())")
+    open_example(pg, "investigation/09_direct_start_scenario_b")
+    pg.click("#clear-contact")
+    assert pg.evaluate("JSON.stringify(readContactRequest())") == fresh
+    assert pg.input_value('[data-path="contact.setting"]') == "bup"
+    assert pg.is_hidden("#story-box")
+    assert pg.input_value("#example-title") == pg.input_value("#example-story") == ""
+    assert pg.locator("button.example.current").count() == 0
+    assert pg.locator("#answer-card").count() == 0
+    pg.fill('[data-path="contact.id"]', "c-1")
+    pg.fill('[data-path="contact.date"]', "2026-02-26")
+    pg.select_option('[data-path="contact.activity"]', "assessment")
+    pg.fill('[data-path="contact.health_problem"]', "F41")
+    pg.click("#classify")
+    assert pg.wait_for_selector("#answer-card").get_attribute("data-rule") == "N1"  # Enhet was not left empty
+
+
+def test_3_x1_is_worded_the_other_way_round_and_unanswered_means_no_doubt(
+        page: tuple[Page, Console], classifier: Classifier) -> None:
+    pg, _ = page
+    name = "investigation/09_direct_start_scenario_b"
+    open_example(pg, name)
+    x1 = pg.locator('label:has([data-path="care_request.evi_assessment.referrer_assessment_doubted"])')
+    assert "omvänd fråga, nej är det goda svaret" in x1.inner_text()
+    options = x1.locator("option").all_inner_texts()
+    assert options == ["– ej besvarad (= inget tvivel) –", "ja – BUP tvivlar", "nej – inget tvivel (det goda svaret)"]
+    assert "X1 är omvänd" in pg.inner_text(".evi .muted")
+    x1.locator("select").select_option("")
+    sent = sent_request(pg)
+    assert "referrer_assessment_doubted" not in sent["care_request"]["evi_assessment"]
+    assert pg.locator("#answer-card").get_attribute("data-rule") == classifier.classify(sent)["rule"]["id"] == "N2"
+
+
+def test_4_every_api_error_the_page_can_meet_is_in_swedish(page: tuple[Page, Console]) -> None:
+    pg, console = page
+    console.allow_422 = True
+    open_example(pg, "first_visit/01_new_referral_assessment_scenario_a")
+    pg.fill('[data-path="contact.date"]', "26/02/2026")
+    pg.fill('[data-path="contact.kva_codes"]', "XX1")
+    pg.fill("#patient-ref", "20150312-1234")
+    with pg.expect_response(lambda r: r.url.endswith("/v1/classify")) as resp:
+        pg.click("#classify")
+    errors = resp.value.json()["errors"]
+    assert {e["path"] for e in errors} == {"contact.date", "contact.kva_codes[0]", "patient.ref"}
+    for e in errors:
+        assert pg.inner_text(f'.field-error[data-error-for="{e["path"]}"]') == e["message_sv"]
+    assert "20150312" not in json.dumps(errors)  # an identity number is never echoed
+    assert "ska vara" in pg.inner_text('.field-error[data-error-for="contact.date"]')
+    pg.fill('[data-path="contact.date"]', "2026-02-26")
+    pg.fill('[data-path="contact.kva_codes"]', "")
+    pg.fill("#patient-ref", "")
+    pg.fill('[data-path="contact.decision_date"]', "2026-03-01")
+    pg.click("#classify")
+    err = pg.wait_for_selector('.field-error[data-error-for="contact.decision_date"]')
+    assert err.inner_text() == "ska vara samma dag som kontakten (2026-02-26) eller tidigare"
+
+
+ENGLISH_LINE = re.compile(r"\b(the|is|with|without|and|of|first|decision)\b")
+SWEDISH = re.compile(r"[åäöÅÄÖ]|\b(och|är|som|med|på|inte|efter|den|det|en|ett|till|av|vid|om)\b")
+
+
+def test_5_no_english_codes_in_a_swedish_answer_and_the_language_survives_a_reload(
+        page: tuple[Page, Console], base_url: str) -> None:
+    pg, _ = page
+    for ex in EXAMPLES.values():  # each story is Swedish only
+        english = [line for line in ex.story.splitlines() if ENGLISH_LINE.search(line) and not SWEDISH.search(line)]
+        assert english == [], ex.name
+    open_example(pg, "investigation/10_direct_start_refused_parent_school_missing")
+    card = pg.inner_text("#answer-card")
+    for code in ("first_visit", "parent_and_school_input", "direct_start_criteria_not_met", "new_care_commitment"):
+        assert code not in card
+    meta = pg.inner_text("#story-meta")
+    assert "utlöser" not in meta and "missar" not in meta
+    assert "Exemplet visar regel N3 (" in meta and "men den regeln gäller inte här" in meta
+    pg.click("#lang")
+    pg.reload()
+    pg.wait_for_selector("body[data-ready=true]")
+    assert pg.locator("html").get_attribute("lang") == "en"
+    assert pg.inner_text("h1") == "BUP classifier – workbench"
+    pg.click("#lang")  # back to Swedish for the next test's page (local storage is per context anyway)
+
+
+def test_6_the_answer_explains_itself_with_links_to_the_definitions(page: tuple[Page, Console],
+                                                                     base_url: str) -> None:
+    pg, _ = page
+    open_example(pg, "investigation/01_decision_adhd_after_first_visit")
+    why = pg.locator("#answer-card .why")
+    rule = pg.locator("#answer-card").get_attribute("data-rule")
+    assert f"Regel {rule} gäller" in why.inner_text() and "Det avgjordes av:" in why.inner_text()
+    wait = why.locator(".why-wait").inner_text()
+    assert wait.startswith("Väntetiden räknas från beslutet den 5 mars 2026")
+    assert "Regelverket är preliminärt" in why.inner_text()
+    links = why.locator("a.definition-link")
+    assert links.count() >= 1
+    href = links.first.get_attribute("href")
+    assert href and href.startswith("/docs/definitions#")
+    doc = pg.context.new_page()
+    doc.goto(base_url + href)
+    assert doc.locator(f'[id="{href.split("#")[1]}"]').count() == 1
+    doc.close()
+
+
+@pytest.mark.parametrize("page", WIDTHS, indirect=True, ids=[f"{w}px" for w in WIDTHS])
+def test_7_every_width_without_horizontal_scroll(page: tuple[Page, Console], request: pytest.FixtureRequest) -> None:
+    pg, _ = page
+    width = pg.viewport_size["width"] if pg.viewport_size else 0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for name, selector in [("investigation/09_direct_start_scenario_b", "#answer-card"),
+                           ("timeline/01_adhd_journey", "#events-list")]:
+        open_example(pg, name)
+        assert pg.evaluate("document.documentElement.scrollWidth") <= width, name
+        box = pg.locator(selector).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, name
+        if selector == "#answer-card":
+            assert box["width"] >= min(width - 40, 700) * 0.85  # a card readable as lines, not a column of words
+        pg.screenshot(path=str(ARTIFACTS / f"width_{width}_{name.split('/')[0]}.png"), full_page=True)
+
+
+def test_8_keyboard_and_accessibility(page: tuple[Page, Console]) -> None:
+    pg, _ = page
+    pg.keyboard.press("Tab")
+    assert pg.evaluate("document.activeElement.className") == "skip-link"
+    assert pg.locator(".skip-link").bounding_box()["y"] >= 0  # shown when focused
+    pg.keyboard.press("Enter")
+    pg.keyboard.press("Tab")
+    assert pg.evaluate("document.activeElement.dataset.path") == "contact.id"
+    outline = pg.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("none", "")
+    assert AXE.exists(), "make axe installs axe-core (npm) into .venv/node"
+    for name in ("investigation/09_direct_start_scenario_b", "timeline/01_adhd_journey"):
+        open_example(pg, name)
+        pg.add_script_tag(path=str(AXE))
+        result = pg.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        bad = [(v["id"], v["impact"], len(v["nodes"])) for v in result["violations"]
+               if v["impact"] in ("serious", "critical")]
+        assert bad == [], name
+
+
+def pdf_pages(pdf: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
+
+
+def test_9_an_answer_and_a_journey_print_as_one_clean_page(page: tuple[Page, Console]) -> None:
+    pg, _ = page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for name in ("investigation/09_direct_start_scenario_b", "timeline/01_adhd_journey"):
+        open_example(pg, name)
+        pg.emulate_media(media="print")
+        assert pg.locator("header").is_hidden() and pg.locator("#library").is_hidden()
+        assert pg.locator("form:visible").count() == 0
+        pg.screenshot(path=str(ARTIFACTS / f"print_{name.split('/')[0]}.png"), full_page=True)
+        pdf = pg.pdf(format="A4")
+        (ARTIFACTS / f"print_{name.split('/')[0]}.pdf").write_bytes(pdf)
+        assert pdf_pages(pdf) == 1, name
+        pg.emulate_media(media="screen")
+
+
+@pytest.mark.parametrize("name", ["investigation/09_direct_start_scenario_b", "timeline/02_return_after_closed_care"])
+def test_10_a_shared_link_and_a_saved_file_open_the_same_case(
+        page: tuple[Page, Console], browser: Browser, base_url: str, tmp_path: Path, name: str) -> None:
+    pg, _ = page
+    open_example(pg, name)
+    journey = EXAMPLES[name].timeline is not None
+    pg.click("#share-journey-button" if journey else "#share-contact-button")
+    link = pg.input_value("#share-journey input" if journey else "#share-contact input")
+    assert "#resa=" in link if journey else "#fall=" in link
+    assert "?" not in link  # the case is in the fragment only: it never reaches a server log
+    def shown(p: Page) -> str:  # the answer, without the example's expectation marks
+        return p.inner_text("#journey-results" if journey else "#answer-card").replace(" ✓", "")
+
+    before = shown(pg)
+    other = browser.new_context(viewport={"width": 1300, "height": 900}).new_page()
+    other.goto(link)
+    other.wait_for_selector("#journey-chart" if journey else "#answer-card")
+    assert shown(other) == before
+    other.context.close()
+    with pg.expect_download() as dl:
+        pg.click("#download")
+    saved = tmp_path / "case.yaml"
+    dl.value.save_as(str(saved))
+    pg.click("#clear-journey" if journey else "#clear-contact")
+    pg.set_input_files("#open-file-journey" if journey else "#open-file-contact", str(saved))
+    pg.wait_for_selector("#journey-chart" if journey else "#answer-card")
+    assert shown(pg) == before
+    assert pg.is_visible("#story-box")
+
+
+def test_11_the_journey_editor_sets_every_field_and_the_chart_is_legible(page: tuple[Page, Console]) -> None:
+    pg, _ = page
+    open_example(pg, "timeline/01_adhd_journey")
+    card = pg.locator("#events-list > li").first
+    form_keys = set(pg.locator("#contact-editor [data-key]").evaluate_all("ns => ns.map(n => n.dataset.key)"))
+    assert set(card.locator("[data-key]").evaluate_all("ns => ns.map(n => n.dataset.key)")) == form_keys | {"type"}
+    card.locator('[data-key="contact.kva_codes"]').fill("DU011")
+    card.locator('[data-key="contact.contact_form"]').select_option("video")
+    card.locator('[data-key="care_request.evi_assessment.problem_mapping"]').select_option("true")
+    sent = sent_request(pg, "#classify-journey", "/v1/classify/timeline")
+    first = sent["events"][0]
+    assert first["contact"]["kva_codes"] == ["DU011"] and first["contact"]["contact_form"] == "video"
+    assert first["care_request"]["evi_assessment"] == {"problem_mapping": True}
+    assert pg.locator("#journey-chart .legend-item").count() == 9
+    boxes = pg.locator("#journey-chart text").evaluate_all(
+        "ns => ns.map(n => { const b = n.getBBox(); "
+        "return [b.x, b.y, b.x + b.width, b.y + b.height, n.textContent]; })")
+    clashes = [(a[4], b[4]) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+               if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]]
+    assert clashes == []
+
+
+@pytest.mark.parametrize("name", [e.name for e in EXAMPLES.values() if e.timeline])
+def test_12_commitment_windows_come_from_the_server(page: tuple[Page, Console], classifier: Classifier,
+                                                    name: str) -> None:
+    pg, _ = page
+    open_example(pg, name)
+    results = classifier.classify_timeline(EXAMPLES[name].timeline)["results"]
+    opened = sorted({r["commitment"]["opened"] for r in results if r["commitment"]})
+    drawn = pg.locator("#journey-chart rect.window[data-start]").evaluate_all("ns => ns.map(n => n.dataset.start)")
+    assert sorted(drawn) == opened
+    js = (ROOT / "api" / "workbench" / "workbench.js").read_text(encoding="utf-8")
+    assert "plusMonths" not in js and "commitment_months" not in js  # no second 12-month rule in the page
+
+
+def test_13_docs_work_without_the_internet(browser: Browser, base_url: str) -> None:
+    html = httpx.get(base_url + "/docs").text
+    assert re.findall(r"(?:src|href)=[\"'](?:https?:)?//", html) == []
+    context = browser.new_context()
+    outside: list[str] = []
+
+    def block(route: Any) -> None:
+        if route.request.url.startswith(base_url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", block)
+    pg = context.new_page()
+    pg.goto(base_url + "/docs")
+    pg.wait_for_selector(".swagger-ui .info .title", timeout=20000)
+    assert "bup-classifier" in pg.inner_text(".swagger-ui .info .title")
+    assert pg.locator(".opblock").count() >= 5
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "docs_offline.png"))
+    context.close()
+    assert outside == []
+
+
+def test_15_the_server_says_where_it_listens(base_url: str) -> None:
+    assert f"bup-classifier listening on {base_url}" in SERVER_LOG[-1].read_text(encoding="utf-8")
+
+
+def test_14_every_request_property_in_the_openapi_schema_has_a_description(base_url: str) -> None:
+    schema = httpx.get(base_url + "/openapi.json").json()["components"]["schemas"]
+    models = ["ClassifyRequest", "TimelineRequest", "Patient", "Contact", "CareRequest", "EviAssessment",
+              "HistoryContact", "InvestigationConcluded", "TreatmentConcluded", "CareClosed", "TimelineContact"]
+    missing = [f"{m}.{p}" for m in models for p, d in schema[m]["properties"].items() if not d.get("description")]
+    assert missing == []
+    example = httpx.get(base_url + "/openapi.json").json()["paths"]["/v1/classify/timeline"]["post"]
+    events = example["requestBody"]["content"]["application/json"]["examples"]["journey"]["value"]["events"]
+    assert all("activity" in e["contact"] for e in events if e["type"] == "contact")  # every required field

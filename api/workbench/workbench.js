@@ -1,49 +1,53 @@
 // The clinicians' workbench: plain JavaScript, no build step.
 // Every answer comes from the public API (/v1/classify, /v1/classify/timeline), so the page
-// shows exactly what a journal system gets. Labels of contact types, facts, exclusions and
-// checklist items come from the rule set (GET /workbench/library); only the page's own
-// words are here. Nothing is validated in the browser: the API's 422 says what is wrong,
-// and each problem is shown next to the field its JSON path names.
+// shows exactly what a journal system gets. Labels of contact types, facts, rules, exclusions
+// and checklist items come from the rule set (GET /workbench/library); only the page's own
+// words are here. Nothing is validated in the browser: the API's 422 says what is wrong (in
+// Swedish too: message_sv), and each problem is shown next to the field its JSON path names.
+// What is on screen is what is sent: there is no hidden state behind the controls.
 "use strict";
 
 // The page's own words: each key with its Swedish and its English text, side by side so that
 // a missing translation shows.
 const UI = {
   app_title: ["BUP-klassificeraren – arbetsbänk", "BUP classifier – workbench"],
+  skip: ["Hoppa till formuläret", "Skip to the form"],
   tab_contact: ["En kontakt", "One contact"],
   tab_journey: ["Patientresa", "Patient journey"],
   api_docs: ["API-dokumentation", "API documentation"],
   api_key: ["API-nyckel", "API key"],
   api_key_use: ["Använd", "Use"],
   api_key_wrong: ["Nyckeln godtogs inte.", "The key was not accepted."],
+  definitions: ["Definitionerna", "The definitions"],
   library: ["Kliniska exempel", "Clinical examples"],
   library_hint: ["Klicka på ett exempel för att öppna det i formuläret eller som patientresa.", "Click an example to open it in the form or as a patient journey."],
   fs_contact: ["Kontakten", "The contact"],
   fs_care_request: ["Vårdbegäran", "Care request"],
+  care_request_hint: ["Ifylld vårdbegäran skickas med; avmarkera för att ta bort den.", "A filled-in care request is sent; untick to remove it."],
   fs_evi: ["En väg in – checklista för direkt start", "En väg in – checklist for a direct start"],
+  evi_hint: ["D1–D7 ska besvaras ja för att vara uppfyllda (ej besvarad = ej uppfylld). X1 är omvänd: där är nej det goda svaret, och ej besvarad betyder att ingen tvivlar.", "D1–D7 must be answered yes to be met (not answered = not met). X1 is the other way round: no is the good answer, and not answered means nobody doubts."],
   fs_history: ["Tidigare händelser (historik)", "Earlier events (history)"],
+  history_hint: ["Kontakttyp för tidigare kontakter är tjänstens egna tidigare svar, som journalen sparar.", "The contact type of earlier contacts is the service's own earlier answer, stored by the journal."],
   fs_events: ["Patientens händelser i datumordning", "The patient's events in date order"],
+  event_n: ["Händelse {n}", "Event {n}"],
   col_type: ["Händelse", "Event"],
-  col_date: ["Datum", "Date"],
-  col_setting: ["Enhet", "Setting"],
-  col_contact_type: ["Kontakttyp", "Contact type"],
-  col_problem: ["Hälsoproblem", "Health problem"],
-  col_modality: ["Behandlingsform", "Modality"],
-  col_id: ["Kontakt-id", "Contact id"],
-  col_activity: ["Aktivitet", "Activity"],
-  col_decision: ["Beslutsdatum", "Decision date"],
-  col_urgent: ["Akut", "Urgent"],
-  col_atc: ["ATC-koder", "ATC codes"],
-  col_exclusion: ["Undantag", "Exclusion"],
-  col_received: ["Vårdbegäran mottagen", "Care request received"],
-  col_pathway: ["Scenario", "Scenario"],
-  add_history: ["+ Lägg till händelse", "+ Add event"],
-  add_event: ["+ Lägg till händelse", "+ Add event"],
+  date: ["Datum (ÅÅÅÅ-MM-DD)", "Date (YYYY-MM-DD)"],
+  setting: ["Enhet", "Setting"],
+  contact_type: ["Kontakttyp (tjänstens tidigare svar)", "Contact type (the service's earlier answer)"],
+  health_problem: ["Hälsoproblem (t.ex. F90)", "Health problem (e.g. F90)"],
+  treatment_modality: ["Behandlingsform", "Treatment modality"],
+  add_history: ["+ Lägg till tidigare händelse", "+ Add an earlier event"],
+  add_event: ["+ Lägg till händelse", "+ Add an event"],
   remove: ["Ta bort", "Remove"],
+  remove_n: ["Ta bort händelse {n}", "Remove event {n}"],
   patient_ref: ["Pseudonym patientreferens (valfri, aldrig personnummer)", "Pseudonymous patient reference (optional, never an identity number)"],
   classify: ["Klassificera", "Classify"],
   classify_journey: ["Klassificera resan", "Classify the journey"],
   clear: ["Töm", "Clear"],
+  share: ["Dela länk", "Share a link"],
+  share_label: ["Länk till det som står i formuläret (innehållet ligger i länken, inte på servern)", "Link to what is in the form (the content is in the link, not on the server)"],
+  open_file: ["Öppna exempelfil…", "Open an example file…"],
+  print: ["Skriv ut", "Print"],
   save_title: ["Spara som exempel", "Save as an example"],
   download: ["Ladda ner som exempelfil (YAML)", "Download as an example file (YAML)"],
   save_hint: ["Fallet sparas i exempelformatet med dagens svar som förväntat resultat. Lägg filen under examples/ så blir den ett regressionstest.", "The case is saved in the examples format with today's answer as the expectation. Put the file under examples/ and it becomes a regression test."],
@@ -57,13 +61,18 @@ const UI = {
   "contact.health_problem": ["Hälsoproblem (t.ex. F90)", "Health problem (e.g. F90)"],
   "contact.treatment_modality": ["Behandlingsform", "Treatment modality"],
   "contact.medications_atc": ["Läkemedel, ATC-koder (kommaseparerade)", "Medications, ATC codes (comma-separated)"],
-  "contact.kva_codes": ["KVÅ-koder (kommaseparerade)", "KVÅ codes (comma-separated)"],
+  "contact.kva_codes": ["KVÅ-koder (kommaseparerade; avgör aldrig)", "KVÅ codes (comma-separated; never decide)"],
   "contact.contact_form": ["Kontaktform", "Contact form"],
   "contact.decision_date": ["Beslutsdatum (ÅÅÅÅ-MM-DD)", "Decision date (YYYY-MM-DD)"],
   "contact.wait_exclusion": ["Undantag från väntetid", "Wait exclusion"],
   "care_request.received_date": ["Mottagen (ÅÅÅÅ-MM-DD)", "Received (YYYY-MM-DD)"],
   "care_request.pathway": ["Scenario för En väg in", "En väg in scenario"],
   unset: ["– ej angivet –", "– not given –"],
+  unanswered_d: ["– ej besvarad (= ej uppfylld) –", "– not answered (= not met) –"],
+  unanswered_x: ["– ej besvarad (= inget tvivel) –", "– not answered (= no doubt) –"],
+  x1_yes: ["ja – BUP tvivlar", "yes – BUP doubts"],
+  x1_no: ["nej – inget tvivel (det goda svaret)", "no – no doubt (the good answer)"],
+  x1_prefix: ["omvänd fråga, nej är det goda svaret", "reversed question, no is the good answer"],
   yes: ["ja", "yes"],
   no: ["nej", "no"],
   "opt.setting.bup": ["BUP", "BUP"],
@@ -86,6 +95,7 @@ const UI = {
   "opt.pathway.A": ["A – BUP har första kontakten", "A – BUP has the first contact"],
   "opt.pathway.B": ["B – En väg in i primärvården", "B – En väg in in primary care"],
   "opt.pathway.C": ["C – En väg in inom BUP", "C – En väg in inside BUP"],
+  "opt.pathway.none": ["ingen vårdbegäran", "no care request"],
   "opt.event.contact": ["Kontakt", "Contact"],
   "opt.event.investigation_concluded": ["Utredning avslutad", "Investigation concluded"],
   "opt.event.treatment_concluded": ["Behandling avslutad", "Treatment concluded"],
@@ -106,39 +116,57 @@ const UI = {
   excluded_both: ["Undantas från både täljare och nämnare: {why}.", "Excluded from numerator and denominator: {why}."],
   excluded_denominator: ["Undantas från nämnaren: {why} över {n} dagar.", "Excluded from the denominator: {why} over {n} days."],
   excluded_unknown: ["Räknas inte: väntetiden saknar startdatum.", "Not counted: the wait has no start date."],
+  why_title: ["Varför", "Why"],
+  why_rule: ["Regel {id} gäller: {title}. Det avgjordes av: {facts}.", "Rule {id} applies: {title}. It was decided by: {facts}."],
+  why_wait_request: ["Väntetiden räknas från att vårdbegäran togs emot den {date}", "The wait counts from the day the care request was received, {date}"],
+  why_wait_request_not_decision: [", inte från beslutet den {other}", ", not from the decision on {other}"],
+  why_wait_decision: ["Väntetiden räknas från beslutet den {date} (utredning och behandling mäts från beslutet)", "The wait counts from the decision on {date} (investigations and treatments are measured from the decision)"],
+  why_wait_decision_not_request: [", inte från vårdbegäran den {other}", ", not from the care request of {other}"],
+  why_no_wait: ["Väntetiden kan inte beräknas: startdatumet saknas i frågan.", "The wait cannot be computed: its start date is missing from the request."],
+  read_more: ["Läs mer i projektets definitioner:", "Read more in the project's definitions:"],
+  status_provisional: ["Regelverket är preliminärt: det kontrolleras mot det fastställda definitionsdokumentet innan det gäller.", "The rule set is provisional: it is being checked against the settled definitions document."],
+  status_confirmed: ["Regelverket är fastställt.", "The rule set is confirmed."],
   rule: ["Regel", "Rule"],
   source: ["Källa", "Source"],
   facts_used: ["Fakta som regeln använde", "Facts the rule used"],
   warnings: ["Varningar", "Warnings"],
   ruleset: ["Regelverk", "Rule set"],
+  commitment: ["Vårdåtagande", "Care commitment"],
+  commitment_text: ["öppnat {opened}, senaste kontakt {latest}, gäller till {ends}", "opened {opened}, latest contact {latest}, lasts until {ends}"],
+  no_commitment: ["kontakten hör inte till något vårdåtagande", "the contact belongs to no care commitment"],
   expected: ["Förväntat enligt exemplet", "Expected by the example"],
   matches: ["stämmer", "matches"],
   differs: ["skiljer sig", "differs"],
   errors_summary: ["Frågan avvisades: {n} fel. Se de markerade fälten.", "The request was rejected: {n} problem(s). See the marked fields."],
   lane_events: ["Händelser", "Events"],
-  lane_window: ["Vårdåtagande (12 mån)", "Care commitment (12 mo)"],
+  lane_window: ["Vårdåtagande", "Care commitment"],
   lane_waits: ["Väntetider", "Waits"],
   limit30: ["gräns {n} d", "limit {n} d"],
-  limit12: ["12 mån", "12 mo"],
+  limit12: ["slut", "ends"],
+  closed_at: ["avslutat", "closed"],
+  legend_ok: ["väntan inom gränsen", "wait within the limit"],
+  legend_late: ["väntan över gränsen", "wait over the limit"],
+  legend_excluded: ["undantagen väntan", "excluded wait"],
+  legend_limit30: ["{n}-dagarsgräns", "{n}-day limit"],
+  legend_window: ["vårdåtagande", "care commitment"],
+  legend_limit12: ["vårdåtagandets slut (12 mån)", "end of the commitment (12 mo)"],
+  legend_mp: ["kontakt med mätpunkt", "contact with a measurement point"],
+  legend_other: ["kontakt utan mätpunkt", "contact without a measurement point"],
+  legend_event: ["annan händelse", "other event"],
+  chart_title: ["Patientresan på en tidslinje", "The patient journey on a time line"],
   journey_table: ["Klassificering per kontakt", "Classification per contact"],
+  col_date: ["Datum", "Date"],
+  col_id: ["Kontakt-id", "Contact id"],
   col_answer: ["Klassificering", "Classification"],
   col_wait: ["Väntetid", "Wait"],
   col_rule: ["Regel", "Rule"],
   col_warnings: ["Varningar", "Warnings"],
   filter: ["Sök bland exemplen (t.ex. PVV, scenario C, F90)", "Search the examples (e.g. PVV, scenario C, F90)"],
   rejected_at: ["avvisas vid", "rejected at"],
-  "err.missing": ["Obligatoriskt fält saknas", "Required field is missing"],
-  "err.extra_forbidden": ["Okänt fält", "Unknown field"],
-  "err.literal_error": ["Ogiltigt val", "Not one of the allowed values"],
-  "err.bool_type": ["Ska vara ja eller nej", "Must be true or false"],
-  "err.string_pattern_mismatch": ["Fel format på koden", "The code has the wrong format"],
-  "err.string_too_long": ["För lång text", "Text too long"],
-  "err.too_long": ["För många värden", "Too many values"],
   network_error: ["Tjänsten svarade inte: {msg}", "The service did not answer: {msg}"],
-  fires: ["utlöser", "fires"],
-  misses: ["missar precis", "just misses"],
-  "opt.activity_source.given": ["angiven", "given"],
-  "opt.activity_source.kva": ["från KVÅ-kod", "from a KVÅ code"],
+  shows_rule: ["Exemplet visar regel {rules}.", "The example shows rule {rules}."],
+  near_rule: ["Det liknar fall för regel {rules}, men den regeln gäller inte här.", "It resembles cases for rule {rules}, but that rule does not apply here."],
+  from_file: ["från filen {name}", "from the file {name}"],
 };
 
 const OPTIONS = {
@@ -152,7 +180,9 @@ const OPTIONS = {
   contact_type: ["first_visit", "investigation", "treatment", "return_visit", "acute", "outside_model"],
 };
 
-// The one-contact form: each field is named by its JSON path in the request.
+// One contact's fields, named by their JSON path inside the request (or the timeline event):
+// [path, kind, option list, required (no "not given" choice)]. The form and each journey
+// contact use the same list, so a journey can set every field a single contact can.
 const CONTACT_FIELDS = [
   ["contact.id", "text"], ["contact.date", "text"], ["contact.setting", "select", "setting", true],
   ["contact.activity", "select", "activity"], ["contact.health_problem", "text"],
@@ -161,34 +191,18 @@ const CONTACT_FIELDS = [
   ["contact.wait_exclusion", "select", "exclusion"], ["contact.medications_atc", "list"],
   ["contact.kva_codes", "list"],
 ];
-const CARE_REQUEST_FIELDS = [["care_request.received_date", "text"], ["care_request.pathway", "select", "pathway", true]];
-// History and timeline rows: [column key, kind, option list, the event types that have it (null: all)].
-const HISTORY_COLUMNS = [
-  ["type", "select", "event", null], ["date", "text", null, null],
-  ["setting", "select", "setting", ["contact"]], ["contact_type", "select", "contact_type", ["contact"]],
-  ["health_problem", "text", null, ["contact", "investigation_concluded", "treatment_concluded"]],
-  ["treatment_modality", "select", "modality", ["contact", "treatment_concluded"]],
-];
-const EVENT_COLUMNS = [
-  ["type", "select", "event", null], ["date", "text", null, null], ["contact.id", "text", null, ["contact"]],
-  ["contact.setting", "select", "setting", ["contact"]], ["contact.activity", "select", "activity", ["contact"]],
-  ["health_problem", "text", null, ["contact", "investigation_concluded", "treatment_concluded"]],
-  ["treatment_modality", "select", "modality", ["contact", "treatment_concluded"]],
-  ["contact.decision_date", "text", null, ["contact"]], ["contact.urgent", "bool", null, ["contact"]],
-  ["contact.medications_atc", "list", null, ["contact"]], ["contact.wait_exclusion", "select", "exclusion", ["contact"]],
-  ["care_request.received_date", "text", null, ["contact"]], ["care_request.pathway", "select", "pathway", ["contact"]],
-];
-
-// Each row column's header, so that a screen reader names the control.
-const COLUMN_LABEL = {
-  type: "col_type", date: "col_date", setting: "col_setting", contact_type: "col_contact_type",
-  health_problem: "col_problem", treatment_modality: "col_modality", "contact.id": "col_id",
-  "contact.setting": "col_setting", "contact.activity": "col_activity", "contact.decision_date": "col_decision",
-  "contact.urgent": "col_urgent", "contact.medications_atc": "col_atc", "contact.wait_exclusion": "col_exclusion",
-  "care_request.received_date": "col_received", "care_request.pathway": "col_pathway",
+const CARE_REQUEST_FIELDS = [["care_request.received_date", "text"], ["care_request.pathway", "select", "pathway"]];
+// The other events (history items and timeline events) by type.
+const EVENT_FIELDS = {
+  investigation_concluded: [["date", "text"], ["health_problem", "text"]],
+  treatment_concluded: [["date", "text"], ["health_problem", "text"], ["treatment_modality", "select", "modality"]],
+  care_closed: [["date", "text"]],
 };
+const HISTORY_CONTACT_FIELDS = [["date", "text"], ["setting", "select", "setting", true],
+  ["contact_type", "select", "contact_type", true], ["health_problem", "text"], ["treatment_modality", "select", "modality"]];
+const LANG_KEY = "bup-workbench-lang";
 
-const state = { lang: "sv", lib: null, current: null, lastAnswer: null, lastJourney: null, view: "contact" };
+const state = { lang: "sv", lib: null, current: null, lastAnswer: null, lastRequest: null, lastJourney: null, view: "contact" };
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 
@@ -205,9 +219,11 @@ function el(tag, attrs = {}, ...children) {
     else if (k === "text") node.textContent = v;
     else node.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c);
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== "") node.append(c);
   return node;
 }
+
+function label(entry) { return entry ? entry["label_" + state.lang] || entry.label_sv : ""; }
 
 function optionLabel(list, value) {
   if (list === "contact_type") return label(state.lib.contact_types[value]) || value;
@@ -215,20 +231,35 @@ function optionLabel(list, value) {
   return t(`opt.${list}.${value}`);
 }
 
-function label(entry) { return entry ? entry["label_" + state.lang] || entry.label_sv : ""; }
-
-function input(kind, list, path, required) {
-  if (kind === "select") {
-    const s = el("select", { "data-path": path });
-    if (!required) s.append(el("option", { value: "", text: t("unset") }));
-    for (const v of OPTIONS[list]) s.append(el("option", { value: v, text: optionLabel(list, v) }));
-    return s;
-  }
-  if (kind === "bool") return el("input", { type: "checkbox", "data-path": path });
-  return el("input", { type: "text", "data-path": path, "data-kind": kind, autocomplete: "off" });
+const MONTHS_SV = ["januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september", "oktober", "november", "december"];
+const MONTHS_EN = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+function longDate(iso) {
+  const months = state.lang === "sv" ? MONTHS_SV : MONTHS_EN;
+  return `${+iso.slice(8, 10)} ${months[+iso.slice(5, 7) - 1]} ${iso.slice(0, 4)}`;
 }
 
-// ---- reading and writing form controls --------------------------------------------
+// ---- controls: one per field, each inside its label; data-key is its path in the item -----
+
+function control(key, kind, list, required) {
+  let ctrl;
+  if (kind === "select") {
+    ctrl = el("select", {});
+    if (!required) ctrl.append(el("option", { value: "", text: t("unset") }));
+    for (const v of OPTIONS[list]) ctrl.append(el("option", { value: v, text: optionLabel(list, v) }));
+  } else if (kind === "bool") {
+    ctrl = el("input", { type: "checkbox" });
+  } else {
+    ctrl = el("input", { type: "text", autocomplete: "off", "data-kind": kind });
+  }
+  ctrl.dataset.key = key;
+  return ctrl;
+}
+
+function field(key, kind, list, required, text) {
+  const ctrl = control(key, kind, list, required);
+  const name = el("span", { text: text || t(key) });
+  return kind === "bool" ? el("label", { class: "check" }, ctrl, name) : el("label", {}, name, ctrl);
+}
 
 function readControl(ctrl) {
   if (ctrl.type === "checkbox") return ctrl.checked ? true : undefined;
@@ -239,10 +270,12 @@ function readControl(ctrl) {
   return raw;
 }
 
+// An absent value shows as "not given", or as the first choice where the field has a default.
 function writeControl(ctrl, value) {
   if (ctrl.type === "checkbox") ctrl.checked = value === true;
   else if (Array.isArray(value)) ctrl.value = value.join(", ");
-  else ctrl.value = value === undefined || value === null ? "" : String(value);
+  else if (value === undefined || value === null) ctrl.value = ctrl.tagName === "SELECT" ? ctrl.options[0].value : "";
+  else ctrl.value = String(value);
 }
 
 function getPath(obj, path) {
@@ -256,126 +289,146 @@ function setPath(obj, path, value) {
   o[keys[keys.length - 1]] = value;
 }
 
-// ---- the one-contact form ------------------------------------------------------------
+// ---- one contact with its care request and checklist (the form, and each journey contact) ----
 
-function buildContactForm() {
-  const fields = $("#contact-fields");
-  fields.replaceChildren(...CONTACT_FIELDS.map(([path, kind, list, req]) => fieldLabel(path, input(kind, list, path, req))));
-  $("#care-request-fields").replaceChildren(
-    ...CARE_REQUEST_FIELDS.map(([path, kind, list, req]) => fieldLabel(path, input(kind, list, path, req))));
-  $("#evi-fields").replaceChildren(...state.lib.checklist.map((item) => {
-    const path = `care_request.evi_assessment.${item.field}`;
-    const s = el("select", { "data-path": path, "data-kind": "tristate" },
-      el("option", { value: "", text: t("unset") }), el("option", { value: "true", text: t("yes") }),
-      el("option", { value: "false", text: t("no") }));
-    return el("label", {}, s, el("span", { text: `${item.id}: ${item["text_" + state.lang]}` }));
-  }));
+function checklistField(item) {
+  const x = item.id === "X1";
+  const s = el("select", { "data-kind": "tristate" },
+    el("option", { value: "", text: t(x ? "unanswered_x" : "unanswered_d") }),
+    el("option", { value: "true", text: x ? t("x1_yes") : t("yes") }),
+    el("option", { value: "false", text: x ? t("x1_no") : t("no") }));
+  s.dataset.key = `care_request.evi_assessment.${item.field}`;
+  const text = `${item.id}${x ? ` (${t("x1_prefix")})` : ""}: ${item["text_" + state.lang]}`;
+  return el("label", { class: x ? "checklist-item reversed" : "checklist-item" }, el("span", { text }), s);
 }
 
-function fieldLabel(path, ctrl) {
-  return el("label", {}, el("span", { text: t(path) }), ctrl);
+function contactEditor(single) {
+  const ids = (id) => (single ? id : null);
+  const care = el("input", { type: "checkbox", id: ids("has-care-request"), class: "has-care-request" });
+  care.dataset.key = "care_request";
+  const evi = el("input", { type: "checkbox", id: ids("has-evi"), class: "has-evi" });
+  evi.dataset.key = "care_request.evi_assessment";
+  const box = el("div", { class: "contact-editor" },
+    el("fieldset", {}, el("legend", { text: t("fs_contact") }),
+      el("div", { class: "grid contact-fields" }, ...CONTACT_FIELDS.map(([k, kind, list, req]) => field(k, kind, list, req)))),
+    el("fieldset", { class: "care-request" },
+      el("legend", {}, el("label", { class: "check" }, care, el("span", { text: t("fs_care_request") }))),
+      el("p", { class: "muted", text: t("care_request_hint") }),
+      el("div", { class: "grid care-request-fields" }, ...CARE_REQUEST_FIELDS.map(([k, kind, list, req]) => field(k, kind, list, req))),
+      el("fieldset", { class: "inner evi" },
+        el("legend", {}, el("label", { class: "check" }, evi, el("span", { text: t("fs_evi") }))),
+        el("p", { class: "muted", text: t("evi_hint") }),
+        el("div", { class: "checklist" }, ...state.lib.checklist.map(checklistField)))));
+  // Whatever is filled in is sent: editing a care-request field ticks its box, unticking empties it.
+  const careFields = $$(".care-request-fields [data-key]", box), eviFields = $$(".checklist [data-key]", box);
+  const clearAll = (ctrls) => ctrls.forEach((c) => writeControl(c, undefined));
+  careFields.forEach((c) => c.addEventListener("input", () => { care.checked = true; }));
+  careFields.forEach((c) => c.addEventListener("change", () => { care.checked = true; }));
+  eviFields.forEach((c) => c.addEventListener("change", () => { care.checked = true; evi.checked = true; }));
+  care.addEventListener("change", () => { if (!care.checked) { clearAll(careFields); clearAll(eviFields); evi.checked = false; } });
+  evi.addEventListener("change", () => { if (evi.checked) care.checked = true; else clearAll(eviFields); });
+  return box;
 }
 
-function rowFor(columns, item) {
-  const tr = el("tr");
-  tr.extra = {};  // fields the table has no column for (kva_codes, evi_assessment, ...), kept as they were
-  for (const [key, kind, list, types] of columns) {
-    const ctrl = input(kind, list, key, key === "type");
-    ctrl.dataset.key = key;
-    ctrl.setAttribute("aria-label", t(COLUMN_LABEL[key]));
-    if (types) ctrl.dataset.types = types.join(" ");
-    tr.append(el("td", { class: kind === "bool" ? "narrow" : null }, ctrl));
+function readContactEditor(box, into) {
+  const care = $(".has-care-request", box), evi = $(".has-evi", box);
+  for (const ctrl of $$("[data-key]", box)) {
+    if (ctrl === care || ctrl === evi) continue;
+    const v = readControl(ctrl);
+    if (v !== undefined) setPath(into, ctrl.dataset.key, v);
   }
-  tr.append(el("td", {}, el("button", { type: "button", class: "remove", text: t("remove") })));
-  $("button.remove", tr).addEventListener("click", () => tr.remove());
-  $("[data-key=type]", tr).addEventListener("change", () => applyRowType(tr));
-  if (item) fillRow(tr, columns, item);
-  applyRowType(tr);
-  return tr;
+  into.contact ??= {};
+  if (care.checked) into.care_request ??= {};
+  if (evi.checked) into.care_request.evi_assessment ??= {};
+  return into;
 }
 
-function rowValueKey(key, type) {
-  // A timeline contact keeps its date and problem inside `contact`; other events at the top.
-  if (type !== "contact" || key === "type") return key;
-  if (key === "date" || key === "health_problem" || key === "treatment_modality") return `contact.${key}`;
-  return key;
+function fillContactEditor(box, item) {
+  for (const ctrl of $$("[data-key]", box)) {
+    if (ctrl.type !== "checkbox" || ctrl.dataset.key.startsWith("contact.")) writeControl(ctrl, getPath(item, ctrl.dataset.key));
+  }
+  $(".has-care-request", box).checked = !!item.care_request;
+  $(".has-evi", box).checked = !!(item.care_request && item.care_request.evi_assessment);
 }
 
-function fillRow(tr, columns, item) {
+// ---- event cards: history items and journey events -----------------------------------------
+
+// A card holds one event; its controls are rebuilt when its type changes, carrying the common values.
+function eventCard(list, item) {
+  const li = el("li", { class: "event-card" });
+  li.dataset.list = list;
+  const type = control("type", "select", "event", true);
+  const remove = el("button", { type: "button", class: "remove", text: t("remove") });
+  li.append(el("div", { class: "event-head" }, el("span", { class: "event-n" }), el("label", { class: "inline" }, el("span", { text: t("col_type") }), type), remove),
+    el("div", { class: "event-body" }));
+  remove.addEventListener("click", () => { const ul = li.parentElement; li.remove(); renumber(ul); });
+  type.addEventListener("change", () => {
+    const before = readCard(li);
+    const flat = before.type === "contact" && list === "events" ? { ...before.contact, ...before } : before;
+    const date = flat.date || (before.contact && before.contact.date);
+    const problem = flat.health_problem || (before.contact && before.contact.health_problem);
+    const modality = flat.treatment_modality || (before.contact && before.contact.treatment_modality);
+    const next = type.value === "contact" && list === "events"
+      ? { type: "contact", contact: { date, health_problem: problem, treatment_modality: modality } }
+      : { type: type.value, date, health_problem: problem, treatment_modality: modality };
+    fillCard(li, next);
+  });
+  fillCard(li, item || { type: "contact" });
+  return li;
+}
+
+function fillCard(li, item) {
   const type = item.type || "contact";
-  const timeline = columns === EVENT_COLUMNS;
-  const used = new Set();
-  for (const [key] of columns) {
-    const path = timeline ? rowValueKey(key, type) : key;
-    const ctrl = $(`[data-key="${key}"]`, tr);
-    writeControl(ctrl, getPath(item, path));
-    used.add(path);
+  writeControl($('[data-key="type"]', li), type);
+  const body = $(".event-body", li);
+  if (type === "contact" && li.dataset.list === "events") {
+    const editor = contactEditor(false);
+    body.replaceChildren(editor);
+    fillContactEditor(editor, item);
+  } else {
+    const fields = type === "contact" ? HISTORY_CONTACT_FIELDS : EVENT_FIELDS[type];
+    body.replaceChildren(el("div", { class: "grid" }, ...fields.map(([k, kind, l, req]) => field(k, kind, l, req))));
+    for (const ctrl of $$("[data-key]", body)) writeControl(ctrl, item[ctrl.dataset.key]);
   }
-  if (timeline && type === "contact") {
-    tr.extra = structuredClone(item);
-    for (const path of used) deletePath(tr.extra, path);
-    for (const k of ["contact", "care_request"]) {
-      if (tr.extra[k] === null || (tr.extra[k] && !Object.keys(tr.extra[k]).length)) delete tr.extra[k];
-    }
-    // what the row carries without a column (KVÅ codes, contact form, the checklist) is kept and named
-    const kept = Object.entries(tr.extra).flatMap(([k, v]) => (k === "type" ? [] : Object.keys(v).map((f) => `${k}.${f}`)));
-    if (kept.length) {
-      tr.lastElementChild.append(el("span", { class: "muted kept", title: JSON.stringify(tr.extra), text: `+ ${kept.join(", ")}` }));
-    }
-  }
+  if (li.parentElement) renumber(li.parentElement);
 }
 
-function deletePath(obj, path) {
-  const keys = path.split(".");
-  const parent = keys.length === 1 ? obj : getPath(obj, keys.slice(0, -1).join("."));
-  if (parent && typeof parent === "object") delete parent[keys[keys.length - 1]];
-}
-
-function applyRowType(tr) {
-  const type = $("[data-key=type]", tr).value;
-  for (const ctrl of $$("[data-types]", tr)) ctrl.disabled = !ctrl.dataset.types.split(" ").includes(type);
-}
-
-function readRow(tr, columns) {
-  const type = $("[data-key=type]", tr).value;
-  const timeline = columns === EVENT_COLUMNS;
-  const item = timeline && type === "contact" ? structuredClone(tr.extra) : {};
-  for (const [key] of columns) {
-    const ctrl = $(`[data-key="${key}"]`, tr);
-    const path = timeline ? rowValueKey(key, type) : key;
-    ctrl.dataset.path = `${tr.dataset.path}.${path}`;
-    if (ctrl.disabled) continue;
-    const value = readControl(ctrl);
-    if (value !== undefined) setPath(item, path, value);
+function readCard(li) {
+  const type = $('[data-key="type"]', li).value;
+  const item = { type };
+  const body = $(".event-body", li);
+  if (type === "contact" && li.dataset.list === "events") return readContactEditor($(".contact-editor", body), item);
+  for (const ctrl of $$("[data-key]", body)) {
+    const v = readControl(ctrl);
+    if (v !== undefined) item[ctrl.dataset.key] = v;
   }
   return item;
 }
 
-function renumber(tbody, name) {
-  $$("tr", tbody).forEach((tr, i) => { tr.dataset.path = `${name}[${i}]`; });
+// Each card's controls get their full JSON path (events[2].contact.date), so errors find them.
+function renumber(ul) {
+  $$(":scope > li", ul).forEach((li, i) => {
+    li.dataset.path = `${li.dataset.list}[${i}]`;
+    $(".event-n", li).textContent = t("event_n", { n: i + 1 });
+    $("button.remove", li).setAttribute("aria-label", t("remove_n", { n: i + 1 }));
+    for (const ctrl of $$("[data-key]", li)) {
+      const key = ctrl.dataset.key;
+      ctrl.dataset.path = key === "type" ? `${li.dataset.path}.type` : `${li.dataset.path}.${key}`;
+    }
+  });
 }
 
-function readInto(req, selector) {
-  for (const ctrl of $$(selector)) {
-    const v = readControl(ctrl);
-    if (v !== undefined) setPath(req, ctrl.dataset.path, v);
-  }
+// ---- the two forms ------------------------------------------------------------------------------
+
+function buildForms() {
+  const editor = contactEditor(true);
+  $("#contact-editor").replaceChildren(editor);
+  for (const ctrl of $$("[data-key]", editor)) ctrl.dataset.path = ctrl.dataset.key;
 }
 
 function readContactRequest() {
-  const req = { contact: {} };
-  readInto(req, "#contact-fields [data-path]");
-  if ($("#has-care-request").checked) {
-    req.care_request = {};
-    readInto(req, "#care-request-fields [data-path]");
-    if ($("#has-evi").checked) {
-      req.care_request.evi_assessment = {};
-      readInto(req, "#evi-fields [data-path]");
-    }
-  }
-  const tbody = $("#history-table tbody");
-  renumber(tbody, "history");
-  const history = $$("tr", tbody).map((tr) => readRow(tr, HISTORY_COLUMNS));
+  const req = readContactEditor($("#contact-editor .contact-editor"), {});
+  const history = $$("#history-list > li").map(readCard);
   if (history.length) req.history = history;
   const ref = $("#patient-ref").value.trim();
   if (ref) req.patient = { ref };
@@ -383,38 +436,30 @@ function readContactRequest() {
 }
 
 function fillContactForm(req) {
-  clearErrors();
-  for (const ctrl of $$("#contact-fields [data-path], #care-request-fields [data-path], #evi-fields [data-path]")) {
-    writeControl(ctrl, getPath(req, ctrl.dataset.path));
-  }
-  $("#has-care-request").checked = !!req.care_request;
-  $("#has-evi").checked = !!(req.care_request && req.care_request.evi_assessment);
-  const tbody = $("#history-table tbody");
-  tbody.replaceChildren(...(req.history || []).map((h) => rowFor(HISTORY_COLUMNS, h)));
-  renumber(tbody, "history");
+  clearErrors($("#contact-form"));
+  fillContactEditor($("#contact-editor .contact-editor"), req);
+  const ul = $("#history-list");
+  ul.replaceChildren(...(req.history || []).map((h) => eventCard("history", h)));
+  renumber(ul);
   $("#patient-ref").value = (req.patient && req.patient.ref) || "";
 }
 
-// ---- the journey form ----------------------------------------------------------------
-
 function readTimeline() {
-  const tbody = $("#events-table tbody");
-  renumber(tbody, "events");
-  const tl = { events: $$("tr", tbody).map((tr) => readRow(tr, EVENT_COLUMNS)) };
+  const tl = { events: $$("#events-list > li").map(readCard) };
   const ref = $("#journey-patient-ref").value.trim();
   if (ref) tl.patient = { ref };
   return tl;
 }
 
 function fillTimeline(tl) {
-  clearErrors();
-  const tbody = $("#events-table tbody");
-  tbody.replaceChildren(...(tl.events || []).map((e) => rowFor(EVENT_COLUMNS, e)));
-  renumber(tbody, "events");
+  clearErrors($("#journey-form"));
+  const ul = $("#events-list");
+  ul.replaceChildren(...(tl.events || []).map((e) => eventCard("events", e)));
+  renumber(ul);
   $("#journey-patient-ref").value = (tl.patient && tl.patient.ref) || "";
 }
 
-// ---- talking to the API ----------------------------------------------------------------
+// ---- talking to the API: every request goes through api() ---------------------------------------
 
 // With access control on, the API wants a key: asked for when a 401 comes back, kept in
 // sessionStorage (this tab only) and sent as `Authorization: Bearer`.
@@ -447,20 +492,28 @@ function askKey(wrong) {
   });
 }
 
-async function post(url, body) {
-  const res = await apiFetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+async function api(url, body) {
+  const init = body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+  const res = await apiFetch(url, init);
   const ctype = res.headers.get("content-type") || "";
   const data = ctype.includes("json") ? await res.json() : await res.text();
   return { ok: res.ok, status: res.status, data, res };
 }
 
+async function guarded(call, box) {
+  try { return await call(); } catch (exc) {
+    box.replaceChildren(el("p", { text: t("network_error", { msg: exc.message }) }));
+    return { ok: false, data: undefined };
+  }
+}
+
 function clearErrors(root = document) {
   $$(".field-error", root).forEach((n) => n.remove());
-  $$(".invalid", root).forEach((n) => n.classList.remove("invalid"));
+  $$(".invalid", root).forEach((n) => { n.classList.remove("invalid"); n.removeAttribute("aria-invalid"); });
   $$(".general-errors", root).forEach((n) => n.replaceChildren());
 }
 
-// Put each problem next to the control its JSON path names (or the closest enclosing one).
+// The control a JSON path names, or the closest enclosing one (an event's card).
 function findControl(scope, path) {
   while (path) {
     const ctrl = scope.querySelector(`[data-path="${CSS.escape(path)}"]`);
@@ -472,6 +525,8 @@ function findControl(scope, path) {
   return null;
 }
 
+function errorText(err) { return state.lang === "sv" && err.message_sv ? err.message_sv : err.message; }
+
 function showErrors(errors, scope, general) {
   clearErrors(scope);
   const unplaced = [];
@@ -479,23 +534,18 @@ function showErrors(errors, scope, general) {
     const ctrl = findControl(scope, err.path.replace(/^\$\.?/, ""));
     if (!ctrl) { unplaced.push(err); continue; }
     ctrl.classList.add("invalid");
+    ctrl.setAttribute("aria-invalid", "true");
     const msg = el("div", { class: "field-error", "data-error-for": err.path, text: errorText(err) });
-    (ctrl.tagName === "TR" ? ctrl.lastElementChild : ctrl.closest("label") || ctrl.parentElement).append(msg);
+    (ctrl.tagName === "LI" ? $(".event-head", ctrl) : ctrl.closest("label") || ctrl.parentElement).append(msg);
   }
   general.replaceChildren(el("p", { text: t("errors_summary", { n: errors.length }) }),
     ...unplaced.map((e) => el("div", { class: "field-error", "data-error-for": e.path, text: `${e.path}: ${errorText(e)}` })));
 }
 
-// The API explains in English; for the common kinds of error the page says it in Swedish first.
-function errorText(err) {
-  const key = `err.${err.type}`;
-  if (state.lang === "en" || !UI[key]) return err.message;
-  return err.type === "missing" ? t(key) : `${t(key)}: ${err.message}`;
-}
-
 async function classifyContact() {
   const form = $("#contact-form");
-  const { ok, data } = await guarded(() => post("/v1/classify", readContactRequest()), $("#contact-general-errors"));
+  const request = readContactRequest();
+  const { ok, data } = await guarded(() => api("/v1/classify", request), $("#contact-general-errors"));
   if (data === undefined) return;
   if (!ok) {
     state.lastAnswer = null;
@@ -505,27 +555,22 @@ async function classifyContact() {
   }
   clearErrors(form);
   state.lastAnswer = data;
+  state.lastRequest = request;
   renderAnswer();
 }
 
 async function classifyJourney() {
   const form = $("#journey-form");
-  const { ok, data } = await guarded(() => post("/v1/classify/timeline", readTimeline()), $("#journey-general-errors"));
+  const timeline = readTimeline();
+  const { ok, data } = await guarded(() => api("/v1/classify/timeline", timeline), $("#journey-general-errors"));
   if (data === undefined) return;
   if (!ok) { state.lastJourney = null; $("#journey-answer").replaceChildren(); showErrors(data.errors || [], form, $("#journey-general-errors")); return; }
   clearErrors(form);
-  state.lastJourney = { timeline: readTimeline(), results: data.results };
+  state.lastJourney = { timeline, results: data.results };
   renderJourney();
 }
 
-async function guarded(call, box) {
-  try { return await call(); } catch (exc) {
-    box.replaceChildren(el("p", { text: t("network_error", { msg: exc.message }) }));
-    return { ok: false, data: undefined };
-  }
-}
-
-// ---- showing one answer as a clinician reads it ------------------------------------------
+// ---- one answer as a clinician reads it ------------------------------------------------------------
 
 function yesNo(v) { return el("span", { class: v ? "yes" : "no", text: v ? t("yes") : t("no") }); }
 
@@ -541,10 +586,49 @@ function countedText(w) {
   return t("counted_denominator_only", { n });
 }
 
-function answerCard(a) {
+function factValue(k, v) {
+  if (typeof v === "boolean") return v ? t("yes") : t("no");
+  const list = { setting: "setting", pathway: "pathway", activity: "activity", contact_form: "form" }[k];
+  return list && UI[`opt.${list}.${v}`] ? t(`opt.${list}.${v}`) : String(v);
+}
+
+// The sections of docs/definitions.md a rule's source cites ("docs/definitions.md §4.8, §6.3").
+function definitionLinks(source) {
+  const part = source.split("docs/definitions.md")[1] || "";
+  const anchors = state.lib.definitions.anchors;
+  return [...part.matchAll(/§(\d+(?:\.\d+)?)/g)].map((m) => m[1]).filter((n) => anchors[n])
+    .map((n) => el("a", { href: `${state.lib.definitions.url}#${anchors[n]}`, class: "definition-link", target: "_blank", rel: "noopener", text: `§${n}` }));
+}
+
+const lowerFirst = (s) => s.charAt(0).toLowerCase() + s.slice(1);
+
+// Why this rule and why the wait starts where it starts, in a sentence each, from the answer's facts.
+function explanation(a, request) {
+  const facts = Object.entries(a.facts).map(([k, v]) => `${lowerFirst(label(state.lib.facts[k]) || k)} – ${factValue(k, v)}`);
+  const parts = [el("p", { class: "why-rule", text: t("why_rule", { id: a.rule.id, title: a.rule[`title_${state.lang}`], facts: facts.join("; ") }) })];
+  const w = a.wait;
+  if (w) {
+    let text;
+    const received = request && request.care_request && request.care_request.received_date;
+    const decided = request && request.contact && request.contact.decision_date;
+    if (!w.start_date) text = t("why_no_wait");
+    else if (w.start_basis === "decision") {
+      text = t("why_wait_decision", { date: longDate(w.start_date) }) + (received && received !== w.start_date ? t("why_wait_decision_not_request", { other: longDate(received) }) : "") + ".";
+    } else {
+      text = t("why_wait_request", { date: longDate(w.start_date) }) + (decided && decided !== w.start_date ? t("why_wait_request_not_decision", { other: longDate(decided) }) : "") + ".";
+    }
+    parts.push(el("p", { class: "why-wait", text }));
+  }
+  const links = definitionLinks(a.rule.source);
+  if (links.length) parts.push(el("p", { class: "why-links" }, t("read_more"), " ", ...links.flatMap((l, i) => (i ? [", ", l] : [l]))));
+  parts.push(el("p", { class: `ruleset-status status-${a.ruleset.status}`, text: t(a.ruleset.status === "provisional" ? "status_provisional" : "status_confirmed") }));
+  return el("div", { class: "why" }, el("h4", { text: t("why_title") }), ...parts);
+}
+
+function answerCard(a, request) {
   const lang = state.lang;
   const card = el("div", { class: "card", id: "answer-card", "data-contact-type": a.contact_type, "data-rule": a.rule.id });
-  card.append(el("h3", { class: "contact-type" }, a[`label_${lang}`] || a.label_sv, " ", el("span", { class: "code", text: a.contact_type })));
+  card.append(el("h3", { class: "contact-type", text: a[`label_${lang}`] || a.label_sv }));
   card.append(el("p", { class: "measurement" }, a.measurement_point
     ? [el("strong", { text: `${t("measurement_point")}: ` }), yesNo(true), a.care_guarantee ? ` – ${t("care_guarantee")}` : ""]
     : t("not_measurement_point")));
@@ -558,19 +642,22 @@ function answerCard(a) {
     dl.append(el("dt", { text: t("counted") }), el("dd", { class: "counted", text: countedText(w) }));
     card.append(dl);
   }
+  card.append(explanation(a, request));
   card.append(el("p", { class: "rule" }, el("strong", { text: `${t("rule")} ${a.rule.id}: ` }), a.rule[`title_${lang}`]));
   card.append(el("p", { class: "source muted", text: `${t("source")}: ${a.rule.source}` }));
+  const c = a.commitment;
+  card.append(el("p", { class: "commitment" }, el("strong", { text: `${t("commitment")}: ` }),
+    c ? t("commitment_text", { opened: c.opened, latest: c.latest_contact, ends: c.window_ends }) : t("no_commitment")));
   const facts = el("table", { class: "facts" });
   for (const [k, v] of Object.entries(a.facts)) {
-    const shown = typeof v === "boolean" ? yesNo(v) : (UI[`opt.${k}.${v}`] ? t(`opt.${k}.${v}`) : String(v));
-    facts.append(el("tr", { "data-fact": k }, el("td", { text: label(state.lib.facts[k]) || k }), el("td", {}, shown)));
+    facts.append(el("tr", { "data-fact": k }, el("td", { text: label(state.lib.facts[k]) || k }), el("td", {}, typeof v === "boolean" ? yesNo(v) : factValue(k, v))));
   }
   card.append(el("h4", { text: t("facts_used") }), facts);
   if (a.warnings.length) {
     card.append(el("h4", { text: t("warnings") }),
       ...a.warnings.map((w) => el("div", { class: "warning", "data-code": w.code, text: lang === "sv" ? w.message_sv : w.message })));
   }
-  card.append(el("p", { class: "muted", text: `${t("ruleset")}: ${a.ruleset.name} ${a.ruleset.version} (${a.ruleset.sha256.slice(0, 12)})` }));
+  card.append(el("p", { class: "muted", text: `${t("ruleset")}: ${a.ruleset.name} ${a.ruleset.version} (${a.ruleset.status}, ${a.ruleset.sha256.slice(0, 12)})` }));
   return card;
 }
 
@@ -594,22 +681,14 @@ function renderAnswer() {
   const box = $("#answer");
   if (!a) { box.replaceChildren(); return; }
   const ex = state.current;
-  box.replaceChildren(answerCard(a), ex && ex.request ? expectationLine(ex.expect, a) : "");
+  box.replaceChildren(answerCard(a, state.lastRequest), ex && ex.request ? expectationLine(ex.expect, a) : "");
 }
 
-// ---- the journey: table and time line --------------------------------------------------------
+// ---- the journey: table and time line ---------------------------------------------------------------
 
 const DAY = 86400000;
 const toMs = (iso) => Date.UTC(+iso.slice(0, 4), +iso.slice(5, 7) - 1, +iso.slice(8, 10));
 const toIso = (ms) => new Date(ms).toISOString().slice(0, 10);
-
-function plusMonths(iso, months) {
-  // Calendar months, the day clamped to the month's end (29 Feb + 12 months = 28 Feb), as the rules count.
-  const y = +iso.slice(0, 4), m = +iso.slice(5, 7) - 1 + months, d = +iso.slice(8, 10);
-  const last = new Date(Date.UTC(y, m + 1, 0)).getUTCDate();
-  return toIso(Date.UTC(y, m, Math.min(d, last)));
-}
-
 function eventDate(e) { return e.type === "contact" ? e.contact && e.contact.date : e.date; }
 
 function renderJourney() {
@@ -619,21 +698,24 @@ function renderJourney() {
   const contacts = j.timeline.events.filter((e) => e.type === "contact");
   const expected = state.current && Array.isArray(state.current.expect) ? state.current.expect : null;
   const table = el("table", { class: "results", id: "journey-results" },
-    el("thead", {}, el("tr", {}, ...["col_date", "col_id", "col_answer", "col_rule", "col_wait", "col_warnings"].map((k) => el("th", { text: t(k) })))));
+    el("thead", {}, el("tr", {}, ...["col_date", "col_id", "col_answer", "col_rule", "col_wait", "col_warnings"].map((k) => el("th", { scope: "col", text: t(k) })))));
   const tbody = el("tbody");
   j.results.forEach((r, i) => {
     const c = contacts[i].contact;
     const exp = expected && expected[i];
     const mismatch = exp && (exp.contact_type !== r.contact_type || (exp.rule && exp.rule !== r.rule.id));
+    const expText = exp ? (mismatch ? ` ✗ ${t("expected")}: ${label(state.lib.contact_types[exp.contact_type])} ${exp.rule || ""}` : " ✓") : "";
     tbody.append(el("tr", { "data-contact-type": r.contact_type, "data-rule": r.rule.id, class: mismatch ? "mismatch" : null },
       el("td", { text: c.date }), el("td", { text: r.contact_id }),
-      el("td", { text: `${r["label_" + state.lang]}${exp ? (mismatch ? ` ✗ ${t("expected")}: ${exp.contact_type} ${exp.rule || ""}` : " ✓") : ""}` }),
-      el("td", { title: r.rule["title_" + state.lang], text: `${r.rule.id} – ${r.rule["title_" + state.lang]}` }),
+      el("td", { text: `${r["label_" + state.lang]}${expText}` }),
+      el("td", {}, `${r.rule.id} – ${r.rule["title_" + state.lang]} `, ...definitionLinks(r.rule.source).slice(-1)),
       el("td", { class: "wait-days", text: r.wait && r.wait.days !== null ? `${r.wait.days} ${t("days")} (${r.wait.within_limit ? "≤" : ">"} ${r.wait.limit_days})` : "–" }),
       el("td", { text: r.warnings.map((w) => (state.lang === "sv" ? w.message_sv : w.message)).join(" ") })));
   });
   table.append(tbody);
-  box.replaceChildren(el("h3", { text: t("journey_table") }), table, journeyChart(j.timeline.events, j.results));
+  const chartBox = el("div", { class: "chart-box" });
+  box.replaceChildren(el("h3", { text: t("journey_table") }), el("div", { class: "table-box" }, table), chartBox);
+  chartBox.append(journeyChart(j.timeline.events, j.results, Math.max(640, chartBox.clientWidth || 0)));
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -644,79 +726,117 @@ function svg(tag, attrs = {}, text) {
   return n;
 }
 
-// The care commitment on the time line: 12 months after each contact of a commitment type
-// (rules/tables/contact_types.yaml), merged where they overlap, ended early by care_closed.
-function commitmentWindows(events, results, months) {
-  const windows = [];
-  let open = null, ri = 0;
-  for (const e of events) {
-    if (e.type === "care_closed" && open && e.date <= open.end) { open.end = e.date; open.closed = true; open = null; }
-    if (e.type !== "contact") continue;
-    const r = results[ri++];
-    if (!state.lib.commitment_types.includes(r.contact_type)) continue;
-    const end = plusMonths(e.contact.date, months);
-    if (open && e.contact.date <= open.end) open.end = end > open.end ? end : open.end;
-    else windows.push(open = { start: e.contact.date, end, closed: false });
-  }
-  return windows;
+const measure = (() => {
+  const ctx = document.createElement("canvas").getContext("2d");
+  return (text) => { ctx.font = "11px system-ui, sans-serif"; return Math.ceil(ctx.measureText(text).width) + 2; };
+})();
+
+// Greedy rows for labels: each label goes on the first row where it does not touch the one before.
+function rowPlacer() {
+  const ends = [];
+  return (x0, width) => {
+    let row = ends.findIndex((end) => end + 6 < x0);
+    if (row < 0) { row = ends.length; ends.push(0); }
+    ends[row] = x0 + width;
+    return row;
+  };
 }
 
-function journeyChart(events, results) {
+// The care commitments as the server gave them (each result's `commitment`): one window per
+// opening date, to its latest window end, ended sooner by a care_closed that follows its last contact.
+function commitmentWindows(events, results) {
+  const windows = new Map();
+  let ri = 0;
+  events.forEach((e, idx) => {
+    if (e.type !== "contact") return;
+    const c = results[ri++].commitment;
+    if (!c) return;
+    const w = windows.get(c.opened) || { start: c.opened, end: c.window_ends, last: idx, closed: false };
+    if (c.window_ends > w.end) w.end = c.window_ends;
+    w.last = idx;
+    windows.set(c.opened, w);
+  });
+  for (const w of windows.values()) {
+    const close = events.find((e, idx) => idx > w.last && e.type === "care_closed" && e.date <= w.end);
+    if (close) { w.end = close.date; w.closed = true; }
+  }
+  return [...windows.values()];
+}
+
+function journeyChart(events, results, W) {
   if (!events.length) return "";
-  const months = state.lib.wait.commitment_months;
   const contacts = events.filter((e) => e.type === "contact");
   const waits = results.map((r, i) => ({ r, date: contacts[i].contact.date })).filter((x) => x.r.wait && x.r.wait.start_date);
-  const windows = commitmentWindows(events, results, months);
+  const windows = commitmentWindows(events, results);
   const dates = events.map(eventDate).concat(waits.map((x) => x.r.wait.start_date), windows.map((w) => w.end));
   const lo = Math.min(...dates.map(toMs)) - 10 * DAY, hi = Math.max(...dates.map(toMs)) + 10 * DAY;
-  const W = 1000, left = 130, right = 120, laneH = 22, labelRows = 5;
+  const left = 110, right = 20, laneH = 22, rowH = 15;
   const x = (iso) => left + ((toMs(iso) - lo) / (hi - lo)) * (W - left - right);
-  const rowsTop = 24, windowY = rowsTop + labelRows * 15 + 14, waitsY = windowY + 34;
-  const H = waitsY + Math.max(1, waits.length) * laneH + 40;
-  const root = svg("svg", { class: "journey", id: "journey-chart", viewBox: `0 0 ${W} ${H}`, role: "img" });
-  root.append(svg("text", { x: 4, y: rowsTop + 4, class: "lane-label" }, t("lane_events")));
+  // event labels above the commitment lane, on as many rows as they need
+  const place = rowPlacer();
+  let ci = 0;
+  const labels = events.map((e) => {
+    const r = e.type === "contact" ? results[ci++] : null;
+    const text = r ? `${r["label_" + state.lang]} (${r.rule.id})` : t(`opt.event.${e.type}`);
+    const cx = x(eventDate(e)), width = measure(text);
+    const x0 = Math.min(cx + 2, W - width);
+    return { e, r, cx, x0, text, row: place(x0, width) };
+  });
+  const eventRows = Math.max(1, ...labels.map((l) => l.row + 1));
+  const rowsTop = 16, windowY = rowsTop + eventRows * rowH + 8;
+  // the windows' end labels below the lane
+  const placeEnd = rowPlacer();
+  const ends = windows.map((w) => {
+    const text = w.closed ? `${t("closed_at")} ${w.end}` : `${t("limit12")} ${w.end}`;
+    const width = measure(text), x0 = Math.min(x(w.end) + 3, W - width);
+    return { w, text, x0, row: placeEnd(x0, width) };
+  });
+  const endRows = ends.length ? Math.max(...ends.map((e) => e.row + 1)) : 0;
+  const waitsY = windowY + 22 + endRows * rowH + 6;
+  const axisY = waitsY + Math.max(1, waits.length) * laneH + 8;
+  const legendY = axisY + 34;
+  // the legend, wrapped to the width
+  const legendItems = [["bar-ok", "legend_ok"], ["bar-late", "legend_late"], ["bar-excluded", "legend_excluded"], ["limit30", "legend_limit30"],
+    ["window", "legend_window"], ["limit12", "legend_limit12"], ["dot-mp", "legend_mp"], ["dot-other", "legend_other"], ["event-mark", "legend_event"]];
+  let lx = 4, ly = legendY;
+  const legend = legendItems.map(([cls, key]) => {
+    const text = t(key, { n: state.lib.wait.limit_days });
+    const width = 18 + measure(text) + 14;
+    if (lx + width > W) { lx = 4; ly += 18; }
+    const item = { cls, text, lx, ly };
+    lx += width;
+    return item;
+  });
+  const H = ly + 14;
+  const root = svg("svg", { class: "journey", id: "journey-chart", width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "journey-chart-title" });
+  root.append(svg("title", { id: "journey-chart-title" }, t("chart_title")));
+  root.append(svg("text", { x: 4, y: rowsTop, class: "lane-label" }, t("lane_events")));
   root.append(svg("text", { x: 4, y: windowY + 12, class: "lane-label" }, t("lane_window")));
-  root.append(svg("text", { x: 4, y: waitsY + 14, class: "lane-label" }, t("lane_waits")));
-  // axis with month ticks
-  const axisY = H - 24;
+  root.append(svg("text", { x: 4, y: waitsY + 10, class: "lane-label" }, t("lane_waits")));
+  // axis with month ticks, labelled often enough but never closer than 70 px
   root.append(svg("line", { x1: left, x2: W - right, y1: axisY, y2: axisY, class: "axis" }));
   const first = new Date(lo);
-  for (let m = Date.UTC(first.getUTCFullYear(), first.getUTCMonth() + 1, 1); m < hi; ) {
-    const d = new Date(m);
-    const iso = toIso(m);
+  const monthPx = (W - left - right) / ((hi - lo) / (30.44 * DAY));
+  const step = [1, 2, 3, 6, 12].find((s) => s * monthPx >= 70) || 12;
+  for (let m = Date.UTC(first.getUTCFullYear(), first.getUTCMonth() + 1, 1); m < hi;) {
+    const d = new Date(m), iso = toIso(m);
     root.append(svg("line", { x1: x(iso), x2: x(iso), y1: axisY, y2: axisY + 4, class: "axis" }));
-    if (d.getUTCMonth() % 3 === 0) root.append(svg("text", { x: x(iso) - 18, y: axisY + 16 }, iso.slice(0, 7)));
+    if (d.getUTCMonth() % step === 0 && x(iso) - 20 > left - 10 && x(iso) + 24 < W) root.append(svg("text", { x: x(iso) - 20, y: axisY + 16, class: "tick" }, iso.slice(0, 7)));
     m = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
   }
-  // the commitment windows and, where time (not care_closed) ends one, its 12-month limit
-  for (const w of windows) {
-    root.append(svg("rect", { x: x(w.start), y: windowY, width: Math.max(1, x(w.end) - x(w.start)), height: 16, class: "window" }));
-    if (w.closed) continue;
-    root.append(svg("line", { x1: x(w.end), x2: x(w.end), y1: windowY - 6, y2: axisY, class: "limit12", "data-limit": "12m" }));
-    root.append(svg("text", { x: x(w.end) + 3, y: windowY + 12 }, `${t("limit12")} ${w.end}`));
+  for (const { w, text, x0, row } of ends) {
+    root.append(svg("rect", { x: x(w.start), y: windowY, width: Math.max(1, x(w.end) - x(w.start)), height: 16, class: "window", "data-start": w.start, "data-end": w.end }));
+    if (!w.closed) root.append(svg("line", { x1: x(w.end), x2: x(w.end), y1: windowY - 4, y2: axisY, class: "limit12", "data-limit": "12m" }));
+    root.append(svg("text", { x: x0, y: windowY + 28 + row * rowH, class: "end-label" }, text));
   }
-  // events, each label on the first row where it does not overlap the label before it
-  const rowEnd = new Array(labelRows).fill(-Infinity);
-  let ci = 0;
-  events.forEach((e) => {
-    const cx = x(eventDate(e));
-    let text;
-    if (e.type === "contact") {
-      const r = results[ci++];
-      text = `${r["label_" + state.lang]} (${r.rule.id})`;
-      root.append(svg("circle", { cx, cy: windowY + 8, r: 5, fill: r.measurement_point ? "#1f5fa8" : "#9aa5b1", "data-contact-type": r.contact_type }));
-    } else {
-      text = t(`opt.event.${e.type}`);
-      root.append(svg("rect", { x: cx - 4, y: windowY + 4, width: 8, height: 8, fill: "#6a4fb3", transform: `rotate(45 ${cx} ${windowY + 8})` }));
-    }
-    let row = rowEnd.findIndex((end) => end < cx);
-    if (row < 0) row = rowEnd.indexOf(Math.min(...rowEnd));
-    rowEnd[row] = cx + text.length * 5.6 + 6;
-    const ly = rowsTop + row * 15;
-    root.append(svg("line", { x1: cx, x2: cx, y1: ly + 3, y2: windowY + 3, stroke: "#c9d1db" }));
-    root.append(svg("text", { x: cx + 2, y: ly, class: "event-label" }, text));
-  });
-  // waits as bars from their start to the contact, with the 30-day limit
+  for (const { e, r, cx, x0, text, row } of labels) {
+    if (r) root.append(svg("circle", { cx, cy: windowY + 8, r: 5, class: r.measurement_point ? "dot-mp" : "dot-other", "data-contact-type": r.contact_type }));
+    else root.append(svg("rect", { x: cx - 4, y: windowY + 4, width: 8, height: 8, class: "event-mark", transform: `rotate(45 ${cx} ${windowY + 8})` }));
+    const ly2 = rowsTop + row * rowH;
+    root.append(svg("line", { x1: cx, x2: cx, y1: ly2 + 3, y2: windowY + 3, class: "leader" }));
+    root.append(svg("text", { x: x0, y: ly2, class: "event-label", "data-type": e.type }, text));
+  }
+  // waits as bars from their start to the contact, with the limit; the label beside the bar where it fits
   waits.forEach(({ r, date }, k) => {
     const w = r.wait, y = waitsY + k * laneH;
     const cls = w.exclusion && !w.in_denominator ? "bar-excluded" : w.within_limit ? "bar-ok" : "bar-late";
@@ -725,13 +845,23 @@ function journeyChart(events, results) {
     root.append(bar);
     const lim = toIso(toMs(w.start_date) + w.limit_days * DAY);
     root.append(svg("line", { x1: x(lim), x2: x(lim), y1: y - 3, y2: y + 15, class: "limit30", "data-limit": "30d" }));
-    root.append(svg("text", { x: Math.max(x(date), x(lim)) + 4, y: y + 10 },
-      `${w.days} ${t("days")}${w.exclusion ? ` ${w.exclusion}` : ""} · ${t("limit30", { n: w.limit_days })}`));
+    const text = `${w.days} ${t("days")}${w.exclusion ? ` ${w.exclusion}` : ""} · ${t("limit30", { n: w.limit_days })}`;
+    const width = measure(text), after = Math.max(x(date), x(lim)) + 4;
+    const tx = after + width <= W ? after : Math.max(left, Math.min(x(w.start_date), x(lim)) - 4 - width);
+    root.append(svg("text", { x: tx, y: y + 10, class: "wait-label" }, text));
   });
+  for (const { cls, text, lx: ix, ly: iy } of legend) {
+    const g = svg("g", { class: "legend-item" });
+    if (cls.startsWith("limit")) g.append(svg("line", { x1: ix + 6, x2: ix + 6, y1: iy - 9, y2: iy + 3, class: cls }));
+    else if (cls.startsWith("dot")) g.append(svg("circle", { cx: ix + 6, cy: iy - 3, r: 5, class: cls }));
+    else g.append(svg("rect", { x: ix, y: iy - 9, width: 12, height: 10, class: cls }));
+    g.append(svg("text", { x: ix + 18, y: iy }, text));
+    root.append(g);
+  }
   return root;
 }
 
-// ---- the library, views and language ------------------------------------------------------
+// ---- the library, cases, links and files ---------------------------------------------------------------
 
 function renderLibrary() {
   const box = $("#sections");
@@ -764,16 +894,29 @@ function filterLibrary() {
   }
 }
 
-async function openExample(name) {
-  const ex = state.lib.examples.find((e) => e.name === name);
+function ruleNames(ids) {
+  return ids.map((id) => (state.lib.rules[id] ? `${id} (${state.lib.rules[id]["title_" + state.lang]})` : id)).join(", ");
+}
+
+function renderStory() {
+  const ex = state.current;
+  $("#story-box").hidden = !ex;
+  if (!ex) return;
+  $("#story-title").textContent = ex["title_" + state.lang] || ex.title_sv;
+  $("#story-text").textContent = (ex.story || "").trim();
+  const parts = [ex.name ? `${ex.name}.yaml` : t("from_file", { name: ex.file })];
+  if (ex.fires && ex.fires.length) parts.push(t("shows_rule", { rules: ruleNames(ex.fires) }));
+  if (ex.misses && ex.misses.length) parts.push(t("near_rule", { rules: ruleNames(ex.misses) }));
+  $("#story-meta").textContent = parts.join(" · ");
+}
+
+// Open a case (a library example, a saved file or a shared link) in its view and run it.
+async function openCase(ex) {
   state.current = ex;
-  $$("button.example").forEach((b) => b.classList.toggle("current", b.dataset.example === name));
-  $("#story-box").hidden = false;
-  $("#story-title").textContent = ex["title_" + state.lang];
-  $("#story-text").textContent = ex.story;
-  $("#story-meta").textContent = `${name}.yaml${ex.fires.length ? ` · ${t("fires")} ${ex.fires.join(", ")}` : ""}${ex.misses.length ? ` · ${t("misses")} ${ex.misses.join(", ")}` : ""}`;
-  $("#example-title").value = ex.title_sv;
-  $("#example-story").value = ex.story.trim();
+  $$("button.example").forEach((b) => b.classList.toggle("current", b.dataset.example === ex.name));
+  renderStory();
+  $("#example-title").value = ex.title_sv || "";
+  $("#example-story").value = (ex.story || "").trim();
   if (ex.request) {
     showView("contact");
     fillContactForm(ex.request);
@@ -785,31 +928,96 @@ async function openExample(name) {
   }
 }
 
+function openExample(name) { return openCase(state.lib.examples.find((e) => e.name === name)); }
+
+async function openFile(file) {
+  const box = $("#save-errors");
+  const { ok, data } = await guarded(async () => api("/workbench/example/read", { yaml: await file.text() }), box);
+  if (data === undefined) return;
+  if (!ok) { showErrors(data.errors || [], $("#save-box"), box); return; }
+  await openCase({ ...data, file: file.name, title_sv: data.title, title_en: data.title, fires: data.fires || [], misses: data.misses || [] });
+}
+
+// A shared link holds the case itself, base64url JSON in the fragment, which never reaches a server.
+function encodeCase(obj) {
+  const bytes = new TextEncoder().encode(JSON.stringify(obj));
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function decodeCase(text) {
+  const bin = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  return JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
+}
+
+function shareLink() {
+  const content = state.view === "contact" ? { request: readContactRequest() } : { timeline: readTimeline() };
+  const title = $("#example-title").value.trim(), story = $("#example-story").value.trim();
+  if (title) content.title = title;
+  if (story) content.story = story;
+  const url = `${location.origin}${location.pathname}#${state.view === "contact" ? "fall" : "resa"}=${encodeCase(content)}`;
+  history.replaceState(null, "", url);
+  const out = $(`#share-${state.view}`);
+  out.hidden = false;
+  $("input", out).value = url;
+  $("input", out).select();
+  if (navigator.clipboard) navigator.clipboard.writeText(url).catch(() => {});
+}
+
+async function openFromHash() {
+  const m = /^#(fall|resa)=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (!m) return;
+  let content;
+  try { content = decodeCase(m[2]); } catch { return; }
+  const ex = { title_sv: content.title || "", title_en: content.title || "", story: content.story || "", file: null, fires: [], misses: [] };
+  if (m[1] === "fall" && content.request) await openCase({ ...ex, request: content.request });
+  else if (m[1] === "resa" && content.timeline) await openCase({ ...ex, timeline: content.timeline });
+  if (!content.title && !content.story) { state.current = null; renderStory(); }
+}
+
+// ---- views, language, reset -------------------------------------------------------------------------------
+
 function showView(view) {
   state.view = view;
   $("#view-contact").hidden = view !== "contact";
   $("#view-journey").hidden = view !== "journey";
-  $$(".tab").forEach((b) => b.classList.toggle("active", b.dataset.view === view));
+  $$(".tab").forEach((b) => { b.classList.toggle("active", b.dataset.view === view); b.setAttribute("aria-pressed", String(b.dataset.view === view)); });
 }
 
 function applyLanguage() {
   document.documentElement.lang = state.lang;
   for (const n of $$("[data-i18n]")) n.textContent = t(n.dataset.i18n);
   $("#lang").textContent = state.lang === "sv" ? "English" : "Svenska";
+  $("#lang").lang = state.lang === "sv" ? "en" : "sv";
   $("#library-filter").placeholder = t("filter");
   $("#library-filter").setAttribute("aria-label", t("filter"));
-  $("#lang").lang = state.lang === "sv" ? "en" : "sv";
   // rebuild the controls' labels and options, keeping what was entered
   const req = readContactRequest(), tl = readTimeline();
-  const hadCare = $("#has-care-request").checked, hadEvi = $("#has-evi").checked;
-  buildContactForm();
+  buildForms();
   fillContactForm(req);
-  $("#has-care-request").checked = hadCare;
-  $("#has-evi").checked = hadEvi;
   fillTimeline(tl);
   renderLibrary();
-  if (state.current) $("#story-title").textContent = state.current["title_" + state.lang];
   if (state.current) $$("button.example").forEach((b) => b.classList.toggle("current", b.dataset.example === state.current.name));
+  renderStory();
+  renderAnswer();
+  renderJourney();
+}
+
+// Töm: the page as a fresh load gives it (the chosen language stays).
+function resetPage() {
+  state.current = null; state.lastAnswer = null; state.lastRequest = null; state.lastJourney = null;
+  history.replaceState(null, "", location.pathname);
+  fillContactForm({});
+  fillTimeline({});
+  clearErrors();
+  $("#example-title").value = "";
+  $("#example-story").value = "";
+  $("#library-filter").value = "";
+  $$(".share-out").forEach((n) => { n.hidden = true; $("input", n).value = ""; });
+  $$("button.example.current").forEach((b) => b.classList.remove("current"));
+  filterLibrary();
+  renderStory();
   renderAnswer();
   renderJourney();
 }
@@ -817,7 +1025,7 @@ function applyLanguage() {
 async function download() {
   const body = { title: $("#example-title").value.trim(), story: $("#example-story").value };
   if (state.view === "contact") body.request = readContactRequest(); else body.timeline = readTimeline();
-  const { ok, data, res } = await guarded(() => post("/workbench/example", body), $("#save-errors"));
+  const { ok, data, res } = await guarded(() => api("/workbench/example", body), $("#save-errors"));
   if (data === undefined) return;
   if (!ok) { showErrors(data.errors || [], $("#save-box"), $("#save-errors")); return; }
   clearErrors($("#save-box"));
@@ -829,30 +1037,27 @@ async function download() {
 }
 
 async function main() {
-  const res = await apiFetch("/workbench/library");
-  state.lib = await res.json();
+  const saved = localStorage.getItem(LANG_KEY);
+  if (saved === "sv" || saved === "en") state.lang = saved;
+  state.lib = (await api("/workbench/library")).data;
   $("#ruleset-id").textContent = `${state.lib.ruleset.name} ${state.lib.ruleset.version}`;
-  buildContactForm();
+  buildForms();
   applyLanguage();
   showView("contact");
   $("#contact-form").addEventListener("submit", (ev) => { ev.preventDefault(); classifyContact(); });
   $("#journey-form").addEventListener("submit", (ev) => { ev.preventDefault(); classifyJourney(); });
-  $("#add-history").addEventListener("click", () => {
-    const tbody = $("#history-table tbody");
-    tbody.append(rowFor(HISTORY_COLUMNS, null));
-    renumber(tbody, "history");
-  });
-  $("#add-event").addEventListener("click", () => {
-    const tbody = $("#events-table tbody");
-    tbody.append(rowFor(EVENT_COLUMNS, null));
-    renumber(tbody, "events");
-  });
-  $("#clear-contact").addEventListener("click", () => { state.current = null; state.lastAnswer = null; fillContactForm({}); renderAnswer(); });
-  $("#clear-journey").addEventListener("click", () => { state.current = null; state.lastJourney = null; fillTimeline({}); renderJourney(); });
+  $("#add-history").addEventListener("click", () => { const ul = $("#history-list"); ul.append(eventCard("history", null)); renumber(ul); });
+  $("#add-event").addEventListener("click", () => { const ul = $("#events-list"); ul.append(eventCard("events", null)); renumber(ul); });
+  $$(".clear").forEach((b) => b.addEventListener("click", resetPage));
+  $$(".share").forEach((b) => b.addEventListener("click", shareLink));
+  $$(".print").forEach((b) => b.addEventListener("click", () => window.print()));
+  $$(".open-file").forEach((inp) => inp.addEventListener("change", () => { if (inp.files[0]) openFile(inp.files[0]).finally(() => { inp.value = ""; }); }));
   $$(".tab").forEach((b) => b.addEventListener("click", () => showView(b.dataset.view)));
-  $("#lang").addEventListener("click", () => { state.lang = state.lang === "sv" ? "en" : "sv"; applyLanguage(); });
+  $("#lang").addEventListener("click", () => { state.lang = state.lang === "sv" ? "en" : "sv"; localStorage.setItem(LANG_KEY, state.lang); applyLanguage(); });
   $("#download").addEventListener("click", download);
   $("#library-filter").addEventListener("input", filterLibrary);
+  window.addEventListener("hashchange", openFromHash);
+  await openFromHash();
   document.body.dataset.ready = "true";
 }
 
