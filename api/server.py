@@ -225,8 +225,11 @@ def serve(host: str, port: int, workers: int, limits: Limits, tls: dict[str, Any
         **(tls or {}),
     )
     Protocol.limits = limits
+    scheme = "https" if tls else "http"
     if config.workers <= 1:
-        uvicorn.Server(config).run()
+        sock = config.bind_socket()
+        log.info("bup-classifier listening on %s://%s:%s", scheme, host, port, extra={"event": "listening"})
+        uvicorn.Server(config).run(sockets=[sock])
         return
     # With several workers uvicorn binds the socket itself with protocol 0, and asyncio
     # only sets TCP_NODELAY on sockets whose protocol is IPPROTO_TCP: every keep-alive
@@ -235,6 +238,8 @@ def serve(host: str, port: int, workers: int, limits: Limits, tls: dict[str, Any
     sock = config.bind_socket()
     if sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    log.info("bup-classifier listening on %s://%s:%s (%s workers)", scheme, host, port, workers,
+             extra={"event": "listening"})
     _supervisor()(config, sockets=[sock]).run()
 
 
