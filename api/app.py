@@ -22,6 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic.json_schema import models_json_schema
 
+from api import decisions as decision_log
 from api import docs, workbench
 from classifier import InputError, default_classifier
 from classifier.engine import EngineError, RuleSetDefect
@@ -33,6 +34,7 @@ from classifier.models import (
     TimelineRequest,
     TimelineResponse,
 )
+from classifier.rulesets import default_rulesets
 
 MiB = 1024 * 1024
 # API.md: "413 for a body over 1 MiB" (stated for POST /v1/classify). A batch may hold
@@ -151,7 +153,7 @@ def _responses(model: type, example: Any) -> dict[int | str, dict[str, Any]]:
 
 def create_app() -> FastAPI:
     """Build the app; the rule set is loaded (and checked) here, so a broken one fails start-up."""
-    clf = default_classifier()
+    clf = default_rulesets()  # one or several rule sets, each valid from a date
     ex = docs.worked_examples(clf)
     app = FastAPI(
         title="bup-classifier",
@@ -190,7 +192,7 @@ def create_app() -> FastAPI:
         """One contact with its care request and history → its contact type, wait and the rule behind it."""
         payload = await read_json(request)
         _count(request, 1)
-        return FastJSON(clf.classify(payload))
+        return await decision_log.answer(request, "classify", payload, clf.classify(payload))
 
     @app.post(
         "/v1/classify/batch", tags=["classify"], summary="Classify many independent contacts",
@@ -202,7 +204,8 @@ def create_app() -> FastAPI:
         payload = await read_json(request)
         if isinstance(payload, dict) and isinstance(payload.get("items"), list):
             _count(request, len(payload["items"]))
-        return FastJSON(await run_in_threadpool(clf.classify_batch, payload))
+        result = await run_in_threadpool(clf.classify_batch, payload)
+        return await decision_log.answer(request, "batch", payload, result)
 
     @app.post(
         "/v1/classify/timeline", tags=["classify"], summary="Classify one patient's contacts in order",
@@ -214,7 +217,7 @@ def create_app() -> FastAPI:
         payload = await read_json(request)
         result = await run_in_threadpool(clf.classify_timeline, payload)
         _count(request, len(result["results"]))
-        return FastJSON(result)
+        return await decision_log.answer(request, "timeline", payload, result)
 
     @app.post(
         "/v1/reports/monthly", tags=["reports"], summary="Monthly wait-time figures and the agreement's money",
@@ -232,7 +235,7 @@ def create_app() -> FastAPI:
              responses={200: {"content": {"application/json": {"example": ex["ruleset"]}}}})
     async def get_ruleset() -> dict[str, Any]:
         """Name, version, sha256 and every rule with id, stage, titles, source and outcome."""
-        return clf.ruleset.describe()
+        return clf.describe()
 
     @app.get("/health", tags=["service"], summary="Liveness, with the rule set's identity",
              responses={200: {"content": {"application/json": {"example": {
@@ -247,6 +250,7 @@ def create_app() -> FastAPI:
             _count(request, 1)
             return FastJSON({"ok": True})
 
+    decision_log.mount(app, clf)
     workbench.mount(app, clf, read_json)
     _add_request_schemas(app)
     return AccessLog(app)  # type: ignore[return-value]

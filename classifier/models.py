@@ -153,6 +153,8 @@ class ClassifyRequest(Strict):
     contact: Contact
     care_request: CareRequest | None = None
     history: list[HistoryItem] = Field(default_factory=list, max_length=MAX_HISTORY)
+    # Optional: classify by this loaded rule-set version instead of the one valid on the date.
+    ruleset_version: str | None = None
 
     def problems(self) -> list[tuple[str, str]]:
         """The contradictions API.md lists, each as (JSON path, what was expected)."""
@@ -185,6 +187,8 @@ class TimelineRequest(Strict):
 
     patient: Patient | None = None
     events: list[TimelineEvent] = Field(min_length=1, max_length=MAX_TIMELINE_EVENTS)
+    # Optional: classify by this loaded rule-set version instead of the one valid on the date.
+    ruleset_version: str | None = None
 
     def problems(self) -> list[tuple[str, str]]:
         """Events out of date order and the contradictions of each contact, by JSON path."""
