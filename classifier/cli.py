@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from classifier import examples as ex
-from classifier.classify import Classifier, default_classifier
+from classifier.classify import default_classifier
+from classifier.decisions import commands as decision_commands
 from classifier.errors import InputError
 
 
@@ -35,7 +36,7 @@ def _read_items(text: str) -> tuple[str, list[Any]]:
     return ("array", value) if isinstance(value, list) else ("object", [value])
 
 
-def _answer(classifier: Classifier, item: Any) -> dict[str, Any]:
+def _answer(classifier: Any, item: Any) -> dict[str, Any]:
     """A request, a batch ({"items": ...}) or a timeline ({"events": ...}), answered."""
     if isinstance(item, dict) and "events" in item:
         return classifier.classify_timeline(item)
@@ -51,7 +52,9 @@ def cmd_classify(args: argparse.Namespace, out: TextIO) -> int:
     except ValueError as exc:
         print(f"bup-classifier: {exc}", file=sys.stderr)
         return 2
-    classifier = default_classifier()
+    from classifier.rulesets import default_rulesets
+
+    classifier = default_rulesets()  # honours ruleset_version and each contact's date
     answers, rejected = [], 0
     for i, item in enumerate(items):
         try:
@@ -143,6 +146,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    decision_commands.apply_serve_options(args)
     config = uvicorn.Config("api.app:app", host=args.host, port=args.port, workers=args.workers,
                             access_log=False, log_config=None)
     if config.workers <= 1:
@@ -187,7 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1)
+    decision_commands.add_serve_options(p)
     p.set_defaults(func=cmd_serve)
+    decision_commands.add_parsers(sub)
     return parser
 
 

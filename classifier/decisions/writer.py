@@ -78,7 +78,7 @@ class Pending:
     answer: dict[str, Any]
 
 
-def _contact_dates(kind: str, payload: Any) -> list[str | None]:
+def contact_dates(kind: str, payload: Any) -> list[str | None]:
     """Each classified contact's date, in the order of the answer's results (payload is validated)."""
     if kind == "classify":
         return [payload["contact"]["date"]]
@@ -91,7 +91,7 @@ def entry(p: Pending, keep_request: bool, status_of: Callable[[str], str]) -> di
     """The rows for one decision, JSON-shaped (so the same form goes to the database or the spool)."""
     request = orjson.dumps(p.payload, option=orjson.OPT_SORT_KEYS)
     answers = [p.answer] if p.kind == "classify" else p.answer["results"]
-    dates = _contact_dates(p.kind, p.payload)
+    dates = contact_dates(p.kind, p.payload)
     contacts = [{
         "decision_id": p.decision_id, "position": i, "contact_date": dates[i] if i < len(dates) else None,
         "contact_type": a["contact_type"], "rule": a["rule"]["id"],
