@@ -26,12 +26,11 @@ from classifier.decisions.writer import utcnow
 from classifier.rulesets import RuleSets, ruleset_status
 
 HEADER = "X-Decision-Id"
-_state: dict[str, decisions.DecisionLog | None] = {"log": None}
 
 
-def current() -> decisions.DecisionLog | None:
-    """The process's decision log, None when it is off."""
-    return _state["log"]
+def current(request: Request) -> decisions.DecisionLog | None:
+    """This app's decision log, None when it is off."""
+    return getattr(request.app.state, "decision_log", None)
 
 
 def _error(status: int, detail: str, path: str, message: str, kind: str) -> JSONResponse:
@@ -41,7 +40,7 @@ def _error(status: int, detail: str, path: str, message: str, kind: str) -> JSON
 
 async def answer(request: Request, kind: str, payload: Any, result: dict[str, Any]) -> Response:
     """The endpoint's answer as JSON, recorded first when the log is on (503 when it cannot be)."""
-    log = current()
+    log = current(request)
     if log is None:
         return Response(orjson.dumps(result), media_type="application/json")
     decision_id = decisions.new_id()
@@ -74,8 +73,8 @@ class _BadQuery(Exception):
         self.name, self.message = name, message
 
 
-def _log_or_404() -> decisions.DecisionLog | JSONResponse:
-    log = current()
+def _log_or_404(request: Request) -> decisions.DecisionLog | JSONResponse:
+    log = current(request)
     if log is None:
         return _error(404, "the decision log is off", "$", "start the service with --decision-log URL", "log_off")
     return log
@@ -85,9 +84,9 @@ router = APIRouter(prefix="/v1/decisions", tags=["decisions"], dependencies=[Dep
 
 
 @router.get("/{decision_id}", summary="One recorded decision")
-async def get_decision(decision_id: str) -> Response:
+async def get_decision(request: Request, decision_id: str) -> Response:
     """The decision as recorded: time, caller, request (or its digest), answer, and each contact's rule set."""
-    log = _log_or_404()
+    log = _log_or_404(request)
     if isinstance(log, JSONResponse):
         return log
 
@@ -103,6 +102,7 @@ async def get_decision(decision_id: str) -> Response:
 
 @router.get("", summary="Recorded decisions, filtered and paginated")
 async def list_decisions(
+    request: Request,
     since: str | None = Query(None, alias="from", description="recorded on or after (date or ISO date-time, UTC)"),
     until: str | None = Query(None, alias="to", description="recorded before (a date includes that day)"),
     rule: str | None = None, contact_type: str | None = None, ruleset_version: str | None = None,
@@ -110,7 +110,7 @@ async def list_decisions(
     limit: int = Query(100, ge=1, le=1000), cursor: str | None = None,
 ) -> Response:
     """Decisions in recording order; `next_cursor` fetches the next page (null on the last)."""
-    log = _log_or_404()
+    log = _log_or_404(request)
     if isinstance(log, JSONResponse):
         return log
     try:
@@ -135,12 +135,8 @@ async def list_decisions(
 def mount(app: FastAPI, sets: RuleSets) -> None:
     """Open the log the environment asks for (BUP_DECISION_LOG…) and add /v1/decisions."""
     statuses = {c.ruleset.version: ruleset_status(c.ruleset) for c in sets.classifiers}
-    _state["log"] = decisions.from_env(lambda version: statuses.get(version, "unspecified"))
+    log = decisions.from_env(lambda version: statuses.get(version, "unspecified"))
+    app.state.decision_log = log
     app.include_router(router)
-
-    def close() -> None:
-        log = current()
-        if log is not None:
-            log.close()
-
-    app.router.on_shutdown.append(close)
+    if log is not None:
+        app.router.on_shutdown.append(log.close)

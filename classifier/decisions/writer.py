@@ -157,6 +157,8 @@ class DecisionLog:
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout)
+        if self._spool_pending:  # a last try, so a clean stop leaves no spool behind when the database is back
+            self._replay_spool()
         if self._spool_fh:
             self._spool_fh.close()
         self.engine.dispose()
