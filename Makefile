@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: setup run test test-long lint examples bench bench-smoke wrk chromium clean
+.PHONY: setup run test test-long lint examples bench bench-smoke wrk chromium postgresql clean
 
 setup: $(VENV)/.installed
 
@@ -24,10 +24,10 @@ run: setup
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup lint wrk chromium
+test: setup lint wrk chromium postgresql
 	$(BIN)/pytest
 
-test-long: setup lint chromium
+test-long: setup lint chromium postgresql
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest
 
 # wrk (Debian) drives the HTTP benchmarks; installed here when missing (root on these machines).
@@ -38,7 +38,11 @@ wrk:
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-bench: setup wrk
+# Debian's PostgreSQL server for the decision-log tests and bench (the tests initdb and start their own, on loopback).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+bench: setup wrk postgresql
 	$(BIN)/python bench/bench.py
 
 bench-smoke: setup wrk

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from tests.server import free_port
@@ -79,8 +79,6 @@ def postgres_server() -> Iterator[Postgres]:
         pg._run("createdb", "-h", "127.0.0.1", "-p", str(pg.port), "-U", user, "bup")
         yield pg
     finally:
-        try:
+        with suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired, FileNotFoundError):
             pg.stop("immediate")
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, FileNotFoundError):
-            pass
         shutil.rmtree(root, ignore_errors=True)

@@ -123,8 +123,9 @@ def test_every_answer_is_recorded_and_read_back(logged: TestClient) -> None:
         results = [body] if kind == "classify" else [x for x in body["results"] if "contact_type" in x]
         assert [(c["contact_type"], c["rule"]) for c in rec["contacts"]] == [
             (x["contact_type"], x["rule"]["id"]) for x in results]
+        status = rulesets.ruleset_status(rulesets.default_rulesets().ruleset)
         for c, x in zip(rec["contacts"], results, strict=True):
-            assert c["ruleset"] == {**x["ruleset"], "status": rulesets.ruleset_status(rulesets.default_rulesets().ruleset)}
+            assert c["ruleset"] == {**x["ruleset"], "status": status}
         recorded = dt.datetime.fromisoformat(rec["recorded_at"].replace("Z", "+00:00"))
         assert abs((dt.datetime.now(dt.UTC) - recorded).total_seconds()) < 60
     assert answers["timeline"][1].json()["results"][1]["contact_type"] == "investigation"
