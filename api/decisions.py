@@ -18,7 +18,9 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
+from api.docs import ErrorResponse
 from api.security import caller, require_role
 from classifier import decisions
 from classifier.decisions import store
@@ -80,7 +82,17 @@ def _log_or_404(request: Request) -> decisions.DecisionLog | JSONResponse:
     return log
 
 
-router = APIRouter(prefix="/v1/decisions", tags=["decisions"], dependencies=[Depends(require_role("audit"))])
+class Forbidden(BaseModel):
+    detail: str
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"model": Forbidden, "description": "The caller lacks the `audit` role."},
+    404: {"model": ErrorResponse, "description": "No such decision, or the decision log is off."},
+    422: {"model": ErrorResponse, "description": "A query parameter that cannot be read, named by `path`."},
+}
+router = APIRouter(prefix="/v1/decisions", tags=["decisions"], dependencies=[Depends(require_role("audit"))],
+                   responses=_ERRORS)
 
 
 @router.get("/{decision_id}", summary="One recorded decision")
@@ -107,7 +119,7 @@ async def list_decisions(
     until: str | None = Query(None, alias="to", description="recorded before (a date includes that day)"),
     rule: str | None = None, contact_type: str | None = None, ruleset_version: str | None = None,
     caller_name: str | None = Query(None, alias="caller"),
-    limit: int = Query(100, ge=1, le=1000), cursor: str | None = None,
+    limit: str | None = Query(None, description="1 to 1000 (default 100)"), cursor: str | None = None,
 ) -> Response:
     """Decisions in recording order; `next_cursor` fetches the next page (null on the last)."""
     log = _log_or_404(request)
@@ -116,7 +128,10 @@ async def list_decisions(
     try:
         filters = store.Filters(_when(since, "from", False), _when(until, "to", True), rule, contact_type,
                                 ruleset_version, caller_name)
-        if cursor is not None:
+        size = int(limit) if limit and limit.isdigit() else -1 if limit else 100
+        if not 1 <= size <= 1000:
+            raise _BadQuery("limit", f"expected a whole number from 1 to 1000, got {limit!r}")
+        if cursor:
             try:
                 uuid.UUID(cursor)
             except ValueError:
@@ -126,7 +141,7 @@ async def list_decisions(
 
     def read() -> tuple[list[dict[str, Any]], str | None]:
         with log.engine.connect() as conn:
-            return store.page(conn, filters, limit, cursor)
+            return store.page(conn, filters, size, cursor or None)
 
     records, next_cursor = await run_in_threadpool(read)
     return Response(orjson.dumps({"decisions": records, "next_cursor": next_cursor}), media_type="application/json")
