@@ -57,17 +57,10 @@ async def answer(request: Request, kind: str, payload: Any, result: dict[str, An
 
 
 def _when(value: str | None, name: str, end: bool) -> dt.datetime | None:
-    """`from`/`to` as UTC: a date (a `to` date includes that whole day) or an ISO date-time."""
-    if not value:
-        return None
     try:
-        if len(value) == 10:
-            day = dt.datetime.combine(dt.date.fromisoformat(value), dt.time())
-            return day + dt.timedelta(days=1) if end else day
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return store.moment(value, end)
     except ValueError:
         raise _BadQuery(name, f"expected a date 'YYYY-MM-DD' or an ISO date-time, got {value!r}") from None
-    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 class _BadQuery(Exception):

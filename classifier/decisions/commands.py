@@ -52,26 +52,24 @@ def apply_serve_options(args: argparse.Namespace) -> None:
 
 
 def _filters(args: argparse.Namespace) -> store.Filters:
-    def moment(value: str | None, end: bool) -> dt.datetime | None:
-        if not value:
-            return None
-        if len(value) == 10:
-            day = dt.datetime.combine(dt.date.fromisoformat(value), dt.time())
-            return day + dt.timedelta(days=1) if end else day
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC).replace(tzinfo=None)
-
-    return store.Filters(moment(args.since, False), moment(args.until, True), args.rule, args.contact_type,
-                         args.ruleset_version, args.caller)
+    return store.Filters(store.moment(args.since, False), store.moment(args.until, True), args.rule,
+                         args.contact_type, args.ruleset_version, args.caller)
 
 
 def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     """Every matching decision as one JSON line, in recording order."""
+    try:
+        filters = _filters(args)
+    except ValueError:
+        print("bup-classifier decisions export: --from/--to: expected a date YYYY-MM-DD or an ISO date-time",
+              file=sys.stderr)
+        return 2
     engine = store.engine_for(args.log)
     n = 0
     try:
         target = open(args.out, "w", encoding="utf-8") if args.out else out  # noqa: SIM115
         try:
-            for rec in store.iterate(engine, _filters(args)):
+            for rec in store.iterate(engine, filters):
                 target.write(orjson.dumps(rec).decode() + "\n")
                 n += 1
         finally:

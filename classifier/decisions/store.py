@@ -100,6 +100,18 @@ def write(conn: sa.Connection, entries: list[dict[str, Any]]) -> None:
         conn.exec_driver_sql(_SQL[("decision_contacts", dialect)], contacts)
 
 
+def moment(value: str | None, end: bool) -> dt.datetime | None:
+    """A `from`/`to` bound as naive UTC: a date (as `to`, the whole day is included) or an ISO date-time
+    (naive means UTC). ValueError when it is neither."""
+    if not value:
+        return None
+    if len(value) == 10:
+        day = dt.datetime.combine(dt.date.fromisoformat(value), dt.time())
+        return day + dt.timedelta(days=1) if end else day
+    when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return when.astimezone(dt.UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
 @dataclass(frozen=True)
 class Filters:
     """What GET /v1/decisions and `decisions export` can select by."""
