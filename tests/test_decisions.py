@@ -363,3 +363,12 @@ def test_impact_on_the_examples_writes_a_page(rules_copy: Path, tmp_path: Path,
     assert "Konsekvensanalys" in (tmp_path / "i.html").read_text()
     assert main(["impact", "--candidate", str(rules_copy), "--examples", "--baseline", "1999"]) == 2
     assert main(["impact", "--candidate", str(rules_copy), "--extract", "x.csv"]) == 2
+
+
+def test_serve_refuses_a_log_it_cannot_open() -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--port", "1", "--decision-log", "mysql://somewhere/db"])
+    assert "expected a decision-log URL sqlite:///PATH or postgresql://" in str(exc.value)
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--port", "1", "--decision-log", "postgresql://nobody@127.0.0.1:1/none"])
+    assert "cannot open the decision log (OperationalError)" in str(exc.value)

@@ -44,11 +44,15 @@ def apply_serve_options(args: argparse.Namespace) -> None:
         os.environ["BUP_DECISION_LOG_RETENTION_DAYS"] = str(args.decision_log_retention_days)
         if args.decision_log_spool:
             os.environ["BUP_DECISION_LOG_SPOOL"] = str(Path(args.decision_log_spool).resolve())
-        engine = store.engine_for(args.decision_log)  # fails on a bad URL or an unreachable database
         try:
-            store.migrate(engine)  # once, before the workers start
-        finally:
-            engine.dispose()
+            engine = store.engine_for(args.decision_log)
+            try:
+                store.migrate(engine)  # once, before the workers start
+            finally:
+                engine.dispose()
+        except Exception as exc:  # a bad URL, an unreachable database: say which, no traceback
+            detail = str(exc).splitlines()[0] if isinstance(exc, store.LogUrlError) else type(exc).__name__
+            raise SystemExit(f"bup-classifier serve: --decision-log: cannot open the decision log ({detail})") from None
 
 
 def _filters(args: argparse.Namespace) -> store.Filters:
