@@ -39,11 +39,6 @@ def apply_serve_options(args: argparse.Namespace) -> None:
     if args.rules:
         os.environ["BUP_RULES_DIRS"] = os.pathsep.join(str(Path(d).resolve()) for d in args.rules)
     if args.decision_log:
-        os.environ["BUP_DECISION_LOG"] = args.decision_log
-        os.environ["BUP_DECISION_LOG_STORE"] = args.decision_log_store
-        os.environ["BUP_DECISION_LOG_RETENTION_DAYS"] = str(args.decision_log_retention_days)
-        if args.decision_log_spool:
-            os.environ["BUP_DECISION_LOG_SPOOL"] = str(Path(args.decision_log_spool).resolve())
         try:
             engine = store.engine_for(args.decision_log)
             try:
@@ -53,6 +48,11 @@ def apply_serve_options(args: argparse.Namespace) -> None:
         except Exception as exc:  # a bad URL, an unreachable database: say which, no traceback
             detail = str(exc).splitlines()[0] if isinstance(exc, store.LogUrlError) else type(exc).__name__
             raise SystemExit(f"bup-classifier serve: --decision-log: cannot open the decision log ({detail})") from None
+        os.environ["BUP_DECISION_LOG"] = args.decision_log
+        os.environ["BUP_DECISION_LOG_STORE"] = args.decision_log_store
+        os.environ["BUP_DECISION_LOG_RETENTION_DAYS"] = str(args.decision_log_retention_days)
+        if args.decision_log_spool:
+            os.environ["BUP_DECISION_LOG_SPOOL"] = str(Path(args.decision_log_spool).resolve())
 
 
 def _filters(args: argparse.Namespace) -> store.Filters:
