@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: setup run test test-fast test-long lint examples bench bench-smoke wrk chromium axe clean
+.PHONY: setup run test test-fast test-long lint examples bench bench-smoke wrk chromium axe postgresql clean
 
 # Debian packages, installed only when missing (root on these machines; CI starts from a bare Debian).
 APT_INSTALL = { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; }
@@ -41,7 +41,7 @@ run: $(VENV)/.serve
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup lint wrk chromium axe
+test: setup lint wrk chromium axe postgresql
 	$(BIN)/pytest
 
 # The inner loop: everything but the tests marked slow (browser, real server, schemathesis, wheel install,
@@ -49,7 +49,7 @@ test: setup lint wrk chromium axe
 test-fast: setup lint
 	$(BIN)/pytest -m "not slow"
 
-test-long: setup lint chromium axe
+test-long: setup lint chromium axe postgresql
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest
 
 # wrk (Debian) drives the HTTP benchmarks; installed here when missing (root on these machines).
@@ -67,7 +67,11 @@ $(AXE): | setup
 	@command -v npm >/dev/null 2>&1 || $(call APT_INSTALL,npm)
 	npm install --silent --no-audit --no-fund --prefix $(VENV)/node axe-core@4
 
-bench: setup wrk
+# Debian's PostgreSQL server for the decision-log tests and bench (the tests initdb and start their own, on loopback).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+bench: setup wrk postgresql
 	$(BIN)/python bench/bench.py
 
 bench-smoke: setup wrk

@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from api import auth, docs, workbench
+from api import decisions as decision_log
 from api.security import caller_name
 from api.server import REQUEST_ID, configure_logging
 from api.work import ClientGone, Limits, Overloaded, TimeLimit, Work
@@ -45,6 +46,7 @@ from classifier.models import (
     TimelineResponse,
 )
 from classifier.privacy import identity_number_paths, looks_like_identity_number, redact
+from classifier.rulesets import default_rulesets
 
 LIMITS = Limits.from_env()
 
@@ -346,7 +348,7 @@ def _responses(model: type, example: Any) -> dict[int | str, dict[str, Any]]:
 
 def create_app() -> FastAPI:
     """Build the app; the rule set is loaded (and checked) here, so a broken one fails start-up."""
-    clf = default_classifier()
+    clf = default_rulesets()  # one or several rule sets, each valid from a date
     ex = docs.worked_examples(clf)
     app = FastAPI(
         title="bup-classifier",
@@ -424,6 +426,22 @@ def create_app() -> FastAPI:
             return fn(payload)
         return job
 
+    def with_payload(fn: Callable[[Any], Any]) -> Callable[[Any, threading.Event], Any]:
+        """`plain`, answering (payload, answer) so the decision log can record the request."""
+        def job(decoded: tuple[Any, list[str]], _: threading.Event) -> Any:
+            payload, identity = decoded
+            refuse_identity_numbers(identity)
+            return payload, fn(payload)
+        return job
+
+    async def decide(request: Request, heavy: bool, kind: str, job: Callable[[Any, threading.Event], Any]) -> Response:
+        """`run` for a classification: `job` answers (payload, answer). With the decision log on,
+        the answer is recorded before it is returned (api/decisions.py); off, it is encoded in the pool."""
+        if decision_log.current(request) is None:
+            return await run(request, heavy, lambda decoded, cancelled: job(decoded, cancelled)[1])
+        payload, result = await compute(request, heavy, job)
+        return await decision_log.answer(request, kind, payload, result)
+
     @app.post(
         "/v1/classify", tags=["classify"], summary="Classify one contact",
         response_model=Classification, responses=_responses(Classification, ex["classify_answer"]),
@@ -432,7 +450,7 @@ def create_app() -> FastAPI:
     async def classify(request: Request) -> Response:
         """One contact with its care request and history → its contact type, wait and the rule behind it."""
         _count(request, 1)
-        return await run(request, False, plain(clf.classify))
+        return await decide(request, False, "classify", with_payload(clf.classify))
 
     @app.post(
         "/v1/classify/batch", tags=["classify"], summary="Classify many independent contacts",
@@ -447,9 +465,9 @@ def create_app() -> FastAPI:
             refuse_identity_numbers(outside)
             if isinstance(payload, dict) and isinstance(payload.get("items"), list):
                 _count(request, len(payload["items"]))
-            return clf.classify_batch(payload, cancelled, rejected)
+            return payload, clf.classify_batch(payload, cancelled, rejected)
 
-        return await run(request, True, job)
+        return await decide(request, True, "batch", job)
 
     @app.post(
         "/v1/classify/timeline", tags=["classify"], summary="Classify one patient's contacts in order",
@@ -462,9 +480,9 @@ def create_app() -> FastAPI:
             refuse_identity_numbers(decoded[1])
             result = clf.classify_timeline(decoded[0], cancelled)
             _count(request, len(result["results"]))
-            return result
+            return decoded[0], result
 
-        return await run(request, True, job)
+        return await decide(request, True, "timeline", job)
 
     @app.post(
         "/v1/reports/monthly", tags=["reports"], summary="Monthly wait-time figures and the agreement's money",
@@ -480,7 +498,7 @@ def create_app() -> FastAPI:
              responses={200: {"content": {"application/json": {"example": ex["ruleset"]}}}})
     async def get_ruleset() -> dict[str, Any]:
         """Name, version, sha256 and every rule with id, stage, titles, source and outcome."""
-        return clf.ruleset.describe()
+        return clf.describe()
 
     @app.get("/health", tags=["service"], summary="Liveness, with the rule set's identity",
              responses={200: {"content": {"application/json": {"example": {
@@ -496,6 +514,7 @@ def create_app() -> FastAPI:
             _count(request, 1)
             return FastJSON({"ok": True})
 
+    decision_log.mount(app, clf)
     workbench.mount(app, clf, lambda request, fn: compute(request, False, plain(fn)))
     docs.mount(app)
     _add_request_schemas(app)

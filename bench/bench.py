@@ -10,6 +10,8 @@
 6. p50/p99 of normal clients on /v1/classify alone and during a slow-client flood
    (bench/flood.py: more slow connections than the server's connection limit, loopback,
    stops by itself).
+7. the decision log: /v1/classify at one worker with the log off, on SQLite and on PostgreSQL,
+   and the time to replay 100,000 logged decisions under a candidate (1,000,000 with --full).
 Every figure is the median (with min and max) of several runs; ratios are computed run
 by run. The smoke run only checks that all of it still works: it asserts nothing about time.
 """
@@ -34,6 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+import decision_log  # noqa: E402
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 from peers import PlainDecider, ZenDecider  # noqa: E402
@@ -303,6 +306,8 @@ def markdown(r: dict[str, Any]) -> str:
     m = r["memory"]
     lines += [f"Memory: {m['classifications']:,} classifications in one process, RSS {m['rss_after_warmup_mb']} MB "
               f"after warm-up, {m['rss_end_mb']} MB at the end ({m['growth_after_warmup_mb']:+} MB)."]
+    if "decisions" in r:
+        lines += ["", *decision_log.markdown(r["decisions"], fmt)]
     return "\n".join(lines) + "\n"
 
 
@@ -311,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoke", action="store_true", help="a few seconds: check it all works, time nothing")
     p.add_argument("--out", default=str(ROOT / "bench" / "results"), help="where latest.json and latest.md go")
     p.add_argument("--only", choices=["http", "flood"], help="run one part alone (results go to --out)")
+    p.add_argument("--full", action="store_true", help="replay 1,000,000 logged decisions (default 100,000)")
     args = p.parse_args(argv)
     s = args.smoke
     work = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -342,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     result["flood"] = slow_flood(1 if s else 3, 2 if s else 10, 300 if s else 3000, 100 if s else 1000, work)
     print("memory ...", file=sys.stderr)
     result["memory"] = memory(2_000 if s else 1_000_000)
+    print("decision log ...", file=sys.stderr)
+    replayed = 2_000 if s else 1_000_000 if args.full else 100_000
+    result["decisions"] = {
+        "throughput": decision_log.throughput(1 if s else 3, 1 if s else 5, work, work / "body.json", wrk, stats),
+        "replay": decision_log.replay_time(replayed, work, requests_()),
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -10,6 +10,7 @@ import functools
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from classifier import answer, errors
@@ -72,27 +73,8 @@ class Classifier:
         self, payload: object, cancelled: threading.Event | None = None,
         rejected: dict[int, list[dict[str, str]]] | None = None,
     ) -> dict[str, Any]:
-        """POST /v1/classify/batch: each item answered or given its own error entry, in order.
-
-        No item can fail the batch: an item that breaks anything gets an `internal` error
-        entry (its traceback is logged, never its content). `rejected` holds the items the
-        transport refused already (identity numbers); `cancelled` is checked between items.
-        """
-        batch = errors.parse(BatchRequest, payload)
-        results: list[dict[str, Any]] = []
-        for i, item in enumerate(batch.items):
-            _check(cancelled)
-            if rejected and i in rejected:
-                results.append({"index": i, "errors": rejected[i]})
-                continue
-            try:
-                results.append(self.classify(item))
-            except errors.InputError as exc:
-                results.append({"index": i, "errors": exc.errors})
-            except Exception as exc:  # one item must never fail the batch
-                log.error("batch item %d failed", i, exc_info=exc, extra={"event": "batch_item_failed"})
-                results.append({"index": i, "errors": [INTERNAL_ITEM_ERROR]})
-        return {"results": results}
+        """POST /v1/classify/batch: each item answered or given its own error entry, in order."""
+        return classify_batch(self.classify, payload, cancelled, rejected)
 
     def classify_timeline(self, payload: object, cancelled: threading.Event | None = None) -> dict[str, Any]:
         """POST /v1/classify/timeline: each contact with the history the events before it form.
@@ -147,6 +129,33 @@ def timeline_requests(timeline: TimelineRequest, results: list[dict[str, Any]]) 
         else:
             history.append(event)
     return requests
+
+
+def classify_batch(
+    classify: Callable[[object], dict[str, Any]], payload: object, cancelled: threading.Event | None = None,
+    rejected: dict[int, list[dict[str, str]]] | None = None,
+) -> dict[str, Any]:
+    """A batch through `classify`, one item at a time, in order.
+
+    No item can fail the batch: an item that breaks anything gets an `internal` error
+    entry (its traceback is logged, never its content). `rejected` holds the items the
+    transport refused already (identity numbers); `cancelled` is checked between items.
+    """
+    batch = errors.parse(BatchRequest, payload)
+    results: list[dict[str, Any]] = []
+    for i, item in enumerate(batch.items):
+        _check(cancelled)
+        if rejected and i in rejected:
+            results.append({"index": i, "errors": rejected[i]})
+            continue
+        try:
+            results.append(classify(item))
+        except errors.InputError as exc:
+            results.append({"index": i, "errors": exc.errors})
+        except Exception as exc:  # one item must never fail the batch
+            log.error("batch item %d failed", i, exc_info=exc, extra={"event": "batch_item_failed"})
+            results.append({"index": i, "errors": [INTERNAL_ITEM_ERROR]})
+    return {"results": results}
 
 
 @functools.cache

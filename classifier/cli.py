@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from classifier import examples as ex
-from classifier.classify import Classifier, default_classifier
+from classifier.classify import default_classifier
+from classifier.decisions import commands as decision_commands
 from classifier.errors import InputError
 
 
@@ -37,7 +38,7 @@ def _read_items(text: str) -> tuple[str, list[Any]]:
     return ("array", value) if isinstance(value, list) else ("object", [value])
 
 
-def _answer(classifier: Classifier, item: Any) -> dict[str, Any]:
+def _answer(classifier: Any, item: Any) -> dict[str, Any]:
     """A request, a batch ({"items": ...}) or a timeline ({"events": ...}), answered."""
     if isinstance(item, dict) and "events" in item:
         return classifier.classify_timeline(item)
@@ -53,7 +54,9 @@ def cmd_classify(args: argparse.Namespace, out: TextIO) -> int:
     except ValueError as exc:
         print(f"bup-classifier: {exc}", file=sys.stderr)
         return 2
-    classifier = default_classifier()
+    from classifier.rulesets import default_rulesets
+
+    classifier = default_rulesets()  # honours ruleset_version and each contact's date
     answers, rejected = [], 0
     for i, item in enumerate(items):
         try:
@@ -220,6 +223,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     tls = _serve_security(args)
     if tls is None:
         return 2
+    decision_commands.apply_serve_options(args)
     limits = Limits.from_env()
     given = {f.name: getattr(args, f.name) for f in fields(Limits) if getattr(args, f.name, None) is not None}
     serve(args.host, args.port, args.workers, replace(limits, **given), tls)
@@ -282,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", help="serve HTTPS with this certificate chain (PEM)")
     p.add_argument("--tls-key", help="the certificate's private key (PEM)")
     p.add_argument("--tls-client-ca", help="mutual TLS: require a client certificate signed by this CA (PEM)")
+    decision_commands.add_serve_options(p)
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("keys", help="add, list or remove the API keys in an auth file")
     keys = p.add_subparsers(dest="action", required=True)
@@ -295,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="a role for this key (repeat for more)")
         k.add_argument("--auth-file", required=True, help="the auth file (created if missing)")
         k.set_defaults(func=cmd_keys)
+    decision_commands.add_parsers(sub)
     return parser
 
 

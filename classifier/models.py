@@ -231,6 +231,9 @@ class ClassifyRequest(Strict):
     history: list[HistoryItem] = Field(default_factory=list, max_length=MAX_HISTORY, description=(
         "Earlier events of the patient (historik), in date order: contacts with the contact type this service "
         "answered, concluded investigations and treatments, closed care."))
+    ruleset_version: str | None = Field(None, description=(
+        "Optional: classify by this loaded rule-set version (GET /v1/ruleset lists them) instead of the one "
+        "valid on the contact's date."))
 
     def problems(self) -> list[tuple[str, str]]:
         """The contradictions API.md lists, each as (JSON path, what was expected)."""
@@ -265,6 +268,9 @@ class TimelineRequest(Strict):
     patient: Patient | None = Field(None, description="The patient, by pseudonym only (optional).")
     events: list[TimelineEvent] = Field(min_length=1, max_length=MAX_TIMELINE_EVENTS, description=(
         "The patient's events in date order; events on the same date are taken in the order given."))
+    ruleset_version: str | None = Field(None, description=(
+        "Optional: classify by this loaded rule-set version (GET /v1/ruleset lists them) instead of the one "
+        "valid on the contact's date."))
 
     def problems(self) -> list[tuple[str, str]]:
         """Events out of date order and the contradictions of each contact, by JSON path."""

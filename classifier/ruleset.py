@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,8 @@ class RuleSet:
     # released (`bup-classifier rules --release VERSION`); not part of the hashed content.
     released: dict[str, str] = field(default_factory=dict)
     rules_by_id: dict[str, Rule] = field(default_factory=dict)
+    # The first contact date this rule set answers for (ruleset.yaml `valid_from`); None: no start.
+    valid_from: date | None = None
 
     @functools.cached_property
     def medication_prefixes(self) -> tuple[str, ...]:
@@ -332,4 +335,15 @@ def load(directory: str | os.PathLike[str] | None = None) -> RuleSet:
         released=read_release(root),
         commitment_types=frozenset(_need(tables["contact_types"], "commitment_types", "contact_types", list)),
         rules_by_id=dict(seen),
+        valid_from=_valid_from(top.get("valid_from"), where),
     )
+
+
+def _valid_from(value: Any, where: str) -> date | None:
+    """`valid_from` as a date ('YYYY-MM-DD'); absent means valid for every date."""
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise RuleSetError(f"{where}: 'valid_from' must be a date 'YYYY-MM-DD', got {value!r}") from None

@@ -28,3 +28,12 @@ def rules_copy(tmp_path: Path) -> Path:
     dest = tmp_path / "rules"
     shutil.copytree(DEFAULT_RULES_DIR, dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One real PostgreSQL server for the session's decision-log tests (tests/postgres.py)."""
+    from tests.postgres import postgres_server
+
+    with postgres_server() as pg:
+        yield pg

@@ -1,0 +1,150 @@
+"""The decision log in the service: recording each answer, and /v1/decisions to read it back.
+
+The classify endpoints build their answer as before and hand it to `answer()`, which
+(when the log is on) gives it a `decision_id`, waits until the writer thread has
+committed it (group commit, classifier/decisions/writer.py) and only then returns it,
+with the id in the body and in `X-Decision-Id`. A decision that cannot be recorded gets
+a 503 and no classification. Reading the log needs the `audit` role (api/security.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from api.docs import ErrorResponse
+from api.security import caller, require_role
+from classifier import decisions
+from classifier.decisions import store
+from classifier.decisions.writer import utcnow
+from classifier.rulesets import RuleSets
+
+HEADER = "X-Decision-Id"
+
+
+def current(request: Request) -> decisions.DecisionLog | None:
+    """This app's decision log, None when it is off."""
+    return getattr(request.app.state, "decision_log", None)
+
+
+def _error(status: int, detail: str, path: str, message: str, kind: str) -> JSONResponse:
+    body = {"detail": detail, "errors": [{"path": path, "message": message, "type": kind}]}
+    return JSONResponse(body, status_code=status)
+
+
+async def answer(request: Request, kind: str, payload: Any, result: dict[str, Any]) -> Response:
+    """The endpoint's answer as JSON, recorded first when the log is on (503 when it cannot be)."""
+    log = current(request)
+    if log is None:
+        return Response(orjson.dumps(result), media_type="application/json")
+    decision_id = decisions.new_id()
+    result["decision_id"] = decision_id
+    pending = decisions.Pending(decision_id, utcnow(), caller(request).name, kind, payload, result)
+    try:
+        await asyncio.wrap_future(log.submit(pending))
+    except decisions.LogUnavailable:
+        return _error(503, "decision log unavailable: the answer was not recorded, so it is not returned", "$",
+                      "the decision could not be recorded; retry later", "decision_log_unavailable")
+    return Response(orjson.dumps(result), media_type="application/json", headers={HEADER: decision_id})
+
+
+def _when(value: str | None, name: str, end: bool) -> dt.datetime | None:
+    try:
+        return store.moment(value, end)
+    except ValueError:
+        raise _BadQuery(name, f"expected a date 'YYYY-MM-DD' or an ISO date-time, got {value!r}") from None
+
+
+class _BadQuery(Exception):
+    def __init__(self, name: str, message: str):
+        self.name, self.message = name, message
+
+
+def _log_or_404(request: Request) -> decisions.DecisionLog | JSONResponse:
+    log = current(request)
+    if log is None:
+        return _error(404, "the decision log is off", "$", "start the service with --decision-log URL", "log_off")
+    return log
+
+
+class Forbidden(BaseModel):
+    detail: str
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"model": Forbidden, "description": "The caller lacks the `audit` role."},
+    404: {"model": ErrorResponse, "description": "No such decision, or the decision log is off."},
+    422: {"model": ErrorResponse, "description": "A query parameter that cannot be read, named by `path`."},
+}
+router = APIRouter(prefix="/v1/decisions", tags=["decisions"], dependencies=[Depends(require_role("audit"))],
+                   responses=_ERRORS)
+
+
+@router.get("/{decision_id}", summary="One recorded decision")
+async def get_decision(request: Request, decision_id: str) -> Response:
+    """The decision as recorded: time, caller, request (or its digest), answer, and each contact's rule set."""
+    log = _log_or_404(request)
+    if isinstance(log, JSONResponse):
+        return log
+
+    def read() -> dict[str, Any] | None:
+        with log.engine.connect() as conn:
+            return store.get(conn, decision_id)
+
+    record = await run_in_threadpool(read)
+    if record is None:
+        return _error(404, "no such decision", "decision_id", f"no decision {decision_id!r} in the log", "not_found")
+    return Response(orjson.dumps(record), media_type="application/json")
+
+
+@router.get("", summary="Recorded decisions, filtered and paginated")
+async def list_decisions(
+    request: Request,
+    since: str | None = Query(None, alias="from", description="recorded on or after (date or ISO date-time, UTC)"),
+    until: str | None = Query(None, alias="to", description="recorded before (a date includes that day)"),
+    rule: str | None = None, contact_type: str | None = None, ruleset_version: str | None = None,
+    caller_name: str | None = Query(None, alias="caller"),
+    limit: str | None = Query(None, description="1 to 1000 (default 100)"), cursor: str | None = None,
+) -> Response:
+    """Decisions in recording order; `next_cursor` fetches the next page (null on the last)."""
+    log = _log_or_404(request)
+    if isinstance(log, JSONResponse):
+        return log
+    try:
+        filters = store.Filters(_when(since, "from", False), _when(until, "to", True), rule, contact_type,
+                                ruleset_version, caller_name)
+        size = int(limit) if limit and limit.isdigit() else -1 if limit else 100
+        if not 1 <= size <= 1000:
+            raise _BadQuery("limit", f"expected a whole number from 1 to 1000, got {limit!r}")
+        if cursor:
+            try:
+                uuid.UUID(cursor)
+            except ValueError:
+                raise _BadQuery("cursor", "expected the next_cursor of an earlier page") from None
+    except _BadQuery as bad:
+        return _error(422, f"invalid query parameter {bad.name!r}", bad.name, bad.message, "query_invalid")
+
+    def read() -> tuple[list[dict[str, Any]], str | None]:
+        with log.engine.connect() as conn:
+            return store.page(conn, filters, size, cursor or None)
+
+    records, next_cursor = await run_in_threadpool(read)
+    return Response(orjson.dumps({"decisions": records, "next_cursor": next_cursor}), media_type="application/json")
+
+
+def mount(app: FastAPI, sets: RuleSets) -> None:
+    """Open the log the environment asks for (BUP_DECISION_LOG…) and add /v1/decisions."""
+    statuses = {c.ruleset.version: c.ruleset.status for c in sets.classifiers}
+    log = decisions.from_env(lambda version: statuses.get(version, "unspecified"))
+    app.state.decision_log = log
+    app.include_router(router)
+    if log is not None:
+        app.router.on_shutdown.append(log.close)

@@ -1,0 +1,118 @@
+"""Decision-log benchmarks for bench.py: throughput with the log off, on SQLite and on
+PostgreSQL (one worker each, run by run side by side, ratio to off), and the time to
+replay logged decisions under a candidate rule set (`bup-classifier impact --from-log`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from classifier import Classifier
+from classifier.decisions import replay, store
+from classifier.decisions.writer import Pending, entry, new_id
+from classifier.ruleset import DEFAULT_RULES_DIR
+from tests.postgres import postgres_server
+from tests.server import running_server
+
+
+@contextmanager
+def _env(**values: str | None) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def throughput(runs: int, seconds: float, workdir: Path, body: Path, wrk: Any, stats: Any) -> dict[str, Any]:
+    """req/s of /v1/classify at one worker: log off, SQLite, PostgreSQL; each run measures all three."""
+    out: dict[str, Any] = {}
+    with ExitStack() as stack:
+        pg = stack.enter_context(postgres_server())
+        urls = {"off": None, "sqlite": f"sqlite:///{workdir / 'bench-decisions.db'}", "postgresql": pg.url}
+        bases = {}
+        for name, url in urls.items():
+            with _env(BUP_DECISION_LOG=url, BUP_BENCH_BARE=None):
+                bases[name] = stack.enter_context(running_server(workdir / f"server-log-{name}.log", workers=1))
+        for base in bases.values():
+            wrk(f"{base}/v1/classify", body, 1, 8)  # warm up
+        rps: dict[str, list[float]] = {n: [] for n in urls}
+        p99: dict[str, list[float]] = {n: [] for n in urls}
+        ratios: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
+        for _ in range(runs):
+            run = {}
+            for name, base in bases.items():  # interleaved, so drift hits all alike
+                r = wrk(f"{base}/v1/classify", body, seconds, 16)
+                assert r["errors"] == 0, (name, r)
+                run[name] = r["rps"]
+                rps[name].append(r["rps"])
+                p99[name].append(r["p99_us"] / 1000)
+            for name in ratios:
+                ratios[name].append(run[name] / run["off"])
+        out = {"rps": {n: stats(v) for n, v in rps.items()}, "p99_ms": {n: stats(v) for n, v in p99.items()},
+               "ratio_to_off": {n: stats(v) for n, v in ratios.items()}}
+    return out
+
+
+def replay_time(n: int, workdir: Path, requests: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fill a SQLite log with n decisions (the example requests, repeated) and time their replay
+    under a candidate rule set (a copy of rules/ with a 20-day limit), as `impact --from-log` does."""
+    clf = Classifier()
+    url = f"sqlite:///{workdir / 'bench-replay.db'}"
+    engine = store.engine_for(url)
+    store.migrate(engine)
+    answers = [clf.classify(r) for r in requests]
+    now = dt.datetime.now(dt.UTC)
+    for start in range(0, n, 5000):
+        entries = []
+        for i in range(start, min(n, start + 5000)):
+            j = i % len(requests)
+            p = Pending(new_id(), now, "bench", "classify", requests[j], answers[j])
+            entries.append(entry(p, True, lambda _v: "provisional"))
+        with engine.begin() as conn:
+            store.write(conn, entries)
+    engine.dispose()
+    cand = workdir / "candidate"
+    shutil.rmtree(cand, ignore_errors=True)
+    shutil.copytree(DEFAULT_RULES_DIR, cand)
+    y = cand / "ruleset.yaml"
+    y.write_text(y.read_text().replace("limit_days: 30", "limit_days: 20"))
+    candidate = Classifier(cand)
+    start = time.perf_counter()
+    result = replay.impact(replay.from_log(url), candidate, None, "as logged", "candidate").result()
+    seconds = time.perf_counter() - start
+    assert result["cases"] == n, result["cases"]
+    return {"decisions": n, "seconds": seconds, "per_s": n / seconds,
+            "changed_contacts": result["changed_contacts"],
+            "extrapolated_1m_seconds": seconds * 1_000_000 / n, "db_mb": round(
+                (workdir / "bench-replay.db").stat().st_size / 2**20, 1)}
+
+
+def markdown(r: dict[str, Any], fmt: Any) -> list[str]:
+    t, rp = r["throughput"], r["replay"]
+    lines = ["| decision log, 1 worker (wrk, loopback) | /v1/classify req/s | ratio to off | p99 ms |",
+             "|---|---|---|---|"]
+    for name in ("off", "sqlite", "postgresql"):
+        ratio = fmt(t["ratio_to_off"][name], 2) if name in t["ratio_to_off"] else "1"
+        lines.append(f"| {name} | {fmt(t['rps'][name])} | {ratio} | {fmt(t['p99_ms'][name], 2)} |")
+    lines += ["", f"Replay of {rp['decisions']:,} logged decisions (SQLite, {rp['db_mb']} MB) under a candidate "
+              f"rule set: {rp['seconds']:.1f} s ({rp['per_s']:,.0f}/s, {rp['changed_contacts']:,} changed)"
+              + ("" if rp["decisions"] >= 1_000_000 else
+                 f"; 1,000,000 extrapolated linearly: {rp['extrapolated_1m_seconds']:.0f} s (`--full` measures it)")
+              + ".", ""]
+    return lines

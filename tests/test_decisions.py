@@ -1,0 +1,374 @@
+"""The decision log end to end: recorded answers, read back, filters, pages, digest mode,
+the audit role, 503 or spool when the database fails, export and purge, on SQLite and on
+a real PostgreSQL server; rule sets by validity date; impact."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
+
+from api.security import Caller
+from classifier import rulesets
+from classifier.cli import main
+from classifier.decisions import store
+from classifier.decisions.writer import new_id
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+def contact(day: str, cid: str = "c-1", received: str | None = None) -> dict[str, Any]:
+    received = received or (dt.date.fromisoformat(day) - dt.timedelta(days=24)).isoformat()
+    return {"patient": {"ref": "p-17"},
+            "contact": {"id": cid, "date": day, "setting": "bup", "activity": "assessment", "health_problem": "F41"},
+            "care_request": {"received_date": received, "pathway": "A"}}
+
+
+TIMELINE = {"patient": {"ref": "p-9"}, "events": [
+    {"type": "contact", "contact": {"id": "t-1", "date": "2026-02-26", "setting": "bup", "activity": "assessment",
+                                    "health_problem": "F90"},
+     "care_request": {"received_date": "2026-02-02", "pathway": "A"}},
+    {"type": "contact", "contact": {"id": "t-2", "date": "2026-03-20", "setting": "bup", "activity": "investigation",
+                                    "health_problem": "F90"}}]}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'decisions.db'}"
+    pg = request.getfixturevalue("postgres")
+    engine = store.engine_for(pg.url)
+    store.migrate(engine)
+    with engine.begin() as conn:  # each test starts from an empty log
+        conn.execute(sa.text("DELETE FROM decision_contacts"))
+        conn.execute(sa.text("DELETE FROM decisions"))
+    engine.dispose()
+    return pg.url
+
+
+class AsCaller:
+    """Stands in for the auth layer: puts an authenticated caller into the ASGI scope."""
+
+    def __init__(self, app: Any, who: Caller):
+        self.app, self.who = app, who
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope["bup.caller"] = self.who
+        await self.app(scope, receive, send)
+
+
+def make_client(monkeypatch: pytest.MonkeyPatch, url: str | None, who: Caller | None = None, **env: str) -> TestClient:
+    from api.app import create_app
+
+    monkeypatch.delenv("BUP_DECISION_LOG", raising=False)
+    if url:
+        monkeypatch.setenv("BUP_DECISION_LOG", url)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    app = create_app()
+    return TestClient(AsCaller(app, who) if who else app, raise_server_exceptions=False)
+
+
+def log_of(client: TestClient) -> Any:
+    app = client.app
+    while not hasattr(app, "state"):
+        app = app.app
+    return app.state.decision_log
+
+
+@pytest.fixture
+def logged(monkeypatch: pytest.MonkeyPatch, log_url: str) -> Iterator[TestClient]:
+    client = make_client(monkeypatch, log_url)
+    yield client
+    log_of(client).close()
+
+
+def test_log_off_answers_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = make_client(monkeypatch, None)
+    r = client.post("/v1/classify", json=contact("2026-02-26"))
+    assert r.status_code == 200 and "decision_id" not in r.json() and "x-decision-id" not in r.headers
+    r = client.get("/v1/decisions")
+    assert r.status_code == 404 and r.json()["errors"][0]["type"] == "log_off"
+
+
+def test_every_answer_is_recorded_and_read_back(logged: TestClient) -> None:
+    req, batch = contact("2026-02-26"), {"items": [contact("2026-02-26", "b-1"), {"contact": {}}]}
+    answers = {
+        "classify": (req, logged.post("/v1/classify", json=req)),
+        "batch": (batch, logged.post("/v1/classify/batch", json=batch)),
+        "timeline": (TIMELINE, logged.post("/v1/classify/timeline", json=TIMELINE)),
+    }
+    for kind, (payload, r) in answers.items():
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["decision_id"] == r.headers["x-decision-id"]
+        rec = logged.get(f"/v1/decisions/{body['decision_id']}").json()
+        assert rec["kind"] == kind and rec["caller"] == "anonymous" and rec["stored"] == "request"
+        assert rec["request"] == payload and rec["answer"] == body
+        assert rec["request_sha256"] == hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        results = [body] if kind == "classify" else [x for x in body["results"] if "contact_type" in x]
+        assert [(c["contact_type"], c["rule"]) for c in rec["contacts"]] == [
+            (x["contact_type"], x["rule"]["id"]) for x in results]
+        status = rulesets.default_rulesets().ruleset.status
+        for c, x in zip(rec["contacts"], results, strict=True):
+            assert c["ruleset"] == {**x["ruleset"], "status": status}
+        recorded = dt.datetime.fromisoformat(rec["recorded_at"].replace("Z", "+00:00"))
+        assert abs((dt.datetime.now(dt.UTC) - recorded).total_seconds()) < 60
+    assert answers["timeline"][1].json()["results"][1]["contact_type"] == "investigation"
+    assert [c["contact_date"] for c in logged.get(
+        f"/v1/decisions/{answers['timeline'][1].json()['decision_id']}").json()["contacts"]] == [
+        "2026-02-26", "2026-03-20"]
+    missing = logged.get(f"/v1/decisions/{new_id()}")
+    assert missing.status_code == 404 and missing.json()["errors"][0]["path"] == "decision_id"
+
+
+def test_a_rejected_request_is_not_a_decision(logged: TestClient) -> None:
+    r = logged.post("/v1/classify", json={"contact": {"id": "x"}})
+    assert r.status_code == 422 and "x-decision-id" not in r.headers
+    assert logged.get("/v1/decisions").json()["decisions"] == []
+
+
+def test_listing_filters_and_pages(logged: TestClient) -> None:
+    ids = [logged.post("/v1/classify", json=contact("2026-02-26", f"c-{i}")).json()["decision_id"] for i in range(5)]
+    ids.append(logged.post("/v1/classify/timeline", json=TIMELINE).json()["decision_id"])
+    seen, cursor = [], None
+    for _ in range(10):
+        page = logged.get("/v1/decisions", params={"limit": 2, **({"cursor": cursor} if cursor else {})}).json()
+        seen += [d["decision_id"] for d in page["decisions"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids  # recording order, each exactly once
+    only = lambda **q: [d["decision_id"] for d in logged.get("/v1/decisions", params=q).json()["decisions"]]  # noqa: E731
+    assert only(contact_type="investigation") == ids[-1:]
+    assert only(rule="N1") == ids  # the timeline's first contact fires N1 too
+    assert only(ruleset_version="2026.1") == ids and only(ruleset_version="1999.1") == []
+    assert only(caller="anonymous") == ids and only(caller="someone-else") == []
+    today = dt.datetime.now(dt.UTC).date()
+    assert only(**{"from": today.isoformat(), "to": today.isoformat()}) == ids
+    assert only(**{"to": (today - dt.timedelta(days=1)).isoformat()}) == []
+    bad = logged.get("/v1/decisions", params={"from": "yesterday"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "from"
+    assert logged.get("/v1/decisions", params={"cursor": "nope"}).json()["errors"][0]["path"] == "cursor"
+    assert logged.get("/v1/decisions", params={"limit": 0}).status_code == 422
+
+
+def test_digest_mode_keeps_no_request(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    client = make_client(monkeypatch, f"sqlite:///{tmp_path / 'd.db'}", BUP_DECISION_LOG_STORE="digest")
+    req = contact("2026-02-26")
+    body = client.post("/v1/classify", json=req).json()
+    rec = client.get(f"/v1/decisions/{body['decision_id']}").json()
+    assert rec["stored"] == "digest" and rec["request"] is None
+    assert rec["request_sha256"] == hashlib.sha256(orjson.dumps(req, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    assert rec["answer"]["facts"] == body["facts"] and "p-17" not in json.dumps(rec)
+
+
+def test_caller_is_recorded_and_reading_needs_the_audit_role(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    journal = make_client(monkeypatch, url, Caller("journal-take", frozenset({"classify"})))
+    r = journal.post("/v1/classify", json=contact("2026-02-26"))
+    assert r.status_code == 200
+    assert journal.get(f"/v1/decisions/{r.json()['decision_id']}").status_code == 403
+    assert journal.get("/v1/decisions").status_code == 403
+    auditor = make_client(monkeypatch, url, Caller("auditor", frozenset({"audit"})))
+    assert auditor.get(f"/v1/decisions/{r.json()['decision_id']}").json()["caller"] == "journal-take"
+
+
+def _break(url: str) -> None:
+    engine = store.engine_for(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE decisions RENAME TO decisions_away"))
+    engine.dispose()
+
+
+def _mend(url: str) -> None:
+    engine = store.engine_for(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE decisions_away RENAME TO decisions"))
+    engine.dispose()
+
+
+def test_no_answer_when_the_decision_cannot_be_recorded(monkeypatch: pytest.MonkeyPatch, log_url: str) -> None:
+    client = make_client(monkeypatch, log_url)
+    assert client.post("/v1/classify", json=contact("2026-02-26")).status_code == 200
+    _break(log_url)
+    try:
+        r = client.post("/v1/classify", json=contact("2026-02-26"))
+        assert r.status_code == 503 and "contact_type" not in r.text
+        assert r.json()["errors"][0]["type"] == "decision_log_unavailable"
+    finally:
+        _mend(log_url)
+    assert client.post("/v1/classify", json=contact("2026-02-26")).status_code == 200
+    log_of(client).close()
+
+
+def test_spool_keeps_answering_and_loses_nothing(monkeypatch: pytest.MonkeyPatch, log_url: str,
+                                                 tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    client = make_client(monkeypatch, log_url, BUP_DECISION_LOG_SPOOL=str(spool))
+    _break(log_url)
+    try:
+        ids = [client.post("/v1/classify", json=contact("2026-02-26", f"s-{i}")).json()["decision_id"]
+               for i in range(3)]
+        assert list(spool.glob("*.jsonl"))
+    finally:
+        _mend(log_url)
+    ids.append(client.post("/v1/classify", json=contact("2026-02-26")).json()["decision_id"])
+    log_of(client).close()  # the writer replays the spool once the database answers again (at the latest here)
+    engine = store.engine_for(log_url)
+    with engine.connect() as conn:
+        logged = store.ids(conn)
+    engine.dispose()
+    assert sorted(logged) == sorted(ids) and not list(spool.glob("*.jsonl"))
+
+
+def test_export_and_purge(monkeypatch: pytest.MonkeyPatch, log_url: str, tmp_path: Path,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    client = make_client(monkeypatch, log_url)
+    ids = [client.post("/v1/classify", json=contact("2026-02-26", f"e-{i}")).json()["decision_id"] for i in range(3)]
+    log_of(client).close()
+    old = new_id()
+    engine = store.engine_for(log_url)
+    with engine.begin() as conn:
+        store.write(conn, [{"decision": {"decision_id": old, "recorded_at": "2020-01-01T00:00:00+00:00",
+                                         "caller": "x", "kind": "classify", "stored": "digest",
+                                         "request_sha256": "0" * 64, "request": None, "answer": "{}"},
+                            "contacts": [{"decision_id": old, "position": 0, "contact_date": "2019-12-01",
+                                          "contact_type": "acute", "rule": "A1", "ruleset_name": "n",
+                                          "ruleset_version": "v", "ruleset_status": "released",
+                                          "ruleset_sha256": "0" * 64}]}])
+    engine.dispose()
+    out = tmp_path / "export.jsonl"
+    assert main(["decisions", "export", "--log", log_url, "--out", str(out)]) == 0
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["decision_id"] for x in lines] == [*ids, old]  # id order is recording order; `old` was made last
+    assert main(["decisions", "export", "--log", log_url, "--rule", "A1"]) == 0
+    assert [json.loads(x)["decision_id"] for x in capsys.readouterr().out.splitlines()] == [old]
+    assert main(["decisions", "purge", "--log", log_url, "--older-than-days", "365"]) == 0
+    assert "purged 1 decision(s)" in capsys.readouterr().out
+    engine = store.engine_for(log_url)
+    with engine.connect() as conn:
+        assert sorted(store.ids(conn)) == sorted(ids)
+        assert conn.execute(sa.text("SELECT count(*) FROM decision_contacts")).scalar() == 3
+    engine.dispose()
+
+
+@given(st.integers(min_value=2, max_value=300))
+def test_decision_ids_are_unique_and_in_time_order(n: int) -> None:
+    ids = [new_id() for _ in range(n)]
+    assert ids == sorted(ids) and len(set(ids)) == n
+    assert all(x[14] == "7" for x in ids)  # UUID version 7
+
+
+# -- rule sets by validity date -------------------------------------------------------------
+
+
+@pytest.fixture
+def two_sets(rules_copy: Path) -> rulesets.RuleSets:
+    text = (rules_copy / "ruleset.yaml").read_text()
+    text = text.replace('version: "2026.1"', 'version: "2027.1"').replace(
+        'valid_from: "2025-01-01"', 'valid_from: "2027-01-01"').replace("limit_days: 30", "limit_days: 20")
+    (rules_copy / "ruleset.yaml").write_text(text)
+    return rulesets.load_all([str(rulesets.default_rulesets().ruleset.directory), str(rules_copy)])
+
+
+def test_a_contact_is_classified_by_the_set_valid_on_its_date(two_sets: rulesets.RuleSets) -> None:
+    assert two_sets.classify(contact("2026-12-30"))["ruleset"]["version"] == "2026.1"
+    later = two_sets.classify(contact("2027-01-26"))
+    assert later["ruleset"]["version"] == "2027.1" and later["wait"]["limit_days"] == 20
+    assert later["wait"]["in_numerator"] is False  # 24 days: within 30, not within 20
+    named = two_sets.classify({**contact("2027-01-26"), "ruleset_version": "2026.1"})
+    assert named["ruleset"]["version"] == "2026.1" and named["wait"]["in_numerator"] is True
+    from classifier.errors import InputError
+
+    with pytest.raises(InputError) as exc:
+        two_sets.classify({**contact("2027-01-26"), "ruleset_version": "2030.9"})
+    assert exc.value.errors[0]["path"] == "ruleset_version"
+    batch = two_sets.classify_batch({"items": [contact("2026-06-01"), contact("2027-06-01")]})
+    assert [r["ruleset"]["version"] for r in batch["results"]] == ["2026.1", "2027.1"]
+    tl = copy.deepcopy(TIMELINE)
+    tl["events"][1]["contact"]["date"] = "2027-01-10"
+    results = two_sets.classify_timeline(tl)["results"]
+    assert [r["ruleset"]["version"] for r in results] == ["2026.1", "2027.1"]
+    assert results[1]["contact_type"] == "investigation"
+    described = two_sets.describe()
+    assert [(s["version"], s["valid_from"]) for s in described["rulesets"]] == [
+        ("2026.1", "2025-01-01"), ("2027.1", "2027-01-01")]
+    assert described["version"] == two_sets.default.ruleset.version and described["rules"]
+
+
+def test_serve_holds_several_rule_sets(monkeypatch: pytest.MonkeyPatch, two_sets: rulesets.RuleSets,
+                                       tmp_path: Path) -> None:
+    monkeypatch.setenv("BUP_RULES_DIRS", ":".join(str(c.ruleset.directory) for c in two_sets.classifiers))
+    rulesets.default_rulesets.cache_clear()
+    try:
+        client = make_client(monkeypatch, f"sqlite:///{tmp_path / 'd.db'}")
+        assert [s["version"] for s in client.get("/v1/ruleset").json()["rulesets"]] == ["2026.1", "2027.1"]
+        body = client.post("/v1/classify", json=contact("2027-02-01")).json()
+        assert body["ruleset"]["version"] == "2027.1"
+        rec = client.get(f"/v1/decisions/{body['decision_id']}").json()
+        assert rec["contacts"][0]["ruleset"]["version"] == "2027.1"
+        assert client.post("/v1/classify", json={**contact("2027-02-01"), "ruleset_version": "x"}).json()[
+            "errors"][0]["path"] == "ruleset_version"
+    finally:
+        monkeypatch.delenv("BUP_RULES_DIRS")
+        rulesets.default_rulesets.cache_clear()
+
+
+# -- impact ------------------------------------------------------------------------------
+
+
+def test_impact_from_the_log_names_the_changed_decisions(monkeypatch: pytest.MonkeyPatch, log_url: str,
+                                                         rules_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    client = make_client(monkeypatch, log_url)
+    slow = client.post("/v1/classify", json=contact("2026-02-26", received="2026-02-01")).json()  # 25 days
+    fast = client.post("/v1/classify", json=contact("2026-02-26", received="2026-02-16")).json()  # 10 days
+    tl = client.post("/v1/classify/timeline", json=TIMELINE).json()  # 24 days, then an investigation
+    log_of(client).close()
+    text = (rules_copy / "ruleset.yaml").read_text().replace("limit_days: 30", "limit_days: 20")
+    (rules_copy / "ruleset.yaml").write_text(text.replace('version: "2026.1"', 'version: "2026.2-rc"'))
+    assert main(["impact", "--candidate", str(rules_copy), "--from-log", log_url, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["baseline"] == "as logged" and result["candidate"] == "2026.2-rc"
+    assert result["cases"] == 3 and result["contacts"] == 4
+    changed = {(c["ref"], c["position"]) for c in result["changes"]}
+    assert (slow["decision_id"], 0) in changed and (tl["decision_id"], 0) in changed
+    assert (fast["decision_id"], 0) not in changed
+    assert all(c["before"]["in_numerator"] and not c["after"]["in_numerator"] for c in result["changes"])
+    assert result["contact_types"]["first_visit"]["first_visit"] == 3
+    share = {(f["level"], f["area"], f["month"]): f for f in result["report"]["figures"]}
+    fv = share[("region", "first_visit", "2026-02")]
+    assert fv["share_before"] == 100.0 and fv["share_after"] == pytest.approx(33.3)
+
+
+def test_impact_on_the_examples_writes_a_page(rules_copy: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["impact", "--candidate", str(rules_copy), "--examples", "--html", str(tmp_path / "i.html")]) == 0
+    out = capsys.readouterr().out
+    assert "0 changed" in out and "first_visit" in out
+    assert "Konsekvensanalys" in (tmp_path / "i.html").read_text()
+    assert main(["impact", "--candidate", str(rules_copy), "--examples", "--baseline", "1999"]) == 2
+    assert main(["impact", "--candidate", str(rules_copy), "--extract", "x.csv"]) == 2
+
+
+def test_serve_refuses_a_log_it_cannot_open() -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--port", "1", "--decision-log", "mysql://somewhere/db"])
+    assert "expected a decision-log URL sqlite:///PATH or postgresql://" in str(exc.value)
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--port", "1", "--decision-log", "postgresql://nobody@127.0.0.1:1/none"])
+    assert "cannot open the decision log (OperationalError)" in str(exc.value)

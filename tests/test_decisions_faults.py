@@ -1,0 +1,190 @@
+"""Faults under load against a real server (2 workers, loopback only, bounded in count and time):
+kill -9 of a worker, the database going away and coming back, SIGTERM during load.
+Afterwards every 200 answer's decision_id is in the log exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from classifier.decisions import store
+from tests.server import ROOT, free_port
+
+REQUEST = {"contact": {"id": "c-1", "date": "2026-02-26", "setting": "bup", "activity": "assessment",
+                       "health_problem": "F41"}, "care_request": {"received_date": "2026-02-02", "pathway": "A"}}
+MAX_PER_THREAD = 400
+MAX_SECONDS = 20.0
+
+
+@contextmanager
+def serve(url: str, log_path: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    port = free_port()
+    exe = Path(sys.executable).parent / "bup-classifier"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+                                 "--decision-log", url, *extra], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
+                time.sleep(0.2)
+            yield proc, base
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def workers(pid: int) -> list[int]:
+    """The uvicorn worker processes of the server `pid` (not multiprocessing's helpers)."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text(errors="ignore")]
+
+
+class Load:
+    """Four client threads posting /v1/classify until stopped or bounded; 200 answers' ids collected."""
+
+    def __init__(self, base: str):
+        self.base, self.ids, self.statuses = base, [], {}
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run) for _ in range(4)]
+
+    def _run(self) -> None:
+        end = time.monotonic() + MAX_SECONDS
+        with httpx.Client(timeout=15) as client:
+            for _ in range(MAX_PER_THREAD):
+                if self.stop.is_set() or time.monotonic() > end:
+                    return
+                try:
+                    r = client.post(f"{self.base}/v1/classify", json=REQUEST)
+                except httpx.TransportError:
+                    with self.lock:
+                        self.statuses["transport"] = self.statuses.get("transport", 0) + 1
+                    time.sleep(0.05)
+                    continue
+                with self.lock:
+                    self.statuses[r.status_code] = self.statuses.get(r.status_code, 0) + 1
+                    if r.status_code == 200:
+                        assert r.json()["decision_id"] == r.headers["x-decision-id"]
+                        self.ids.append(r.headers["x-decision-id"])
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+
+    def until(self, n: int) -> None:
+        """Wait (bounded) until n answers came back."""
+        deadline = time.monotonic() + MAX_SECONDS
+        while sum(self.statuses.values()) < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+def assert_all_logged_once(url: str, ids: list[str], wait_s: float = 30.0) -> None:
+    assert ids, "the load got no answer at all"
+    assert len(set(ids)) == len(ids)
+    engine = store.engine_for(url)
+    deadline = time.monotonic() + wait_s
+    try:
+        while True:
+            with engine.connect() as conn:
+                rows = conn.execute(sa.text("SELECT decision_id FROM decisions")).scalars().all()
+                contacts = conn.execute(sa.text(
+                    "SELECT decision_id, count(*) FROM decision_contacts GROUP BY decision_id")).all()
+            logged = set(rows)
+            if set(ids) <= logged or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
+    assert len(rows) == len(logged)  # no decision twice
+    assert set(ids) - logged == set(), f"{len(set(ids) - logged)} answered decision(s) missing from the log"
+    assert all(n == 1 for _, n in contacts)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'decisions.db'}"
+    pg = request.getfixturevalue("postgres")
+    engine = store.engine_for(pg.url)
+    store.migrate(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM decision_contacts"))
+        conn.execute(sa.text("DELETE FROM decisions"))
+    engine.dispose()
+    return pg.url
+
+
+def _during_load(url: str, tmp_path: Path, fault: Callable[[subprocess.Popen[bytes]], None], *extra: str) -> Load:
+    with serve(url, tmp_path / "server.log", *extra) as (proc, base), Load(base) as load:
+        load.until(100)
+        fault(proc)
+        load.until(sum(load.statuses.values()) + 200)
+    return load
+
+
+def test_kill_9_of_a_worker(url: str, tmp_path: Path) -> None:
+    def kill(proc: subprocess.Popen[bytes]) -> None:
+        os.kill(workers(proc.pid)[0], signal.SIGKILL)
+
+    load = _during_load(url, tmp_path, kill)
+    assert load.statuses.get(200, 0) > 200
+    assert_all_logged_once(url, load.ids)
+
+
+def test_sigterm_during_load(url: str, tmp_path: Path) -> None:
+    load = _during_load(url, tmp_path, lambda proc: (proc.send_signal(signal.SIGTERM), proc.wait(60)))
+    assert load.statuses.get(200, 0) >= 100
+    assert_all_logged_once(url, load.ids)
+
+
+@pytest.mark.parametrize("spool", [False, True], ids=["503", "spool"])
+def test_database_goes_away_and_comes_back(postgres: Any, tmp_path: Path, spool: bool) -> None:
+    url = postgres.url
+    engine = store.engine_for(url)
+    store.migrate(engine)
+    engine.dispose()
+    extra = ("--decision-log-spool", str(tmp_path / "spool")) if spool else ()
+
+    def outage(_proc: subprocess.Popen[bytes]) -> None:
+        postgres.stop("immediate")
+        time.sleep(2)
+        postgres.start()
+
+    load = _during_load(url, tmp_path, outage, *extra)
+    if spool:
+        assert set(load.statuses) <= {200}, load.statuses  # kept answering through the outage
+    else:
+        assert load.statuses.get(503, 0) > 0, load.statuses  # refused rather than answer unrecorded
+    assert_all_logged_once(url, load.ids)
+    assert not list((tmp_path / "spool").glob("*.jsonl"))
