@@ -156,7 +156,8 @@ def test_listing_filters_and_pages(logged: TestClient) -> None:
     only = lambda **q: [d["decision_id"] for d in logged.get("/v1/decisions", params=q).json()["decisions"]]  # noqa: E731
     assert only(contact_type="investigation") == ids[-1:]
     assert only(rule="N1") == ids  # the timeline's first contact fires N1 too
-    assert only(ruleset_version="2026.1") == ids and only(ruleset_version="1999.1") == []
+    version = rulesets.default_rulesets().ruleset.version
+    assert only(ruleset_version=version) == ids and only(ruleset_version="1999.1") == []
     assert only(caller="anonymous") == ids and only(caller="someone-else") == []
     today = dt.datetime.now(dt.UTC).date()
     assert only(**{"from": today.isoformat(), "to": today.isoformat()}) == ids
@@ -280,34 +281,34 @@ def test_decision_ids_are_unique_and_in_time_order(n: int) -> None:
 @pytest.fixture
 def two_sets(rules_copy: Path) -> rulesets.RuleSets:
     text = (rules_copy / "ruleset.yaml").read_text()
-    text = text.replace('version: "2026.1"', 'version: "2027.1"').replace(
+    text = text.replace('version: "2026.2"', 'version: "2027.1"').replace(
         'valid_from: "2025-01-01"', 'valid_from: "2027-01-01"').replace("limit_days: 30", "limit_days: 20")
     (rules_copy / "ruleset.yaml").write_text(text)
     return rulesets.load_all([str(rulesets.default_rulesets().ruleset.directory), str(rules_copy)])
 
 
 def test_a_contact_is_classified_by_the_set_valid_on_its_date(two_sets: rulesets.RuleSets) -> None:
-    assert two_sets.classify(contact("2026-12-30"))["ruleset"]["version"] == "2026.1"
+    assert two_sets.classify(contact("2026-12-30"))["ruleset"]["version"] == "2026.2"
     later = two_sets.classify(contact("2027-01-26"))
     assert later["ruleset"]["version"] == "2027.1" and later["wait"]["limit_days"] == 20
     assert later["wait"]["in_numerator"] is False  # 24 days: within 30, not within 20
-    named = two_sets.classify({**contact("2027-01-26"), "ruleset_version": "2026.1"})
-    assert named["ruleset"]["version"] == "2026.1" and named["wait"]["in_numerator"] is True
+    named = two_sets.classify({**contact("2027-01-26"), "ruleset_version": "2026.2"})
+    assert named["ruleset"]["version"] == "2026.2" and named["wait"]["in_numerator"] is True
     from classifier.errors import InputError
 
     with pytest.raises(InputError) as exc:
         two_sets.classify({**contact("2027-01-26"), "ruleset_version": "2030.9"})
     assert exc.value.errors[0]["path"] == "ruleset_version"
     batch = two_sets.classify_batch({"items": [contact("2026-06-01"), contact("2027-06-01")]})
-    assert [r["ruleset"]["version"] for r in batch["results"]] == ["2026.1", "2027.1"]
+    assert [r["ruleset"]["version"] for r in batch["results"]] == ["2026.2", "2027.1"]
     tl = copy.deepcopy(TIMELINE)
     tl["events"][1]["contact"]["date"] = "2027-01-10"
     results = two_sets.classify_timeline(tl)["results"]
-    assert [r["ruleset"]["version"] for r in results] == ["2026.1", "2027.1"]
+    assert [r["ruleset"]["version"] for r in results] == ["2026.2", "2027.1"]
     assert results[1]["contact_type"] == "investigation"
     described = two_sets.describe()
     assert [(s["version"], s["valid_from"]) for s in described["rulesets"]] == [
-        ("2026.1", "2025-01-01"), ("2027.1", "2027-01-01")]
+        ("2026.2", "2025-01-01"), ("2027.1", "2027-01-01")]
     assert described["version"] == two_sets.default.ruleset.version and described["rules"]
 
 
@@ -317,7 +318,7 @@ def test_serve_holds_several_rule_sets(monkeypatch: pytest.MonkeyPatch, two_sets
     rulesets.default_rulesets.cache_clear()
     try:
         client = make_client(monkeypatch, f"sqlite:///{tmp_path / 'd.db'}")
-        assert [s["version"] for s in client.get("/v1/ruleset").json()["rulesets"]] == ["2026.1", "2027.1"]
+        assert [s["version"] for s in client.get("/v1/ruleset").json()["rulesets"]] == ["2026.2", "2027.1"]
         body = client.post("/v1/classify", json=contact("2027-02-01")).json()
         assert body["ruleset"]["version"] == "2027.1"
         rec = client.get(f"/v1/decisions/{body['decision_id']}").json()
@@ -340,10 +341,10 @@ def test_impact_from_the_log_names_the_changed_decisions(monkeypatch: pytest.Mon
     tl = client.post("/v1/classify/timeline", json=TIMELINE).json()  # 24 days, then an investigation
     log_of(client).close()
     text = (rules_copy / "ruleset.yaml").read_text().replace("limit_days: 30", "limit_days: 20")
-    (rules_copy / "ruleset.yaml").write_text(text.replace('version: "2026.1"', 'version: "2026.2-rc"'))
+    (rules_copy / "ruleset.yaml").write_text(text.replace('version: "2026.2"', 'version: "2026.3-rc"'))
     assert main(["impact", "--candidate", str(rules_copy), "--from-log", log_url, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["baseline"] == "as logged" and result["candidate"] == "2026.2-rc"
+    assert result["baseline"] == "as logged" and result["candidate"] == "2026.3-rc"
     assert result["cases"] == 3 and result["contacts"] == 4
     changed = {(c["ref"], c["position"]) for c in result["changes"]}
     assert (slow["decision_id"], 0) in changed and (tl["decision_id"], 0) in changed

@@ -23,6 +23,7 @@ from classifier.decisions import store
 from classifier.decisions.writer import contact_dates
 from classifier.errors import InputError
 from classifier.reporting import figures, report
+from classifier.reporting.records import Collector
 
 REJECTED = "(rejected)"
 
@@ -111,6 +112,7 @@ class Impact:
     changes: list[dict[str, Any]] = field(default_factory=list)
     before: figures.Table = field(default_factory=figures.Table)
     after: figures.Table = field(default_factory=figures.Table)
+    found: Collector = field(default_factory=Collector)  # records the reporting layer could not count
 
     def add(self, case: Case, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         self.cases += 1
@@ -130,7 +132,7 @@ class Impact:
             for table, ans in ((self.before, a), (self.after, b)):
                 if ans is not None and day:
                     figures.add_completed(table, [{"classification": ans, "region": self.region,
-                                                   "unit": self.region, "date": day}])
+                                                   "unit": self.region, "date": day}], self.found)
             if va != vb:
                 self.changes.append({"ref": case.ref, "position": pos,
                                      "contact_id": (a or b or {}).get("contact_id"), "before": va, "after": vb})
