@@ -194,6 +194,13 @@ def _parse_rule(spec: rf.RuleSpec, stage: str, file: str, domains: c.Domains, ta
     )
 
 
+def parse_stage(raw: Any, file: str, domains: c.Domains, tables: dict[str, Any]) -> tuple[rf.StageFile, list[Rule]]:
+    """A stage file's content, validated, and its rules parsed (without `effective`, which needs
+    the rules before them: `load` adds it)."""
+    doc = _validate(rf.StageFile, raw, file)
+    return doc, [_parse_rule(spec, doc.stage, file, domains, tables) for spec in doc.rules]
+
+
 def _same(file: str, what: str, found: Any, expected: Any, source: str) -> None:
     """Fail unless a table lists exactly the values the request model (API.md) allows."""
     missing = [v for v in expected if v not in found]
@@ -332,13 +339,11 @@ def load(directory: str | os.PathLike[str] | None = None) -> RuleSet:
     seen: dict[str, Rule] = {}
     earlier: list[Rule] = []
     for rel in top.stages:
-        raw = _read_yaml(root / rel, hasher, root)
-        doc = _validate(rf.StageFile, raw, rel)
+        doc, parsed = parse_stage(_read_yaml(root / rel, hasher, root), rel, domains, tables)
         if any(s.name == doc.stage for s in stages):
             raise RuleSetError(f"{rel}: stage {doc.stage!r} is listed twice")
         rules: list[Rule] = []
-        for spec in doc.rules:
-            rule = _parse_rule(spec, doc.stage, rel, domains, tables)
+        for rule in parsed:
             if rule.id in seen or any(r.id == rule.id for r in rules):
                 also = seen[rule.id].file if rule.id in seen else rel
                 raise RuleSetError(f"{rel}: duplicate rule id {rule.id!r} (also in {also})")

@@ -16,13 +16,14 @@ equivalence filter).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from classifier import conditions
 from classifier.engine import _WARNING_SEP as _SEP
 from classifier.engine import Engine
-from classifier.ruleset import RuleSet
+from classifier.ruleset import Rule, RuleSet
 
 
 @dataclass
@@ -155,19 +156,28 @@ class Space:
             out &= self.mask(p)
         return out
 
-    def decisions(self, ruleset: RuleSet) -> tuple[dict[str, tuple[str, int]], dict[str, int]]:
+    def decisions(self, rules: Iterable[Rule]) -> tuple[dict[str, tuple[str, int]], dict[str, int]]:
         """Where each rule decides (with its outcome) and where each warning is given.
 
-        Two rule sets with equal decisions give the same rule, outcome and warnings on
-        every valid combination (rules and warnings that never apply are left out).
+        Computed from the rules' own `when`, stage order and `unless` (what `effective`
+        means), so rules parsed without the loader's pruning compare too. Two rule sets
+        with equal decisions give the same rule, outcome and warnings on every valid
+        combination (rules and warnings that never apply are left out).
         """
-        rules, warnings = {}, {}
-        for rule in ruleset.rules:
-            where = self.mask(rule.effective)
+        decided, earlier, stage, in_stage = {}, 0, None, 0
+        out_rules, out_warnings = {}, {}
+        for rule in rules:
+            if rule.stage != stage:
+                earlier, stage, in_stage = earlier | in_stage, rule.stage, 0
+            where = self.mask(rule.when) & ~earlier
+            for u in rule.unless:
+                where &= ~decided[u]
+            decided[rule.id] = where
+            in_stage |= where
             if where:
-                rules[rule.id] = (rule.outcome, where)
+                out_rules[rule.id] = (rule.outcome, where)
             for w in rule.warnings:
                 warns = where & self.mask(w.when) if w.when is not None else where
                 if warns:
-                    warnings[f"{rule.id}{_SEP}{w.code}"] = warns
-        return rules, warnings
+                    out_warnings[f"{rule.id}{_SEP}{w.code}"] = warns
+        return out_rules, out_warnings

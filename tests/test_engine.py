@@ -222,7 +222,8 @@ def test_the_bit_space_agrees_with_the_condition_tree(classifier) -> None:
         mask = space.mask(rule.effective)
         assert [bool(mask >> i & 1) for i in range(len(combos))] == [
             conditions.holds(rule.effective, a) for a in combos], rule.id
-    rules, warnings = space.decisions(rs)
+    rules, warnings = space.decisions(rs.rules)
     assert sum(bin(m).count("1") for _, m in rules.values()) == len(combos)  # exactly one rule each
+    assert all(m == space.mask(rs.rules_by_id[rid].effective) for rid, (_, m) in rules.items())
     assert set(warnings) == {"N3!direct_start_criteria_not_met", "N5!direct_start_criteria_not_met",
                              "N5!medication_not_covered", "B4!medication_not_covered"}
