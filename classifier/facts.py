@@ -14,20 +14,43 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from dateutil.relativedelta import relativedelta
 
 from classifier.models import (
+    Activity,
     CareClosed,
     CareRequest,
     Contact,
     HistoryContact,
     HistoryItem,
     InvestigationConcluded,
+    Pathway,
+    Setting,
     TreatmentConcluded,
 )
-from classifier.ruleset import RuleSet
+
+if TYPE_CHECKING:  # the loader imports FACT_VALUES from here
+    from classifier.ruleset import RuleSet
+
+NO_PATHWAY = "none"  # the `pathway` fact of a contact without a care request
+
+# The facts `derive` produces and every value each can take, the request-mirroring ones
+# from the request model's Literals (API.md). The loader requires facts.yaml to list
+# exactly these facts with exactly these values; tests/test_ruleset.py checks that `derive`
+# produces exactly these keys.
+FACT_VALUES: dict[str, tuple[str | bool, ...]] = {
+    "setting": get_args(Setting),
+    "pathway": (*get_args(Pathway), NO_PATHWAY),
+    "activity": get_args(Activity),
+    **dict.fromkeys(
+        ("contact_form_included", "urgent", "new_care_commitment", "direct_start_allowed", "pharmacological",
+         "medication_covered", "investigated_before", "investigation_concluded", "treated_before",
+         "treatment_concluded", "problem_gap"),
+        (True, False),
+    ),
+}
 
 
 @functools.lru_cache(maxsize=65536)
@@ -248,7 +271,7 @@ def derive(contact: Contact, care_request: CareRequest | None, index: HistoryInd
     forms = ruleset.tables["contact_forms"]["forms"]
     facts = {
         "setting": contact.setting,
-        "pathway": care_request.pathway if care_request is not None else "none",
+        "pathway": care_request.pathway if care_request is not None else NO_PATHWAY,
         "activity": contact.activity,
         "contact_form_included": bool(forms[contact.contact_form]["included"]),
         "urgent": contact.urgent,

@@ -27,6 +27,9 @@ ContactForm = Literal["in_person", "video", "phone", "text", "other"]
 Exclusion = Literal["PVV", "MOV", "SOV"]
 Pathway = Literal["A", "B", "C"]
 ContactType = Literal["first_visit", "investigation", "treatment", "return_visit", "acute", "outside_model"]
+# These Literals are the one source of the allowed values: the rule loader checks the tables against them.
+WaitBasis = Literal["care_request_received", "decision"]
+RuleSetStatus = Literal["provisional", "confirmed"]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # Dates the service accepts: far beyond any care contact, yet month arithmetic (12 months
@@ -296,7 +299,7 @@ class BatchRequest(BaseModel):
 
 class Wait(BaseModel):
     start_date: date | None
-    start_basis: Literal["care_request_received", "decision"]
+    start_basis: WaitBasis
     days: int | None
     limit_days: int
     within_limit: bool | None
@@ -326,7 +329,7 @@ class RuleSetRef(BaseModel):
     name: str
     version: str
     sha256: str
-    status: Literal["provisional", "confirmed"]
+    status: RuleSetStatus
 
 
 class Commitment(BaseModel):

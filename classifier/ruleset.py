@@ -1,7 +1,11 @@
 """Load and check the rule files under rules/, and compute their content hash.
 
-Loading is where a malformed rule set must fail, loudly and by name: an unknown fact
-or value, an unknown outcome or warning, a duplicate id, a missing title or source.
+Loading is where a malformed rule set must fail, loudly and by name: every file is
+validated by its schema (classifier/rulefiles.py: unknown keys and wrong types are
+errors at every level), then cross-checked: unknown facts, values and warning codes, a
+duplicate id, and the tables and facts.yaml against the request model (models.py, the
+API contract, whose Literals are the one source of allowed values) and against the
+facts `derive` produces (facts.FACT_VALUES).
 The result is an immutable `RuleSet` that the engine compiles and the answer builder
 reads; nothing here decides a contact.
 """
@@ -12,20 +16,21 @@ import functools
 import hashlib
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, get_args
 
 import yaml
+from pydantic import ValidationError
 
 from classifier import conditions as c
-from classifier import resources
+from classifier import models, resources
+from classifier import rulefiles as rf
+from classifier.facts import FACT_VALUES
 
 DEFAULT_RULES_DIR = resources.data_dir("rules")  # the shipped rule set (checkout or wheel)
-REQUIRED_RULE_KEYS = ("id", "title_sv", "title_en", "source", "when", "outcome")
-ALLOWED_RULE_KEYS = {*REQUIRED_RULE_KEYS, "unless", "warnings"}
+S = TypeVar("S", bound=rf.Schema)
 
 
 class RuleSetError(ValueError):
@@ -152,61 +157,119 @@ def _read_yaml(path: Path, hasher: Any, root: Path) -> Any:
         raise RuleSetError(f"{path}: not valid YAML: {exc}") from exc
 
 
-def _need(mapping: Any, key: str, where: str, kind: type | tuple[type, ...] = str) -> Any:
-    if not isinstance(mapping, Mapping) or key not in mapping:
-        raise RuleSetError(f"{where}: missing {key!r}")
-    val = mapping[key]
-    if not isinstance(val, kind) or (isinstance(val, str) and not val.strip()):
-        raise RuleSetError(f"{where}: {key!r} must be a non-empty {getattr(kind, '__name__', kind)}")
-    return val
-
-
-def _parse_rule(raw: Any, stage: str, file: str, domains: c.Domains, tables: dict[str, Any]) -> Rule:
-    rid = raw.get("id") if isinstance(raw, Mapping) else None
-    where = f"{file}: rule {rid or '?'}"
-    if not isinstance(raw, Mapping):
-        raise RuleSetError(f"{where}: a rule is a mapping")
-    for key in REQUIRED_RULE_KEYS:
-        if key != "when":
-            _need(raw, key, where)
-    extra = set(raw) - ALLOWED_RULE_KEYS
-    if extra:
-        raise RuleSetError(f"{where}: unknown key(s) {sorted(extra)}")
-    if "when" not in raw:
-        raise RuleSetError(f"{where}: missing 'when'")
+def _validate(model: type[S], raw: Any, file: str) -> S:
+    """The file's content as its schema model; every problem named by file, rule and key."""
     try:
-        when = c.parse(raw["when"], domains, f"{where}.when")
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise RuleSetError("\n".join(rf.format_errors(exc, model, file, raw))) from None
+
+
+def _cond(raw: Any, domains: c.Domains, where: str) -> c.Cond:
+    try:
+        return c.parse(raw, domains, where)
     except c.ConditionError as exc:
-        raise RuleSetError(str(exc)) from exc
-    outcome = raw["outcome"]
-    if outcome not in tables["contact_types"]["contact_types"]:
-        known = list(tables["contact_types"]["contact_types"])
-        raise RuleSetError(f"{where}: unknown outcome {outcome!r}; expected one of {known}")
+        raise RuleSetError(str(exc)) from None
+
+
+def _parse_rule(spec: rf.RuleSpec, stage: str, file: str, domains: c.Domains, tables: dict[str, Any]) -> Rule:
+    where = f"{file}: rule {spec.id}"
     warnings = []
-    for i, w in enumerate(raw.get("warnings") or []):
-        code = _need(w, "code", f"{where}.warnings[{i}]")
-        if code not in tables["warnings"]["warnings"]:
-            raise RuleSetError(f"{where}.warnings[{i}]: unknown warning code {code!r}")
-        try:
-            wcond = c.parse(w["when"], domains, f"{where}.warnings[{i}].when") if "when" in w else None
-        except c.ConditionError as exc:
-            raise RuleSetError(str(exc)) from exc
-        warnings.append(RuleWarning(code, wcond))
-    unless = raw.get("unless") or []
-    if not isinstance(unless, list) or not all(isinstance(u, str) for u in unless):
-        raise RuleSetError(f"{where}: 'unless' must be a list of rule ids")
+    for i, w in enumerate(spec.warnings):
+        if w.code not in tables["warnings"]["warnings"]:
+            known = sorted(tables["warnings"]["warnings"])
+            raise RuleSetError(f"{where}.warnings[{i}]: unknown warning code {w.code!r}; expected one of {known}")
+        if any(w.code == other.code for other in warnings):
+            raise RuleSetError(f"{where}.warnings[{i}]: warning {w.code!r} is listed twice")
+        wcond = _cond(w.when, domains, f"{where}.warnings[{i}].when") if w.when is not None else None
+        warnings.append(RuleWarning(w.code, wcond))
     return Rule(
-        id=rid,
+        id=spec.id,
         stage=stage,
-        title_sv=raw["title_sv"],
-        title_en=raw["title_en"],
-        source=raw["source"],
-        when=when,
-        unless=tuple(unless),
-        outcome=outcome,
+        title_sv=spec.title_sv,
+        title_en=spec.title_en,
+        source=spec.source,
+        when=_cond(spec.when, domains, f"{where}.when"),
+        unless=tuple(spec.unless),
+        outcome=spec.outcome,
         warnings=tuple(warnings),
         file=file,
     )
+
+
+def parse_stage(raw: Any, file: str, domains: c.Domains, tables: dict[str, Any]) -> tuple[rf.StageFile, list[Rule]]:
+    """A stage file's content, validated, and its rules parsed (without `effective`, which needs
+    the rules before them: `load` adds it)."""
+    doc = _validate(rf.StageFile, raw, file)
+    return doc, [_parse_rule(spec, doc.stage, file, domains, tables) for spec in doc.rules]
+
+
+def _same(file: str, what: str, found: Any, expected: Any, source: str) -> None:
+    """Fail unless a table lists exactly the values the request model (API.md) allows."""
+    missing = [v for v in expected if v not in found]
+    extra = [v for v in found if v not in expected]
+    twice = sorted({v for v in found if list(found).count(v) > 1}, key=str)
+    if missing or extra or twice:
+        problems = [f"{head} {values}" for head, values in
+                    (("missing", missing), ("not allowed", extra), ("listed twice", twice)) if values]
+        raise RuleSetError(f"{file}: {what}: {'; '.join(problems)}; expected exactly {list(expected)} ({source})")
+
+
+def _check_tables(tables: dict[str, Any], paths: rf.TablePaths) -> None:
+    """The tables against the request model, whose Literals are the one source of allowed values."""
+    types_file = paths.contact_types
+    _same(types_file, "contact_types", tables["contact_types"]["contact_types"], get_args(models.ContactType),
+          "classifier/models.py ContactType")
+    for name, spec in tables["contact_types"]["contact_types"].items():
+        if spec["measurement_point"] != ("wait_start" in spec):
+            raise RuleSetError(
+                f"{types_file}: contact_types.{name}: a measurement point needs 'wait_start' "
+                f"(one of {list(get_args(models.WaitBasis))}) and only a measurement point has one"
+            )
+    _same(paths.contact_forms, "forms", tables["contact_forms"]["forms"], get_args(models.ContactForm),
+          "classifier/models.py ContactForm, the contact_form values of API.md")
+    _same(paths.exclusions, "codes", tables["exclusions"]["codes"], get_args(models.Exclusion),
+          "classifier/models.py Exclusion, the wait_exclusion values of API.md")
+    items = tables["checklist"]["items"]
+    fields = list(models.EviAssessment.model_fields)
+    for i, item in enumerate(items):
+        if item["field"] not in fields:
+            raise RuleSetError(
+                f"{paths.checklist}: items[{i}] ({item['id']}): field {item['field']!r} is not a field of "
+                f"care_request.evi_assessment; expected one of {fields} (classifier/models.py EviAssessment)"
+            )
+    _same(paths.checklist, "items[].field", [i["field"] for i in items], fields,
+          "every field of classifier/models.py EviAssessment once")
+    ids = [i["id"] for i in items]
+    if len(set(ids)) != len(ids):
+        raise RuleSetError(f"{paths.checklist}: items: duplicate id in {ids}")
+
+
+def _check_facts(domains: dict[str, tuple[c.Value, ...]], constraints: list[tuple[str, c.Cond]],
+                 checklist: dict[str, Any], paths: rf.TablePaths) -> None:
+    """facts.yaml against the facts `derive` produces, and its constraints against the checklist."""
+    for fact, values in domains.items():
+        if fact not in FACT_VALUES:
+            raise RuleSetError(
+                f"facts.yaml: facts.{fact}: classifier/facts.py derive never produces this fact; "
+                f"expected one of {list(FACT_VALUES)}"
+            )
+        _same("facts.yaml", f"facts.{fact}.values", values, FACT_VALUES[fact],
+              "the values classifier/facts.py derive can produce")
+    missing = [f for f in FACT_VALUES if f not in domains]
+    if missing:
+        raise RuleSetError(f"facts.yaml: facts: missing {missing}, which classifier/facts.py derive produces")
+    allowed = checklist["pathways_allowing_direct_start"]
+    for pathway in domains["pathway"]:
+        possible = c.satisfiable(c.All((c.Leaf("direct_start_allowed", frozenset({True})),
+                                        c.Leaf("pathway", frozenset({pathway})),
+                                        *(con for _, con in constraints))), domains)
+        if possible != (pathway in allowed):
+            raise RuleSetError(
+                f"facts.yaml: constraints: a direct start (direct_start_allowed: true) by pathway {pathway!r} is "
+                f"{'possible' if possible else 'excluded'}, but {paths.checklist} "
+                f"pathways_allowing_direct_start is {allowed}"
+            )
 
 
 def _effective(rule: Rule, excluded: list[Rule], domains: c.Domains) -> c.Cond:
@@ -230,9 +293,8 @@ def read_release(root: Path) -> dict[str, str]:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise RuleSetError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, Mapping) or not all(isinstance(raw.get(k), str) for k in ("version", "sha256")):
-        raise RuleSetError(f"{path}: expected 'version' and 'sha256' as strings")
-    return {"version": raw["version"], "sha256": raw["sha256"]}
+    record = _validate(rf.ReleaseFile, raw, RELEASE_FILE)
+    return {"version": record.version, "sha256": record.sha256}
 
 
 def release(directory: str | os.PathLike[str], version: str) -> RuleSet:
@@ -259,49 +321,35 @@ def load(directory: str | os.PathLike[str] | None = None) -> RuleSet:
     """Load, check and hash the rule set in `directory` (default: $BUP_RULES_DIR or rules/)."""
     root = Path(directory or resources.rules_dir()).resolve()
     hasher = hashlib.sha256()
-    top = _read_yaml(root / "ruleset.yaml", hasher, root)
-    where = "ruleset.yaml"
-    name = _need(top, "name", where)
-    version = _need(top, "version", where, str)  # a string: YAML reads 2026.10 as the float 2026.1
-    status = _need(top, "status", where)
-    if status not in ("provisional", "confirmed"):
-        raise RuleSetError(f"{where}: 'status' must be 'provisional' or 'confirmed', not {status!r}")
-    wait = _need(top, "wait", where, Mapping)
+    top = _validate(rf.RuleSetFile, _read_yaml(root / "ruleset.yaml", hasher, root), "ruleset.yaml")
 
-    tables_spec = _need(top, "tables", where, Mapping)
-    tables = {key: _read_yaml(root / rel, hasher, root) for key, rel in sorted(tables_spec.items())}
-    for key in ("contact_types", "warnings", "checklist", "contact_forms", "exclusions", "medications", "kva"):
-        if key not in tables:
-            raise RuleSetError(f"{where}: tables: missing {key!r}")
-        _need(tables[key], "source", f"{tables_spec[key]}")
+    tables: dict[str, Any] = {}
+    for key in sorted(rf.TABLES):  # sorted: the order the content hash has always read them in
+        rel = getattr(top.tables, key)
+        tables[key] = _read_yaml(root / rel, hasher, root)
+        _validate(rf.TABLES[key], tables[key], rel)
+    _check_tables(tables, top.tables)
 
-    facts_doc = _read_yaml(root / _need(top, "facts", where), hasher, root)
-    facts_raw = _need(facts_doc, "facts", "facts.yaml", Mapping)
-    domains: dict[str, tuple[c.Value, ...]] = {}
-    for fact, spec in facts_raw.items():
-        values = _need(spec, "values", f"facts.yaml: {fact}", list)
-        domains[fact] = tuple(values)
-    constraints = []
-    for i, con in enumerate(facts_doc.get("constraints") or []):
-        try:
-            constraints.append(
-                (_need(con, "why", f"facts.yaml: constraints[{i}]"),
-                 c.Not(c.parse(con.get("not"), domains, f"facts.yaml: constraints[{i}].not")))
-            )
-        except c.ConditionError as exc:
-            raise RuleSetError(str(exc)) from exc
+    facts_doc = _validate(rf.FactsFile, _read_yaml(root / top.facts, hasher, root), top.facts)
+    domains = {fact: tuple(spec.values) for fact, spec in facts_doc.facts.items()}
+    constraints = [
+        (con.why, c.Not(_cond(con.not_, domains, f"{top.facts}: constraints[{i}].not")))
+        for i, con in enumerate(facts_doc.constraints)
+    ]
+    _check_facts(domains, constraints, tables["checklist"], top.tables)
 
     stages: list[Stage] = []
     seen: dict[str, Rule] = {}
     earlier: list[Rule] = []
-    for rel in _need(top, "stages", where, list):
-        doc = _read_yaml(root / rel, hasher, root)
-        stage_name = _need(doc, "stage", rel)
+    for rel in top.stages:
+        doc, parsed = parse_stage(_read_yaml(root / rel, hasher, root), rel, domains, tables)
+        if any(s.name == doc.stage for s in stages):
+            raise RuleSetError(f"{rel}: stage {doc.stage!r} is listed twice")
         rules: list[Rule] = []
-        for raw in _need(doc, "rules", rel, list):
-            rule = _parse_rule(raw, stage_name, rel, domains, tables)
-            if rule.id in seen:
-                raise RuleSetError(f"{rel}: duplicate rule id {rule.id!r} (also in {seen[rule.id].file})")
+        for rule in parsed:
+            if rule.id in seen or any(r.id == rule.id for r in rules):
+                also = seen[rule.id].file if rule.id in seen else rel
+                raise RuleSetError(f"{rel}: duplicate rule id {rule.id!r} (also in {also})")
             in_stage = {r.id: r for r in rules}
             for u in rule.unless:
                 if u not in in_stage:
@@ -313,37 +361,27 @@ def load(directory: str | os.PathLike[str] | None = None) -> RuleSet:
             rule = Rule(**{**rule.__dict__, "effective": _effective(rule, excluded, domains), "used_facts": used})
             seen[rule.id] = rule
             rules.append(rule)
-        if not rules:
-            raise RuleSetError(f"{rel}: a stage needs at least one rule")
-        stages.append(Stage(stage_name, _need(doc, "title_sv", rel), _need(doc, "title_en", rel), tuple(rules)))
+        stages.append(Stage(doc.stage, doc.title_sv, doc.title_en, tuple(rules)))
         earlier.extend(rules)
 
     return RuleSet(
-        name=name,
-        version=version,
+        name=top.name,
+        version=top.version,
         sha256=hasher.hexdigest(),
         directory=root,
         domains=domains,
-        fact_texts={f: {k: str(s.get(k, "")) for k in ("label_sv", "label_en", "description")}
-                    for f, s in facts_raw.items()},
+        fact_texts={f: {"label_sv": s.label_sv, "label_en": s.label_en, "description": s.description}
+                    for f, s in facts_doc.facts.items()},
         constraints=tuple(constraints),
         stages=tuple(stages),
         tables=tables,
-        limit_days=int(_need(wait, "limit_days", f"{where}: wait", int)),
-        commitment_months=int(_need(wait, "commitment_months", f"{where}: wait", int)),
-        status=status,
+        limit_days=top.wait.limit_days,
+        commitment_months=top.wait.commitment_months,
+        status=top.status,
         released=read_release(root),
-        commitment_types=frozenset(_need(tables["contact_types"], "commitment_types", "contact_types", list)),
+        commitment_types=frozenset(tables["contact_types"]["commitment_types"]),
         rules_by_id=dict(seen),
-        valid_from=_valid_from(top.get("valid_from"), where),
+        valid_from=top.valid_from,
     )
 
 
-def _valid_from(value: Any, where: str) -> date | None:
-    """`valid_from` as a date ('YYYY-MM-DD'); absent means valid for every date."""
-    if value is None or isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise RuleSetError(f"{where}: 'valid_from' must be a date 'YYYY-MM-DD', got {value!r}") from None

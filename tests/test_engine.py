@@ -161,3 +161,69 @@ def test_many_engines_can_coexist(rules_copy) -> None:
     req = request(contact("2026-02-26"), care_request={"received_date": "2026-02-02", "pathway": "A"})
     assert a.classify(req) == b.classify(req)
     assert ruleset.load(rules_copy).sha256 == a.ruleset.sha256
+
+
+# ---- issue 12.2: the warning conditions are verified too ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "key", "line"),
+    [
+        ("        when: {direct_start_allowed: true}\n",
+         "        when: {direct_start_allowed: true, pharmacological: false}\n",
+         "never_warn", "N5!medication_not_covered", "NEVER    warning N5!medication_not_covered fires for no"),
+        ("        when: {direct_start_allowed: false}\n", "        when: {activity: treatment}\n",
+         "always_warn", "N5!direct_start_criteria_not_met",
+         "ALWAYS   warning N5!direct_start_criteria_not_met fires wherever its rule fires"),
+        ("        when: {direct_start_allowed: false}\n",
+         "        when: {direct_start_allowed: false, urgent: false}\n",
+         "outside_facts", ("N5!direct_start_criteria_not_met", ["urgent"]),
+         "FACTS    warning N5!direct_start_criteria_not_met reads ['urgent']"),
+    ],
+)
+def test_verifier_reports_warning_conditions_that_never_or_always_fire_or_read_other_facts(
+    rules_copy, capsys, monkeypatch, old, new, field, key, line
+) -> None:
+    path = rules_copy / "stages" / "new_commitment.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    report = verify(ruleset.load(rules_copy))
+    assert not (report.gaps or report.overlaps or report.never_fire)
+    assert getattr(report, field) == [key] and not report.ok
+    assert line in report.text() and "1 warning condition(s) wrong" in report.text()
+    monkeypatch.setenv("BUP_RULES_DIR", str(rules_copy))
+    from classifier import cli
+    from classifier.classify import default_classifier
+
+    default_classifier.cache_clear()
+    try:
+        assert cli.main(["rules", "--verify"]) == 1
+        assert line in capsys.readouterr().out
+    finally:
+        default_classifier.cache_clear()
+
+
+def test_the_real_warning_conditions_fire_sometimes_within_their_rule(classifier) -> None:
+    report = verify(classifier.ruleset, classifier.engine)
+    assert report.warned == {"N5!direct_start_criteria_not_met": 360, "N5!medication_not_covered": 54}
+    assert report.fired["N5"] == 414
+
+
+def test_the_bit_space_agrees_with_the_condition_tree(classifier) -> None:
+    """Space.mask is the truth table of a condition over the valid combinations, as `holds` says."""
+    from classifier.verify import Space
+
+    rs = classifier.ruleset
+    space = Space(rs)
+    combos = valid_combinations(rs)
+    assert space.size == len(combos)
+    for rule in rs.rules:
+        mask = space.mask(rule.effective)
+        assert [bool(mask >> i & 1) for i in range(len(combos))] == [
+            conditions.holds(rule.effective, a) for a in combos], rule.id
+    rules, warnings = space.decisions(rs.rules)
+    assert sum(bin(m).count("1") for _, m in rules.values()) == len(combos)  # exactly one rule each
+    assert all(m == space.mask(rs.rules_by_id[rid].effective) for rid, (_, m) in rules.items())
+    assert set(warnings) == {"N3!direct_start_criteria_not_met", "N5!direct_start_criteria_not_met",
+                             "N5!medication_not_covered", "B4!medication_not_covered"}

@@ -6,9 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
 
 from classifier import ruleset
 from classifier.ruleset import RuleSetError, load
+from tests.strategies import requests
 
 DOMAIN_RULES = ["S1", "S2", "S3", "A1", "N1", "N2", "N3", "N4", "N5", "U1", "U2", "U3",
                 "B1", "B2", "B3", "B4", "R1"]
@@ -41,7 +43,8 @@ def _edit(rules_copy: Path, rel: str, old: str, new: str) -> None:
     [
         ("stages/acute.yaml", "when: {urgent: true}", "when: {urgnet: true}", r"A1.*unknown fact 'urgnet'"),
         ("stages/acute.yaml", "when: {urgent: true}", "when: {urgent: maybe}", r"A1.*unknown value"),
-        ("stages/acute.yaml", "outcome: acute", "outcome: emergency", r"A1: unknown outcome 'emergency'"),
+        ("stages/acute.yaml", "outcome: acute", "outcome: emergency",
+         r"A1.outcome: Input should be 'first_visit'.*got 'emergency'"),
         ("stages/acute.yaml", "  - id: A1", "  - id: S1", r"duplicate rule id 'S1'"),
         ("stages/acute.yaml", "    source: \"", "    sourc: \"", r"A1: missing 'source'"),
         ("stages/acute.yaml", '    title_sv: "Akut', '    title_xx: "Akut', r"A1: missing 'title_sv'"),
@@ -127,5 +130,154 @@ def test_version_must_be_a_string(rules_copy) -> None:
     path = rules_copy / "ruleset.yaml"
     path.write_text(re.sub(r'(?m)^version: .*$', "version: 2026.10", path.read_text(encoding="utf-8")),
                     encoding="utf-8")
-    with pytest.raises(RuleSetError, match="'version' must be a non-empty str"):
+    with pytest.raises(RuleSetError, match=r"ruleset.yaml.version: expected a quoted string .* got the float 2026.1"):
         load(rules_copy)
+
+
+# ---- issue 12.1: the rule files are typed, unknown keys are errors at every level ----------------
+
+
+@pytest.mark.parametrize(
+    ("rel", "old", "new", "message"),
+    [
+        # A misspelt `when` under a warning used to make the warning unconditional.
+        ("stages/new_commitment.yaml", "        when: {direct_start_allowed: false}\n",
+         "        whne: {direct_start_allowed: false}\n",
+         r"^stages/new_commitment.yaml: rule N5.warnings\[0\]: unknown key 'whne'; expected one of \['code', 'when'\]"),
+        ("ruleset.yaml", "status: provisional\n", "status: provisional\nstatsu: confirmed\n",
+         r"^ruleset.yaml: unknown key 'statsu'"),
+        ("ruleset.yaml", "  limit_days: 30\n", "  limit_days: 30\n  limit_dyas: 31\n",
+         r"^ruleset.yaml.wait: unknown key 'limit_dyas'; expected one of \['commitment_months', 'limit_days'\]"),
+        ("ruleset.yaml", "  kva: tables/kva.yaml\n", "  kva: tables/kva.yaml\n  extra: tables/kva.yaml\n",
+         r"^ruleset.yaml.tables: unknown key 'extra'"),
+        ("facts.yaml", "    label_sv: Akut tillstånd\n", "    lable_sv: Akut tillstånd\n",
+         r"^facts.yaml.facts.urgent: missing 'label_sv'\nfacts.yaml.facts.urgent: unknown key 'lable_sv'"),
+        ("facts.yaml", "constraints:\n", "constraint:\n", r"^facts.yaml: unknown key 'constraint'"),
+        ("facts.yaml", "    not: {setting: evi, pathway: A}\n", "    nto: {setting: evi, pathway: A}\n",
+         r"^facts.yaml.constraints\[0\]: missing 'not'"),
+        ("stages/acute.yaml", "title_en: Acute\n", "title_en: Acute\ntitel_sv: Akut\n",
+         r"^stages/acute.yaml: unknown key 'titel_sv'"),
+        ("stages/acute.yaml", "    outcome: acute\n", "    outcome: acute\n    unles: [S1]\n",
+         r"^stages/acute.yaml: rule A1: unknown key 'unles'; expected one of \['id', 'outcome', "),
+        ("tables/contact_forms.yaml", "video: {included: true,", "video: {inclded: true,",
+         r"^tables/contact_forms.yaml.forms.video: missing 'included'"),
+        ("tables/contact_types.yaml", "    measurement_point: false\n    care_guarantee: false\n  acute:",
+         "    measurment_point: false\n    care_guarantee: false\n  acute:",
+         r"tables/contact_types.yaml.contact_types.return_visit: unknown key 'measurment_point'"),
+        ("tables/evi_checklist.yaml", "    required: false\n", "    requird: false\n",
+         r"tables/evi_checklist.yaml.items\[7\]: unknown key 'requird'"),
+        ("tables/exclusions.yaml", "    national_code: 2\n", "    national_code: '2'\n",
+         r"tables/exclusions.yaml.codes.MOV.national_code: Input should be a valid integer, got '2'"),
+        ("tables/kva.yaml", "AA085: {annex: 5,", "AA085: {anex: 5,",
+         r"tables/kva.yaml.codes.AA085: unknown key 'anex'"),
+        ("tables/medications.yaml", "{code: N06BA04, name:", "{code: N06BA04, nmae:",
+         r"tables/medications.yaml.atc\[0\]: unknown key 'nmae'"),
+        ("tables/warnings.yaml", "  medication_not_covered:\n    message_en:",
+         "  medication_not_covered:\n    mesage_en:",
+         r"tables/warnings.yaml.warnings.medication_not_covered: unknown key 'mesage_en'"),
+        ("release.yaml", 'version: "2026.2"\n', 'version: "2026.2"\nreleased_by: me\n', r"release.yaml: unknown key"),
+    ],
+)
+def test_an_unknown_or_mistyped_key_fails_naming_file_rule_and_key(rules_copy, rel, old, new, message) -> None:
+    _edit(rules_copy, rel, old, new)
+    with pytest.raises(RuleSetError, match=message):
+        load(rules_copy)
+
+
+@pytest.mark.parametrize(
+    ("rel", "old", "new", "message"),
+    [
+        # Rule ids are joined with '!', '#' and '"' inside the engine.
+        ("stages/acute.yaml", "  - id: A1", "  - id: A!1", r"rule A!1.id: String should match pattern"),
+        ("stages/acute.yaml", "  - id: A1", "  - id: a1", r"rule a1.id: String should match pattern"),
+        ("stages/scope.yaml", "unless: [S1]", "unless: ['S1#0']", r"rule S2.unless\[0\]: String should match"),
+        ("tables/warnings.yaml", "  medication_not_covered:\n", "  medication!not_covered:\n",
+         r"warnings.yaml.warnings: unknown key 'medication!not_covered': String should match pattern"),
+        ("stages/new_commitment.yaml", "        when: {direct_start_allowed: true}\n",
+         "        when: {direct_start_allowed: true}\n      - code: medication_not_covered\n",
+         r"rule N5.warnings\[2\]: warning 'medication_not_covered' is listed twice"),
+    ],
+)
+def test_ids_and_codes_are_safe_for_the_engine(rules_copy, rel, old, new, message) -> None:
+    _edit(rules_copy, rel, old, new)
+    with pytest.raises(RuleSetError, match=message):
+        load(rules_copy)
+
+
+@pytest.mark.parametrize(
+    ("rel", "old", "new", "message"),
+    [
+        # The checklist against the request model's EviAssessment, both ways.
+        ("tables/evi_checklist.yaml", "field: staff_competence_cap", "field: staff_competance_cap",
+         r"evi_checklist.yaml: items\[0\] \(D1\): field 'staff_competance_cap' is not a field of "
+         r"care_request.evi_assessment; expected one of \['staff_competence_cap'"),
+        ("tables/evi_checklist.yaml", "field: referrer_assessment_doubted", "field: staff_competence_cap",
+         r"evi_checklist.yaml: items\[\].field: missing \['referrer_assessment_doubted'\]; "
+         r"listed twice \['staff_competence_cap'\]"),
+        # Forms and exclusions against the request's allowed values, both ways.
+        ("tables/contact_forms.yaml", "  other: {included: false, label_sv: Annan kontaktform}\n", "",
+         r"contact_forms.yaml: forms: missing \['other'\]; expected exactly \['in_person', 'video', 'phone', "
+         r"'text', 'other'\] \(classifier/models.py ContactForm"),
+        ("tables/contact_forms.yaml", "  other: {", "  letter: {",
+         r"contact_forms.yaml.forms: unknown key 'letter': "
+         r"Input should be 'in_person', 'video', 'phone', 'text' or 'other'$"),
+        ("tables/exclusions.yaml", "  SOV:\n", "  SOV_:\n",
+         r"exclusions.yaml.codes: unknown key 'SOV_': Input should be 'PVV'"),
+        ("tables/contact_types.yaml", "    wait_start: care_request_received\n", "",
+         r"contact_types.yaml: contact_types.first_visit: a measurement point needs 'wait_start'"),
+        ("tables/evi_checklist.yaml", "pathways_allowing_direct_start: [B, C]",
+         "pathways_allowing_direct_start: [B, D]",
+         r"evi_checklist.yaml.pathways_allowing_direct_start\[1\]: Input should be 'A', 'B' or 'C'"),
+        # The pathways allowing direct start are the checklist table's; facts.yaml's constraint must agree.
+        ("tables/evi_checklist.yaml", "pathways_allowing_direct_start: [B, C]", "pathways_allowing_direct_start: [C]",
+         r"facts.yaml: constraints: a direct start \(direct_start_allowed: true\) by pathway 'B' is possible, "
+         r"but tables/evi_checklist.yaml pathways_allowing_direct_start is \['C'\]"),
+        # facts.yaml against the facts derive produces, both ways, and their values.
+        ("facts.yaml", "constraints:\n",
+         "  sibling_waiting:\n    values: [true, false]\n    label_sv: x\n    label_en: x\n    description: x\n"
+         "constraints:\n",
+         r"facts.yaml: facts.sibling_waiting: classifier/facts.py derive never produces this fact"),
+        ("facts.yaml", "    values: [assessment, basic_investigation, investigation, treatment, follow_up, advice]",
+         "    values: [assessment, basic_investigation, investigation, treatment, follow_up]",
+         r"facts.yaml: facts.activity.values: missing \['advice'\]; expected exactly"),
+        ("facts.yaml", "    values: [A, B, C, none]", "    values: [A, B, C, D, none]",
+         r"facts.yaml: facts.pathway.values: not allowed \['D'\]"),
+    ],
+)
+def test_tables_and_facts_agree_with_the_request_model_and_derive(rules_copy, rel, old, new, message) -> None:
+    _edit(rules_copy, rel, old, new)
+    with pytest.raises(RuleSetError, match=message):
+        load(rules_copy)
+
+
+def test_a_fact_derive_produces_but_facts_yaml_lacks_is_named(rules_copy) -> None:
+    path = rules_copy / "facts.yaml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("  problem_gap:\n")
+    path.write_text(text[:start] + text[text.index("constraints:\n"):], encoding="utf-8")
+    with pytest.raises(RuleSetError, match=r"facts.yaml: facts: missing \['problem_gap'\], which classifier/facts.py"):
+        load(rules_copy)
+
+
+def test_valid_from_may_be_given_as_a_date(rules_copy) -> None:
+    """The decision log's `valid_from` in ruleset.yaml is known to the schema (and typed)."""
+    _edit(rules_copy, "ruleset.yaml", "status: provisional\n", "status: provisional\nvalid_from: 2026-01-01\n")
+    assert load(rules_copy).status == "provisional"
+    _edit(rules_copy, "ruleset.yaml", "valid_from: 2026-01-01\n", "valid_from: soon\n")
+    with pytest.raises(RuleSetError, match=r"ruleset.yaml.valid_from: Input should be a valid date"):
+        load(rules_copy)
+
+
+@given(requests())
+def test_derive_produces_exactly_the_declared_facts_and_values(classifier, req) -> None:
+    """FACT_VALUES (which facts.yaml must equal) is what derive really produces."""
+    from classifier.errors import parse
+    from classifier.facts import FACT_VALUES, HistoryIndex, derive
+    from classifier.models import ClassifyRequest
+
+    request = parse(ClassifyRequest, req)
+    derived = derive(request.contact, request.care_request,
+                     HistoryIndex.from_history(request.history, classifier.ruleset), classifier.ruleset)
+    assert list(derived.facts) == list(FACT_VALUES)
+    for fact, value in derived.facts.items():
+        assert value in FACT_VALUES[fact] and type(value) is type(FACT_VALUES[fact][0]), (fact, value)
