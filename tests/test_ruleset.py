@@ -261,8 +261,8 @@ def test_a_fact_derive_produces_but_facts_yaml_lacks_is_named(rules_copy) -> Non
 
 def test_valid_from_may_be_given_as_a_date(rules_copy) -> None:
     """The decision log's `valid_from` in ruleset.yaml is known to the schema (and typed)."""
-    _edit(rules_copy, "ruleset.yaml", "status: provisional\n", "status: provisional\nvalid_from: 2026-01-01\n")
-    assert load(rules_copy).status == "provisional"
+    _edit(rules_copy, "ruleset.yaml", 'valid_from: "2025-01-01"\n', "valid_from: 2026-01-01\n")
+    assert str(load(rules_copy).valid_from) == "2026-01-01"
     _edit(rules_copy, "ruleset.yaml", "valid_from: 2026-01-01\n", "valid_from: soon\n")
     with pytest.raises(RuleSetError, match=r"ruleset.yaml.valid_from: Input should be a valid date"):
         load(rules_copy)
