@@ -175,8 +175,35 @@ class TimelineContact(Strict):
         return self.contact.date
 
 
+class TimelineCareRequest(Strict):
+    """A care request received on its date: later contacts sent without one take it while it is open."""
+
+    type: Literal["care_request"]
+    date: IsoDate = Field(description="The date the care request was received.")
+    pathway: Pathway
+    evi_assessment: EviAssessment | None = None
+    wait_exclusion: Exclusion | None = Field(None, description="PVV/MOV/SOV that applies to the first-visit wait.")
+
+    def as_care_request(self) -> CareRequest:
+        """The care request a contact that takes this one is classified with."""
+        return CareRequest(received_date=self.date, pathway=self.pathway, evi_assessment=self.evi_assessment)
+
+
+class TimelineDecision(Strict):
+    """A decision to investigate or treat: it starts the wait of that area for its health problem."""
+
+    type: Literal["decision"]
+    date: IsoDate = Field(description="The decision date (beslut om utredning / behandlingsbeslut).")
+    area: Literal["investigation", "treatment"]
+    health_problem: Text
+    treatment_modality: Modality | None = None
+    wait_exclusion: Exclusion | None = Field(None, description="PVV/MOV/SOV that applies to this wait.")
+
+
 TimelineEvent = Annotated[
-    TimelineContact | InvestigationConcluded | TreatmentConcluded | CareClosed, Field(discriminator="type")
+    TimelineContact | InvestigationConcluded | TreatmentConcluded | CareClosed | TimelineCareRequest
+    | TimelineDecision,
+    Field(discriminator="type"),
 ]
 
 
