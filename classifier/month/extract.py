@@ -189,12 +189,13 @@ def _identity_columns(cols: dict[str, pa.Array], n: int) -> list[list[str]]:
     """Per row, the columns holding an identity-number-shaped value (checked only where one can fit)."""
     hits: list[list[str]] = [[] for _ in range(n)]
     for name, col in cols.items():
-        lengths = pc.utf8_length(col)
-        long_enough = pc.fill_null(pc.greater_equal(lengths, 10), False)
-        if not pc.any(long_enough).as_py():
+        # A cheap vectorised sieve (ten digits in a row, a separator allowed), then the real check.
+        maybe = pc.fill_null(pc.match_substring_regex(col, r"[0-9]{6}[-+]?[0-9]{4}"), False)
+        if not pc.any(maybe).as_py():
             continue
-        for i in pc.indices_nonzero(long_enough).to_pylist():
-            if looks_like_identity_number(col[i].as_py()):
+        values = col.to_pylist()
+        for i in pc.indices_nonzero(maybe).to_pylist():
+            if looks_like_identity_number(values[i]):
                 hits[i].append(name)
     return hits
 
@@ -305,13 +306,13 @@ def to_row(rec: dict[str, Any], ruleset: RuleSet, names: list[str]) -> Row | Rej
     if etype in ("care_request", "decision", "contact"):
         problems += [(c, "required") for c in ("region", "unit") if not rec.get(c)]
     event: Any = None
-    if not problems:
+    if etype in EVENT_TYPES:  # every problem of the row, not only the first
         checklist = {item["id"]: item["field"] for item in ruleset.tables["checklist"]["items"]}
         try:
             if etype == "contact":
                 urgent = _bool(rec.get("urgent"), "urgent", problems)
                 contact = _blank({
-                    "id": rec.get("contact_id") or rec.get("event_id"), "date": rec["date"],
+                    "id": rec.get("contact_id") or rec.get("event_id"), "date": rec.get("date"),
                     "setting": rec.get("setting"), "activity": rec.get("activity"), "urgent": urgent,
                     "health_problem": rec.get("health_problem"), "treatment_modality": rec.get("treatment_modality"),
                     "medications_atc": _list(rec.get("medications_atc")), "kva_codes": _list(rec.get("kva_codes")),
@@ -325,26 +326,27 @@ def to_row(rec: dict[str, Any], ruleset: RuleSet, names: list[str]) -> Row | Rej
                 evi = {checklist[c]: _bool(rec.get(c), c, problems) for c in CHECKLIST_COLUMNS if c in checklist}
                 evi = _blank(evi)
                 event = TimelineCareRequest.model_validate(_blank({
-                    "type": "care_request", "date": rec["date"], "pathway": rec.get("pathway"),
+                    "type": "care_request", "date": rec.get("date"), "pathway": rec.get("pathway"),
                     "evi_assessment": evi or None, "wait_exclusion": rec.get("wait_exclusion")}))
             elif etype == "decision":
                 event = TimelineDecision.model_validate(_blank({
-                    "type": "decision", "date": rec["date"], "area": rec.get("area"),
+                    "type": "decision", "date": rec.get("date"), "area": rec.get("area"),
                     "health_problem": rec.get("health_problem"), "treatment_modality": rec.get("treatment_modality"),
                     "wait_exclusion": rec.get("wait_exclusion")}))
             elif etype == "investigation_concluded":
                 event = InvestigationConcluded.model_validate(_blank({
-                    "type": etype, "date": rec["date"], "health_problem": rec.get("health_problem")}))
+                    "type": etype, "date": rec.get("date"), "health_problem": rec.get("health_problem")}))
             elif etype == "treatment_concluded":
                 event = TreatmentConcluded.model_validate(_blank({
-                    "type": etype, "date": rec["date"], "health_problem": rec.get("health_problem"),
+                    "type": etype, "date": rec.get("date"), "health_problem": rec.get("health_problem"),
                     "treatment_modality": rec.get("treatment_modality")}))
             else:
-                event = CareClosed.model_validate({"type": etype, "date": rec["date"]})
+                event = CareClosed.model_validate({"type": etype, "date": rec.get("date")})
         except ValidationError as exc:
             reverse = {v: k for k, v in checklist.items()}
             problems += [(reverse.get(c, c), m) for c, m in _problems_of(exc)]
     if problems:
-        return Rejected(names[rec["_file"]], rec["_row"], rec.get("event_id") or "", problems)
+        unique = list(dict.fromkeys((c, m) for c, m in problems if (c, "required") not in problems or m == "required"))
+        return Rejected(names[rec["_file"]], rec["_row"], rec.get("event_id") or "", unique)
     return Row(event, rec["event_id"], rec["patient_ref"], rec.get("region") or "", rec.get("unit") or "",
                registered, rec["_file"], rec["_row"])

@@ -23,8 +23,8 @@ from classifier.month.fold import month_bounds, month_range
 REGIONS = {"Region Norr": ["BUP Norr Luleå", "BUP Norr Umeå"], "Region Söder": ["BUP Söder Malmö", "BUP Söder Lund"]}
 # Per unit: how often a registration is wrong (one unit registers worse, as in real regions).
 ERROR_RATE = {"BUP Norr Luleå": 0.02, "BUP Norr Umeå": 0.03, "BUP Söder Malmö": 0.06, "BUP Söder Lund": 0.02}
-RATES = {"not_registered": 0.02, "missing_decision": 0.02, "missing_care_request": 0.01, "duplicate": 0.002,
-         "identity": 0.0005, "bad_date": 0.0005, "after_closed": 0.005, "abandoned_decision": 0.004}
+RATES = {"not_registered": 0.02, "missing_decision": 0.02, "missing_care_request": 0.01, "duplicate": 0.003,
+         "identity": 0.002, "bad_date": 0.002, "after_closed": 0.02, "abandoned_decision": 0.01}
 PROBLEMS = ["F90", "F41", "F32", "F84", "F50", "F43"]
 # Plausible wrong registrations: (what the journey gives, what is registered instead)
 WRONG = {"return_visit": ["treatment", "investigation", "first_visit"], "first_visit": ["return_visit",
@@ -54,7 +54,7 @@ class Patient:
     def contact(self, day: date, activity: str, problem: str, registered: str, **cols: Any) -> dict[str, Any]:
         cols = {"setting": "bup", **cols}
         row = self.add("contact", day, contact_id=f"{self.ref}-c{len(self.rows) + 1}", activity=activity,
-                       health_problem=problem, registered_contact_type=registered, **cols)
+                       health_problem=problem, registered_contact_type=registered, _type=registered, **cols)
         return row
 
 
@@ -116,7 +116,7 @@ def journey(rng: random.Random, p: Patient, key: dict[str, list[Any]]) -> None:
     if rng.random() < 0.6:
         day += timedelta(days=rng.randint(1, 20))
         closed = p.add("care_closed", day)
-        if rng.random() < RATES["after_closed"] * 2:
+        if rng.random() < RATES["after_closed"]:
             day += timedelta(days=rng.randint(5, 40))
             after = p.contact(day, "follow_up", problem, "first_visit")
             key["event_after_care_closed"].append(sorted([closed["event_id"], after["event_id"]]))
@@ -178,7 +178,7 @@ def simulate(patients: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, 
                 key["registration_errors"].append(r["event_id"])
         rows += p.rows
     # Unreadable rows, on return visits only, so no other answer of the patient changes.
-    spare = [r for r in rows if r.get("registered_contact_type") == "return_visit"]
+    spare = [r for r in rows if r.get("_type") == "return_visit"]
     bad: list[dict[str, Any]] = []
     for r in spare:
         x = rng.random()
@@ -194,6 +194,7 @@ def simulate(patients: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, 
     rows += bad
     rows.sort(key=lambda r: r["date"])  # stable: a patient's same-day events keep their order
     for i, r in enumerate(rows, 1):
+        r.pop("_type", None)
         kind = r.pop("_kind", None)
         if kind:
             key["rejected_rows"].append(i)
@@ -202,6 +203,12 @@ def simulate(patients: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, 
             for k in ("registration_errors", "contact_not_registered"):
                 if kind != "duplicate" and r["event_id"] in key[k]:
                     key[k].remove(r["event_id"])
+    first, last = month_bounds(MONTHS[0])[0].isoformat(), month_bounds(MONTHS[-1])[1].isoformat()
+    dated = {r["event_id"]: r["date"] for r in rows}
+    for k in ("registration_errors", "contact_not_registered", "measurement_point_without_wait_start"):
+        key[k] = sorted(e for e in key[k] if first <= dated[e] <= last)
+    key["event_after_care_closed"] = sorted(p for p in key["event_after_care_closed"]
+                                            if first <= max(dated[e] for e in p) <= last)
     key["months"] = MONTHS
     key["rates"] = RATES | {"registration_error_by_unit": ERROR_RATE}
     return rows, key
