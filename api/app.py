@@ -22,7 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic.json_schema import models_json_schema
 
-from api import docs, workbench
+from api import docs, month, workbench
 from classifier import InputError, default_classifier
 from classifier.engine import EngineError, RuleSetDefect
 from classifier.models import (
@@ -39,7 +39,7 @@ MiB = 1024 * 1024
 # 10,000 requests and a timeline 5,000 events, which cannot fit in 1 MiB; they get
 # limits sized for their item counts (about 3 KiB a request, 2 KiB an event).
 BODY_LIMITS = {"/v1/classify": 1 * MiB, "/v1/classify/batch": 32 * MiB, "/v1/classify/timeline": 12 * MiB,
-               "/v1/reports/monthly": 32 * MiB}
+               "/v1/reports/monthly": 32 * MiB, "/v1/months": 16 * MiB}
 
 log = logging.getLogger("bup_classifier.access")
 
@@ -248,6 +248,7 @@ def create_app() -> FastAPI:
             return FastJSON({"ok": True})
 
     workbench.mount(app, clf, read_json)
+    app.include_router(month.router)
     _add_request_schemas(app)
     return AccessLog(app)  # type: ignore[return-value]
 

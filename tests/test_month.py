@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from classifier.models import TimelineContact
 from classifier.month import run, simulate
 from classifier.month.extract import ExtractError, to_row
-from classifier.models import TimelineContact
 
 SEEDS = [1, 2, 3]
 PATIENTS = 500
@@ -145,7 +145,7 @@ def test_parquet_and_json_lines_read_as_csv(regions, tmp_path, fmt) -> None:
 
 
 def test_identity_numbers_never_reach_an_output(regions) -> None:
-    path, key, audit, out = regions[1]
+    path, _key, _audit, out = regions[1]
     rows = list(csv.DictReader(path.open(encoding="utf-8")))
     from classifier.privacy import looks_like_identity_number
 
