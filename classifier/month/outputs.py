@@ -130,6 +130,10 @@ def _pct(v: Any) -> str:
     return "–" if v is None else f"{v:.1f}".replace(".", ",") + " %"
 
 
+def _num(v: Any) -> str:
+    return "–" if v is None else f"{v:+.1f}".replace(".", ",").replace("-", "−")
+
+
 def _bars(rows: list[dict[str, Any]]) -> str:
     """An inline SVG: share within 30 days per area and month, as registered (grey) and by the rules (blue)."""
     w, h, bar, gap = 640, 180, 14, 10
@@ -168,7 +172,7 @@ def _figures_table(rows: list[dict[str, Any]]) -> str:
         f"<td>{_e(r['as_registered']['numerator'])} / {_e(r['as_registered']['denominator'])}</td>"
         f"<td>{_pct(r['as_registered']['share_within_30'])}</td>"
         f"<td>{_e(r['as_rules']['numerator'])} / {_e(r['as_rules']['denominator'])}</td>"
-        f"<td>{_pct(r['as_rules']['share_within_30'])}</td><td>{_e(r['difference_pp'])}</td>"
+        f"<td>{_pct(r['as_rules']['share_within_30'])}</td><td>{_num(r['difference_pp'])}</td>"
         f"<td>{_e(r['as_rules']['waiting'])}</td></tr>" for r in rows)
     return f"<table>{head}{body}</table>"
 
@@ -210,7 +214,7 @@ def audit_html(audit: dict[str, Any], ruleset: RuleSet) -> str:
     out.append("<h2>Fynd om datakvalitet</h2><ul>" + "".join(
         f"<li>{_e(FINDING_SV.get(k, k))}: {n}</li>" for k, n in audit["finding_counts"].items()) + "</ul>")
     for r in audit["regions"]:
-        out.append(f"<section><h2>Region {_e(r['region'])}</h2>")
+        out.append(f"<section><h2>{_e(r['region'])} – hela regionen</h2>")
         out.append("<p class='legend'><span style='background:#999'></span>som registrerat "
                    "<span style='background:#1f5fa8'></span>enligt reglerna</p>" + _bars(r["figures"]))
         out.append(_figures_table(r["figures"]))
