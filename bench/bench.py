@@ -6,7 +6,9 @@
    with 1 and 2 uvicorn workers, and p50/p99 at 70 % of peak;
 3. a 10,000-item batch, and timelines of 100, 1,000 and 5,000 events (growth exponent);
 4. single contacts with 0, 10, 100 and 1,000 history items;
-5. RSS of one process over 1,000,000 classifications.
+5. RSS of one process over 1,000,000 classifications;
+6. the month: a simulated region's extract to delivery and audit on every core, against a
+   one-core loop and one HTTP request per contact (bench/month.py).
 Every figure is the median (with min and max) of several runs; ratios are computed run
 by run. The smoke run only checks that all of it still works: it asserts nothing about time.
 """
@@ -282,11 +284,18 @@ def main(argv: list[str] | None = None) -> int:
     result["history"] = history_sizes(1 if s else 5, 5 if s else 200, (0, 10, 100) if s else (0, 10, 100, 1000))
     print("memory ...", file=sys.stderr)
     result["memory"] = memory(2_000 if s else 1_000_000)
+    print("month ...", file=sys.stderr)
+    import month
+
+    result["month"] = month.month_bench(s, work)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "latest.md").write_text(markdown(result))
-    print(markdown(result))
+    import month
+
+    text = markdown(result) + "\n" + month.markdown(result["month"])
+    (out / "latest.md").write_text(text)
+    print(text)
     return 0
 
 
