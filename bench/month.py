@@ -34,8 +34,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTACTS_PER_PATIENT = 8.7  # what the simulator gives (measured and reported below)
 
 
-def _tree_rss(pid: int) -> int:
-    """RSS in bytes of a process and all its descendants, from /proc (Linux)."""
+def _tree_pss(pid: int) -> int:
+    """Memory of a process and all its descendants, from /proc (Linux): the sum of their PSS.
+
+    PSS counts a page shared by n processes as 1/n in each, so forked workers that share
+    the parent's pages are not counted twice (a plain RSS sum would).
+    """
     parents: dict[int, int] = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
@@ -51,8 +55,8 @@ def _tree_rss(pid: int) -> int:
     total = 0
     for q in tree:
         try:
-            for line in Path(f"/proc/{q}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{q}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
                     total += int(line.split()[1]) * 1024
         except OSError:
             continue
@@ -67,12 +71,12 @@ def run_month(extract: Path, out: Path, first: str, last: str) -> dict[str, floa
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
     while proc.poll() is None:
-        peak = max(peak, _tree_rss(proc.pid))
+        peak = max(peak, _tree_pss(proc.pid))
         time.sleep(0.1)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.read()[-2000:])
-    return {"seconds": seconds, "peak_rss_mb": round(peak / 2**20, 1)}
+    return {"seconds": seconds, "peak_pss_mb": round(peak / 2**20, 1)}
 
 
 def timelines(extract: Path, clf: Classifier) -> dict[str, list[Any]]:
@@ -175,11 +179,11 @@ def month_bench(smoke: bool, work: Path) -> dict[str, Any]:
 
 
 def markdown(r: dict[str, Any]) -> str:
-    lines = ["| the month (simulated region) | patients | rows | contacts | seconds | contacts/s | peak RSS MB |",
+    lines = ["| the month (simulated region) | patients | rows | contacts | seconds | contacts/s | peak PSS MB |",
              "|---|---|---|---|---|---|---|"]
     for s in r["sizes"]:
         lines.append(f"| `bup-classifier month`, every core | {s['patients']:,} | {s['rows']:,} | {s['contacts']:,} | "
-                     f"{s['seconds']:.1f} | {s['contacts_per_s']:,.0f} | {s['peak_rss_mb']:,.0f} |")
+                     f"{s['seconds']:.1f} | {s['contacts_per_s']:,.0f} | {s['peak_pss_mb']:,.0f} |")
     big = r["sizes"][-1]
     loop, h = r["in_process_one_core"], r["http_per_contact"]
     lines.append(f"| in-process loop, one core (sample of {loop['contacts']:,} contacts, extrapolated) | | | "

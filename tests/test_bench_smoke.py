@@ -17,6 +17,6 @@ def test_bench_smoke_runs_every_section(tmp_path: Path) -> None:
     result = json.loads((tmp_path / "latest.json").read_text())
     assert {"in_process", "http", "batch_timeline", "history", "memory", "month"} <= set(result)
     assert [s["patients"] for s in result["month"]["sizes"]] == [200, 1_000]
-    assert all(s["contacts"] > 0 and s["peak_rss_mb"] > 0 for s in result["month"]["sizes"])
+    assert all(s["contacts"] > 0 and s["peak_pss_mb"] > 0 for s in result["month"]["sizes"])
     assert set(result["http"]) == {"1_worker", "2_workers"}
     assert (tmp_path / "latest.md").read_text().startswith("Run ")
