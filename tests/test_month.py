@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from classifier.models import TimelineContact
 from classifier.month import run, simulate
 from classifier.month.extract import ExtractError, to_row
 
@@ -194,7 +193,3 @@ def test_publish_suppresses_cells_under_five(regions, tmp_path) -> None:
     assert None in counts and not any(isinstance(c, int) and 0 < c < 5 for c in counts)
     assert all(c["count"] is None or c["count"] >= 5 for u in audit["units"] for c in u["matrix"])
 
-
-def test_the_contact_is_classified_by_the_same_fold(regions) -> None:
-    """A month's answer for a contact is the timeline answer: spot-check one patient by TimelineContact."""
-    assert TimelineContact  # the month layer has no contact type of its own: see fold.PatientFolder
