@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 
+from api import docs
 from classifier.errors import InputError
 from classifier.month import run
 from classifier.month.extract import COLUMNS, ExtractError
@@ -33,13 +34,22 @@ REQUEST_SCHEMA: dict[str, Any] = {
                    "row; `#` lines are comments). Exactly one of the two.",
     "properties": {
         "month": {"type": "string", "pattern": MONTH_PATTERN, "example": "2026-03"},
-        "to": {"type": "string", "pattern": MONTH_PATTERN, "description": "last month (default: month)"},
+        "to": {"type": ["string", "null"], "pattern": MONTH_PATTERN, "description": "last month (default: month)"},
         "publish": {"type": "boolean", "default": False, "description": "suppress every cell under 5 contacts"},
         "rows": {"type": "array", "items": {"type": "object",
                                             "properties": {c: {"type": ["string", "boolean", "number", "null"]}
                                                            for c in COLUMNS}, "additionalProperties": False}},
         "csv": {"type": "string"},
     },
+    "oneOf": [{"required": ["rows"]}, {"required": ["csv"]}],
+}
+_ERR = {"model": docs.ErrorResponse}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The content of audit.json.",
+          "content": {"application/json": {"schema": {"type": "object"}}}},
+    413: {**_ERR, "description": "Body too large (checked before parsing)."},
+    415: {**_ERR, "description": "Not a JSON body, or a Content-Type other than application/json."},
+    422: {**_ERR, "description": "Invalid request or extract: every problem with its path and what was expected."},
 }
 EXAMPLE = {"month": "2026-03", "rows": [
     {"patient_ref": "p-1", "event_id": "e1", "event_type": "care_request", "date": "2026-02-02", "region": "R",
@@ -70,7 +80,7 @@ def _problems(payload: Any) -> list[dict[str, str]]:
     if "csv" in payload and not isinstance(payload["csv"], str):
         out.append(err("csv", "expected the CSV text as a string"))
     rows = payload.get("rows")
-    if rows is not None and not isinstance(rows, list):
+    if "rows" in payload and not isinstance(rows, list):
         out.append(err("rows", "expected an array of row objects"))
     for i, row in enumerate(rows if isinstance(rows, list) else []):
         if not isinstance(row, dict):
@@ -104,12 +114,16 @@ def audit_of(payload: Any) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bup-months-") as tmp:
         if "csv" in payload:
             path = Path(tmp) / "extract.csv"
-            path.write_text(payload["csv"], encoding="utf-8")
+            try:
+                path.write_text(payload["csv"], encoding="utf-8")
+            except UnicodeEncodeError:
+                raise InputError([{"path": "csv", "message": "expected text that is valid Unicode (a lone surrogate "
+                                   "was found)", "type": "invalid"}]) from None
         else:
             path = Path(tmp) / "extract.jsonl"
             with path.open("w", encoding="utf-8") as f:
                 for row in payload["rows"]:
-                    f.write(json.dumps({k: _text(v) for k, v in row.items()}, ensure_ascii=False) + "\n")
+                    f.write(json.dumps({k: _text(v) for k, v in row.items()}) + "\n")
         try:
             return run([path], months, None, workers=1, publish=bool(payload.get("publish", False)))
         except ExtractError as exc:
@@ -119,7 +133,7 @@ def audit_of(payload: Any) -> dict[str, Any]:
 
 
 @router.post("/v1/months", tags=["month"], summary="A small extract -> the month's registration audit",
-             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+             responses=RESPONSES, openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                  "schema": REQUEST_SCHEMA, "example": EXAMPLE}}}})
 async def months(request: Request) -> JSONResponse:
     """MONTH.md: completed and waiting, figures as registered and as the rules say, the disagreement matrix by unit,

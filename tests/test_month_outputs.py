@@ -152,3 +152,17 @@ def test_the_upload_page_shows_the_audit_of_a_small_extract(browser: Browser, re
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "upload.png"), full_page=False)
         assert errors == []
+
+
+def test_a_csv_line_with_the_wrong_number_of_cells_is_rejected_not_fatal() -> None:
+    text = ("patient_ref,event_id,event_type,date\np1,e1,care_closed,2026-03-01\np1,e2,care_closed\n"
+            "p2,e3,care_closed,2026-03-02\n")
+    r = client.post("/v1/months", json={"month": "2026-03", "csv": text})
+    assert r.status_code == 200 and r.json()["totals"]["patients"] == 2
+    (bad,) = [f for f in r.json()["findings"] if f["kind"] == "rejected_row"]
+    assert bad["detail"] == "row: expected 4 cells, got 3"
+
+
+def test_rows_must_be_an_array() -> None:
+    r = client.post("/v1/months", json={"month": "2026-03", "rows": None})
+    assert r.status_code == 422 and [e["path"] for e in r.json()["errors"]] == ["rows"]

@@ -142,8 +142,12 @@ def _as_text(batch: pa.RecordBatch | pa.Table) -> dict[str, pa.Array]:
     return out
 
 
-def batches(path: str | Path) -> Iterator[dict[str, pa.Array]]:
-    """The extract's rows in record batches, every column as text (missing columns are absent)."""
+def batches(path: str | Path, malformed: list[Rejected] | None = None) -> Iterator[dict[str, pa.Array]]:
+    """The extract's rows in record batches, every column as text (missing columns are absent).
+
+    A CSV line with the wrong number of cells is skipped into `malformed` (its row is the
+    line's number in the file without comment lines: the data rows around it keep theirs).
+    """
     kind, source = kind_of(path), Path(path).name
     try:
         if kind == "parquet":
@@ -161,14 +165,22 @@ def batches(path: str | Path) -> Iterator[dict[str, pa.Array]]:
                 stream = io.BufferedReader(_Uncommented(raw), 1 << 20)
                 header = stream.peek(1 << 16).split(b"\n", 1)[0].decode("utf-8").strip().split(",")
                 _check_columns(header, source)
+                def skip(bad: Any) -> str:
+                    if malformed is None:
+                        return "error"
+                    malformed.append(Rejected(source, bad.number or 0, "", [
+                        ("row", f"expected {bad.expected_columns} cells, got {bad.actual_columns}")]))
+                    return "skip"
+
                 reader = pacsv.open_csv(
                     stream, read_options=pacsv.ReadOptions(block_size=1 << 22, use_threads=False),
+                    parse_options=pacsv.ParseOptions(invalid_row_handler=skip),
                     convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()),
                                                          strings_can_be_null=True, quoted_strings_can_be_null=False),
                 )
                 for b in reader:
                     yield _as_text(b)
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         raise ExtractError(f"{source}: cannot be read as {kind}: {exc}") from None
 
 
@@ -210,7 +222,7 @@ def partition(paths: list[str | Path], out: Path, buckets: int) -> Partition:
     try:
         for file_no, path in enumerate(paths):
             row0 = 0
-            for cols in batches(path):
+            for cols in batches(path, part.rejected):
                 n = len(next(iter(cols.values())))
                 rows = list(range(row0 + 1, row0 + n + 1))
                 row0 += n

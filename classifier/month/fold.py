@@ -37,7 +37,7 @@ def month_range(first: str, last: str) -> list[str]:
     if end < d:
         raise ValueError(f"--to {last} is before --month {first}")
     while d <= end:
-        out.append(d.strftime("%Y-%m"))
+        out.append(f"{d.year:04d}-{d.month:02d}")  # strftime drops leading zeros of years before 1000
         d += relativedelta(months=1)
     return out
 
@@ -88,7 +88,7 @@ class PatientFolder:
     def month_of(self, day: date) -> str | None:
         if not self.first_day <= day <= self.last_day:
             return None
-        return day.strftime("%Y-%m")
+        return f"{day.year:04d}-{day.month:02d}"
 
     def fold(self, rows: list[Row]) -> None:
         rows.sort(key=lambda r: (r.event.date, r.file, r.row))  # date order; same date: extract order
