@@ -29,7 +29,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from api import auth, docs, workbench
+from api import auth, docs, month, workbench
 from api import decisions as decision_log
 from api.security import caller_name
 from api.server import REQUEST_ID, configure_logging
@@ -55,7 +55,7 @@ MiB = 1024 * 1024
 # 10,000 requests and a timeline 5,000 events, which cannot fit in 1 MiB; they get
 # limits sized for their item counts (about 3 KiB a request, 2 KiB an event).
 BODY_LIMITS = {"/v1/classify": 1 * MiB, "/v1/classify/batch": 32 * MiB, "/v1/classify/timeline": 12 * MiB,
-               "/v1/reports/monthly": 32 * MiB}
+               "/v1/reports/monthly": 32 * MiB, "/v1/months": 16 * MiB}
 # The deepest body the models read is a workbench timeline: {timeline: {events: [{contact:
 # {medications_atc: [...]}}]}} is 6 levels; anything past 10 is not a request of this API.
 MAX_DEPTH = 10
@@ -517,6 +517,7 @@ def create_app() -> FastAPI:
     decision_log.mount(app, clf)
     workbench.mount(app, clf, lambda request, fn: compute(request, False, plain(fn)))
     docs.mount(app)
+    month.mount(app, lambda request, fn: compute(request, True, plain(fn)))
     _add_request_schemas(app)
     asgi: Any = app
     for middleware in reversed(MIDDLEWARES):

@@ -12,6 +12,8 @@
    stops by itself).
 7. the decision log: /v1/classify at one worker with the log off, on SQLite and on PostgreSQL,
    and the time to replay 100,000 logged decisions under a candidate (1,000,000 with --full).
+8. the month: a simulated region's extract to delivery and audit on every core, against a
+   one-core loop and one HTTP request per contact (bench/month.py).
 Every figure is the median (with min and max) of several runs; ratios are computed run
 by run. The smoke run only checks that all of it still works: it asserts nothing about time.
 """
@@ -354,11 +356,18 @@ def main(argv: list[str] | None = None) -> int:
         "throughput": decision_log.throughput(1 if s else 3, 1 if s else 5, work, work / "body.json", wrk, stats),
         "replay": decision_log.replay_time(replayed, work, requests_()),
     }
+    print("month ...", file=sys.stderr)
+    import month
+
+    result["month"] = month.month_bench(s, work)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "latest.md").write_text(markdown(result))
-    print(markdown(result))
+    import month
+
+    text = markdown(result) + "\n" + month.markdown(result["month"])
+    (out / "latest.md").write_text(text)
+    print(text)
     return 0
 
 

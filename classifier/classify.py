@@ -11,6 +11,8 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from classifier import answer, errors
@@ -18,12 +20,19 @@ from classifier.engine import Engine
 from classifier.facts import HistoryIndex, derive
 from classifier.models import (
     BatchRequest,
+    CareClosed,
     CareRequest,
     ClassifyRequest,
     Contact,
     HistoryContact,
+    InvestigationConcluded,
+    TimelineCareRequest,
     TimelineContact,
+    TimelineDecision,
+    TimelineEvent,
     TimelineRequest,
+    TreatmentConcluded,
+    _contact_problems,
 )
 from classifier.ruleset import RuleSet, load
 
@@ -79,22 +88,136 @@ class Classifier:
     def classify_timeline(self, payload: object, cancelled: threading.Event | None = None) -> dict[str, Any]:
         """POST /v1/classify/timeline: each contact with the history the events before it form.
 
-        One `HistoryIndex` is kept and each event folded in as it passes, contacts with
-        their own classification, so the cost is linear in the number of events. Any
-        invalid contact rejects the whole timeline: nothing half-done is returned.
+        One `TimelineFold` keeps the folded history and the open care requests and
+        decisions, so the cost is linear in the number of events. Any invalid contact
+        rejects the whole timeline: nothing half-done is returned.
         """
         timeline = errors.parse(TimelineRequest, payload)
-        index = HistoryIndex.empty(self.ruleset)
+        fold = TimelineFold(self)
         results = []
         for i, event in enumerate(timeline.events):
             _check(cancelled)
-            if isinstance(event, TimelineContact):
-                result = self._classify(event.contact, event.care_request, index, f"events[{i}].")
-                results.append(result)
-                index.add(history_contact(event.contact, result["contact_type"]))
-            else:
-                index.add(event)
+            step = fold.add(event, f"events[{i}].")
+            if step is not None:
+                results.append(step.result)
         return {"results": results}
+
+
+AREAS = ("investigation", "treatment")  # a contact's area is its activity, when it is one of these
+
+
+@dataclass(frozen=True)
+class Step:
+    """One classified timeline contact: the contact and care request it was classified with, and the answer.
+
+    `contact` carries the decision date and wait exclusion it took; `care_request_from` and
+    `decision_from` are the events it took them from (None when sent with the contact or absent).
+    """
+
+    contact: Contact
+    care_request: CareRequest | None
+    result: dict[str, Any]
+    care_request_from: TimelineCareRequest | None
+    decision_from: TimelineDecision | None
+
+
+@dataclass
+class OpenCareRequest:
+    event: TimelineCareRequest
+    during_commitment: bool  # arrived while a care commitment was ongoing: ended by the next commitment contact
+
+
+def _modality_matches(a: str | None, b: str | None) -> bool:
+    return a is None or b is None or a == b
+
+
+class TimelineFold:
+    """A patient's events folded one at a time (API.md timeline, MONTH.md 1–2).
+
+    Keeps the history index the rules see and the waits that are open: care requests
+    not yet ended by a first visit, a direct start (a measurement point of the new-care-
+    commitment stage) or a care_closed; decisions not yet ended by a measurement point of
+    their area for their problem, a concluded event of their area for that problem, or a
+    care_closed. A contact sent without a care request takes the latest open one; an
+    investigation or treatment contact (its area is its activity) sent without a decision
+    date takes the latest open decision of its area and problem (modality matched when
+    both give one); without a wait exclusion, it takes the exclusion of the event its
+    wait starts at. The month layer reads `open_care_requests` and `open_decisions` at
+    month ends.
+    """
+
+    def __init__(self, classifier: Classifier):
+        self.classifier = classifier
+        self.index = HistoryIndex.empty(classifier.ruleset)
+        self.open_care_requests: list[OpenCareRequest] = []
+        self.open_decisions: list[TimelineDecision] = []
+
+    def add(self, event: TimelineEvent, prefix: str = "") -> Step | None:
+        """Fold one event in (date order); a contact is classified and its Step returned."""
+        if isinstance(event, TimelineContact):
+            return self._contact(event, prefix)
+        if isinstance(event, TimelineCareRequest):
+            self.open_care_requests.append(OpenCareRequest(event, self._commitment_ongoing(event.date)))
+        elif isinstance(event, TimelineDecision):
+            self.open_decisions.append(event)
+        else:
+            self.index.add(event)
+            if isinstance(event, CareClosed):
+                self.open_care_requests.clear()
+                self.open_decisions.clear()
+            elif isinstance(event, InvestigationConcluded):
+                self._end_decisions("investigation", event.health_problem, None)
+            elif isinstance(event, TreatmentConcluded):
+                self._end_decisions("treatment", event.health_problem, event.treatment_modality)
+        return None
+
+    def _commitment_ongoing(self, day: date) -> bool:
+        """Whether a care commitment is ongoing on `day` (DOMAIN.md 4: no new care commitment would hold)."""
+        return self.index.commitment_ongoing(day)
+
+    def _end_decisions(self, area: str, problem: str, modality: str | None) -> None:
+        self.open_decisions = [
+            d for d in self.open_decisions
+            if not (d.area == area and d.health_problem == problem
+                    and _modality_matches(d.treatment_modality, modality))
+        ]
+
+    def _contact(self, event: TimelineContact, prefix: str) -> Step:
+        contact, care_request = event.contact, event.care_request
+        cr_from = dec_from = None
+        if care_request is None and self.open_care_requests:
+            cr_from = self.open_care_requests[-1].event
+            care_request = cr_from.as_care_request()
+        if contact.decision_date is None and contact.activity in AREAS:
+            dec_from = next((d for d in reversed(self.open_decisions)
+                             if d.area == contact.activity and d.health_problem == contact.health_problem
+                             and _modality_matches(d.treatment_modality, contact.treatment_modality)), None)
+            if dec_from is not None:
+                contact = contact.model_copy(update={"decision_date": dec_from.date})
+        # The care request is known only now (sent, or taken from an open care_request event):
+        # check it against the contact here, e.g. an En väg in contact needs one (DOMAIN.md 5).
+        taken = f" (the care request taken from the care_request event of {cr_from.date})" if cr_from else ""
+        problems = _contact_problems(contact, care_request, prefix)
+        if problems:
+            raise errors.InputError([{"path": p, "message": m + taken, "type": "contradiction"}
+                                     for p, m in problems])
+        classifier = self.classifier
+        result = classifier._classify(contact, care_request, self.index, prefix)
+        wait = result["wait"]
+        if wait is not None and contact.wait_exclusion is None:
+            source = cr_from if wait["start_basis"] == "care_request_received" else dec_from
+            if source is not None and source.wait_exclusion is not None:
+                contact = contact.model_copy(update={"wait_exclusion": source.wait_exclusion})
+                result = classifier._classify(contact, care_request, self.index, prefix)
+        ctype = result["contact_type"]
+        self.index.add(history_contact(contact, ctype))
+        if ctype == "first_visit" or (result["measurement_point"] and result["rule"]["stage"] == "new_commitment"):
+            self.open_care_requests.clear()
+        elif ctype in classifier.ruleset.commitment_types:
+            self.open_care_requests = [c for c in self.open_care_requests if not c.during_commitment]
+        if result["measurement_point"] and ctype in AREAS:
+            self._end_decisions(ctype, contact.health_problem, contact.treatment_modality)
+        return Step(contact, care_request, result, cr_from, dec_from)
 
 
 def history_contact(contact: Contact, contact_type: str) -> HistoryContact:
@@ -107,28 +230,6 @@ def history_contact(contact: Contact, contact_type: str) -> HistoryContact:
         health_problem=contact.health_problem,
         treatment_modality=contact.treatment_modality,
     )
-
-
-def timeline_requests(timeline: TimelineRequest, results: list[dict[str, Any]]) -> list[ClassifyRequest]:
-    """The single-contact request each timeline contact stands for (its derived history).
-
-    Used by the tests to check that a timeline answer equals the single-contact answer.
-    """
-    requests: list[ClassifyRequest] = []
-    history: list[Any] = []
-    answers = iter(results)
-    for event in timeline.events:
-        if isinstance(event, TimelineContact):
-            requests.append(
-                ClassifyRequest(
-                    patient=timeline.patient, contact=event.contact, care_request=event.care_request,
-                    history=list(history),
-                )
-            )
-            history.append(history_contact(event.contact, next(answers)["contact_type"]))
-        else:
-            history.append(event)
-    return requests
 
 
 def classify_batch(

@@ -160,6 +160,55 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_month(args: argparse.Namespace, out: TextIO) -> int:
+    """MONTH.md: the extract -> delivery, audit and the rest in --out (a progress bar on a terminal)."""
+    from classifier.month import run
+    from classifier.month.extract import ExtractError
+    from classifier.month.fold import month_range
+    from classifier.reporting import records, report
+
+    try:
+        months = month_range(args.month, args.to or args.month)
+        shares = report.read_shares(args.shares) if args.shares else None
+        counts = [r for path in args.counts for r in records.read_source(path).records]
+    except (ValueError, OSError, KeyError, records.ReportInputError) as exc:
+        print(f"bup-classifier month: {exc}", file=sys.stderr)
+        return 2
+    bar = None
+    if sys.stderr.isatty():
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        bar.start()
+        task = bar.add_task("patienter (grupper)", total=None)
+    try:
+        audit = run(args.extract, months, Path(args.out), workers=args.workers, shares=shares,
+                    extra_counts=counts, publish=args.publish,
+                    progress=(lambda done, total: bar.update(task, completed=done, total=total)) if bar else None)
+    except (ExtractError, records.ReportInputError, OSError) as exc:
+        print(f"bup-classifier month: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if bar:
+            bar.stop()
+    t = audit["totals"]
+    out.write(f"{', '.join(months)}: {t['patients']} patients, {t['contacts_in_months']} contacts, "
+              f"{t['measurement_points']} measurement points, {t['waiting_at_month_end']} waiting at month ends, "
+              f"{t['disagreements']} of {t['registered_compared']} registrations disagree with the rules, "
+              f"{t['rejected_rows']} rows rejected; files in {args.out}\n")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
+    """MONTH.md 5: a seeded synthetic region's extract and its answer key."""
+    from classifier.month import simulate
+
+    rows, key = simulate.simulate(args.patients, args.seed)
+    path = simulate.write(rows, key, Path(args.out), args.format)
+    out.write(f"wrote {path} ({len(rows)} rows) and {Path(args.out) / 'answer_key.json'}\n")
+    return 0
+
+
 def _serve_security(args: argparse.Namespace) -> dict[str, Any] | None:
     """Check --auth-file and the TLS files before serving; uvicorn's TLS options, or None on a bad one."""
     import ssl
@@ -273,6 +322,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the year's reporting is declared final: months still not reported are 'target not met'")
     p.add_argument("--publish", action="store_true", help="figures for publication: cells under 5 suppressed")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("month", help="a region's extract -> the month's delivery, registration audit and figures")
+    p.add_argument("--extract", action="append", required=True,
+                   help="the extract (CSV, JSON lines or Parquet); repeat for several files, e.g. consecutive months")
+    p.add_argument("--month", required=True, help="the first month, YYYY-MM")
+    p.add_argument("--to", help="the last month, YYYY-MM (default: --month)")
+    p.add_argument("--out", required=True, help="directory for delivery/, audit.html, audit.json and the CSVs")
+    p.add_argument("--shares", help="each region's share of the national pots (CSV or JSON lines)")
+    p.add_argument("--counts", action="append", default=[], help="aggregated counts, e.g. last year's baseline")
+    p.add_argument("--publish", action="store_true", help="suppress every cell under 5 contacts")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: every core)")
+    p.set_defaults(func=cmd_month)
+    p = sub.add_parser("simulate", help="a seeded synthetic region: extract and answer key")
+    p.add_argument("--patients", type=int, required=True)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", required=True)
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.set_defaults(func=cmd_simulate)
     p = sub.add_parser("serve", help="serve the HTTP API with uvicorn")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)

@@ -157,6 +157,12 @@ class HistoryIndex:
     def empty(cls, ruleset: RuleSet) -> HistoryIndex:
         return cls(months=ruleset.commitment_months, commitment_types=ruleset.commitment_types)
 
+    def commitment_ongoing(self, day: date) -> bool:
+        """Whether a care commitment is ongoing on `day` for an event that comes after the history."""
+        latest, closed = self.latest_commitment, self.latest_closed
+        return (latest is not None and not more_than_months(latest[0], day, self.months)
+                and not (closed is not None and closed > latest))
+
     def ended_by_boundary(self, since: Position) -> bool:
         """Whether a commitment boundary ends what happened at `since` (DOMAIN.md 4).
 

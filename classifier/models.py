@@ -191,9 +191,16 @@ HistoryItem = Annotated[
 ]
 
 
-def _contact_problems(contact: Contact, care_request: CareRequest | None, prefix: str) -> list[tuple[str, str]]:
+def _contact_problems(
+    contact: Contact, care_request: CareRequest | None, prefix: str, care_request_may_follow: bool = False
+) -> list[tuple[str, str]]:
+    """The contradictions between a contact and its care request, as (JSON path, what was expected).
+
+    `care_request_may_follow`: in a timeline a contact sent without a care request takes the
+    patient's open one, so its absence is checked when the timeline is folded, not here.
+    """
     problems = []
-    if care_request is None and contact.setting == "evi":
+    if care_request is None and contact.setting == "evi" and not care_request_may_follow:
         problems.append((
             f"{prefix}care_request",
             "a contact at En väg in (contact.setting 'evi') needs its care request with the pathway "
@@ -260,8 +267,35 @@ class TimelineContact(Strict):
         return self.contact.date
 
 
+class TimelineCareRequest(Strict):
+    """A care request received on its date: later contacts sent without one take it while it is open."""
+
+    type: Literal["care_request"]
+    date: IsoDate = Field(description="The date the care request was received.")
+    pathway: Pathway
+    evi_assessment: EviAssessment | None = None
+    wait_exclusion: Exclusion | None = Field(None, description="PVV/MOV/SOV that applies to the first-visit wait.")
+
+    def as_care_request(self) -> CareRequest:
+        """The care request a contact that takes this one is classified with."""
+        return CareRequest(received_date=self.date, pathway=self.pathway, evi_assessment=self.evi_assessment)
+
+
+class TimelineDecision(Strict):
+    """A decision to investigate or treat: it starts the wait of that area for its health problem."""
+
+    type: Literal["decision"]
+    date: IsoDate = Field(description="The decision date (beslut om utredning / behandlingsbeslut).")
+    area: Literal["investigation", "treatment"]
+    health_problem: Text
+    treatment_modality: Modality | None = None
+    wait_exclusion: Exclusion | None = Field(None, description="PVV/MOV/SOV that applies to this wait.")
+
+
 TimelineEvent = Annotated[
-    TimelineContact | InvestigationConcluded | TreatmentConcluded | CareClosed, Field(discriminator="type")
+    TimelineContact | InvestigationConcluded | TreatmentConcluded | CareClosed | TimelineCareRequest
+    | TimelineDecision,
+    Field(discriminator="type"),
 ]
 
 
@@ -283,7 +317,7 @@ class TimelineRequest(Strict):
                 expected = f"events must be in date order: expected on or after {self.events[i - 1].date}"
                 out.append((f"events[{i}].date", expected))
             if isinstance(ev, TimelineContact):
-                out += _contact_problems(ev.contact, ev.care_request, f"events[{i}].")
+                out += _contact_problems(ev.contact, ev.care_request, f"events[{i}].", care_request_may_follow=True)
         return out
 
 

@@ -137,13 +137,27 @@ def timelines(draw: st.DrawFn) -> dict[str, Any]:
     for _ in range(draw(st.integers(1, 10))):
         day += timedelta(days=draw(st.sampled_from([0, 1, 7, 20, 31, 60, 180, 365, 366, 400])))
         kind = draw(st.sampled_from(["contact"] * 6 + ["investigation_concluded", "treatment_concluded",
-                                                       "care_closed"]))
+                                                       "care_closed", "care_request", "decision", "decision"]))
         if kind == "contact":
             c = draw(contacts(day))
             ev: dict[str, Any] = {"type": "contact", "contact": c}
+            if draw(st.booleans()):
+                c.pop("decision_date", None)  # so that it takes an open decision, if any
             cr = draw(care_requests(day, c["setting"]))
             if cr is not None:
                 ev["care_request"] = cr
+        elif kind == "care_request":
+            ev = {"type": "care_request", "date": day.isoformat(), "pathway": draw(st.sampled_from(["A", "B", "C"]))}
+            evi = draw(checklists())
+            if evi is not None:
+                ev["evi_assessment"] = evi
+            _maybe(draw, ev, "wait_exclusion", st.sampled_from(["PVV", "MOV", "SOV"]))
+        elif kind == "decision":
+            ev = {"type": "decision", "date": day.isoformat(),
+                  "area": draw(st.sampled_from(["investigation", "treatment"])),
+                  "health_problem": draw(st.sampled_from(PROBLEMS))}
+            _maybe(draw, ev, "treatment_modality", st.sampled_from(["pharmacological", "psychological"]))
+            _maybe(draw, ev, "wait_exclusion", st.sampled_from(["PVV", "MOV", "SOV"]))
         elif kind == "care_closed":
             ev = {"type": "care_closed", "date": day.isoformat()}
         else:

@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from classifier import InputError
-from classifier.classify import timeline_requests
 from classifier.models import TimelineRequest
 from tests import oracle
 from tests.client import client
+from tests.helpers import timeline_requests
 from tests.strategies import bad_requests, requests, timelines
 
 LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"

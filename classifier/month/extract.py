@@ -1,0 +1,364 @@
+"""A region's extract (MONTH.md 1): read as a stream, partitioned by patient, rows -> timeline events.
+
+Read with pyarrow (CSV, JSON lines and Parquet in one library, streamed in record batches,
+with a C++ CSV parser): every column is read as text, so each format is checked by the
+same row reader and a bad cell is a rejected row naming its column, never a failed file.
+
+Memory does not grow with the file: rows are written, as they stream past, to one Arrow
+IPC file per bucket of patients (a hash of `patient_ref`), so the extract may come in any
+order and in several files (consecutive months); each bucket then holds whole patients
+and is folded on its own, in parallel. A row with an identity number anywhere is rejected
+and its value is never written to any bucket or output.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.ipc as ipc
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+from pydantic import ValidationError
+
+from classifier.models import (
+    CareClosed,
+    Contact,
+    InvestigationConcluded,
+    TimelineCareRequest,
+    TimelineContact,
+    TimelineDecision,
+    TreatmentConcluded,
+)
+from classifier.privacy import looks_like_identity_number
+from classifier.ruleset import RuleSet
+
+CHECKLIST_COLUMNS = ("D1", "D2", "D3", "D4", "D5", "D6", "D7", "X1")
+COLUMNS = (
+    "patient_ref", "event_id", "event_type", "date", "region", "unit", "pathway", *CHECKLIST_COLUMNS, "area",
+    "health_problem", "treatment_modality", "contact_id", "setting", "activity", "urgent", "contact_form",
+    "medications_atc", "kva_codes", "decision_date", "wait_exclusion", "registered_contact_type",
+)
+EVENT_TYPES = ("care_request", "decision", "contact", "investigation_concluded", "treatment_concluded", "care_closed")
+CONTACT_TYPES = ("first_visit", "investigation", "treatment", "return_visit", "acute", "outside_model")
+SCHEMA = pa.schema([(c, pa.string()) for c in COLUMNS] + [("_row", pa.int64()), ("_file", pa.int32())])
+# Which column a model field's error belongs to (the rest keep their name).
+FIELD_COLUMN = {"id": "contact_id", "received_date": "date", "type": "event_type"}
+
+
+class ExtractError(ValueError):
+    """The extract as a whole cannot be read (unknown file kind or column, unreadable file)."""
+
+
+@dataclass
+class Rejected:
+    """A row that cannot be read: its file, row number (data rows, 1-based) and every problem by column."""
+
+    file: str
+    row: int
+    event_id: str
+    problems: list[tuple[str, str]]
+
+
+@dataclass
+class Row:
+    """One readable row: its event model and what the month layer keeps beside it."""
+
+    event: Any
+    event_id: str
+    patient_ref: str
+    region: str
+    unit: str
+    registered: str | None
+    file: int
+    row: int
+
+
+# ---- reading ---------------------------------------------------------------------------------------
+
+
+class _Uncommented(io.RawIOBase):
+    """A CSV byte stream without its `#` comment lines (MONTH.md 1), read in large chunks."""
+
+    def __init__(self, raw: io.BufferedReader):
+        self.raw, self.buffer, self.rest = raw, b"", b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self.buffer:
+            chunk = self.raw.read(1 << 20)
+            if not chunk:
+                self.buffer, self.rest = self.rest, b""
+                if not self.buffer:
+                    return 0
+                break
+            data = self.rest + chunk
+            cut = data.rfind(b"\n") + 1
+            self.rest, data = data[cut:], data[:cut]
+            if b"#" in data:
+                data = b"".join(line for line in data.splitlines(keepends=True) if not line.startswith(b"#"))
+            self.buffer = data
+        n = min(len(b), len(self.buffer))
+        b[:n] = self.buffer[:n]
+        self.buffer = self.buffer[n:]
+        return n
+
+
+def kind_of(path: str | Path) -> str:
+    name = str(path).lower()
+    for suffix, kind in ((".csv", "csv"), (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl"),
+                         (".parquet", "parquet"), (".pq", "parquet")):
+        if name.endswith(suffix):
+            return kind
+    raise ExtractError(f"{path}: expected an extract ending in .csv, .jsonl or .parquet")
+
+
+def _check_columns(names: list[str], source: str) -> None:
+    unknown = [n for n in names if n not in COLUMNS]
+    if unknown:
+        raise ExtractError(f"{source}: unknown column(s) {', '.join(map(repr, unknown))}; "
+                           f"expected columns from MONTH.md 1: {', '.join(COLUMNS)}")
+    if "patient_ref" not in names or "event_type" not in names:
+        raise ExtractError(f"{source}: the columns 'patient_ref' and 'event_type' are required")
+
+
+def _as_text(batch: pa.RecordBatch | pa.Table) -> dict[str, pa.Array]:
+    out = {}
+    for name, col in zip(batch.schema.names, batch.columns, strict=True):
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
+        if pa.types.is_boolean(col.type):
+            col = pc.if_else(col, "true", "false")
+        out[name] = col if pa.types.is_string(col.type) else col.cast(pa.string())
+    return out
+
+
+def batches(path: str | Path, malformed: list[Rejected] | None = None) -> Iterator[dict[str, pa.Array]]:
+    """The extract's rows in record batches, every column as text (missing columns are absent).
+
+    A CSV line with the wrong number of cells is skipped into `malformed` (its row is the
+    line's number in the file without comment lines: the data rows around it keep theirs).
+    """
+    kind, source = kind_of(path), Path(path).name
+    try:
+        if kind == "parquet":
+            f = pq.ParquetFile(path)
+            _check_columns(f.schema_arrow.names, source)
+            for b in f.iter_batches(batch_size=65536):
+                yield _as_text(b)
+        elif kind == "jsonl":
+            table = pajson.read_json(path)  # pyarrow's JSON reader reads blocks; the table is columnar
+            _check_columns(table.schema.names, source)
+            for b in table.to_batches(max_chunksize=65536):
+                yield _as_text(b)
+        else:
+            with open(path, "rb") as raw:
+                stream = io.BufferedReader(_Uncommented(raw), 1 << 20)
+                header = stream.peek(1 << 16).split(b"\n", 1)[0].decode("utf-8").strip().split(",")
+                _check_columns(header, source)
+                def skip(bad: Any) -> str:
+                    if malformed is None:
+                        return "error"
+                    malformed.append(Rejected(source, bad.number or 0, "", [
+                        ("row", f"expected {bad.expected_columns} cells, got {bad.actual_columns}")]))
+                    return "skip"
+
+                reader = pacsv.open_csv(
+                    stream, read_options=pacsv.ReadOptions(block_size=1 << 22, use_threads=False),
+                    parse_options=pacsv.ParseOptions(invalid_row_handler=skip),
+                    convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()),
+                                                         strings_can_be_null=True, quoted_strings_can_be_null=False),
+                )
+                for b in reader:
+                    yield _as_text(b)
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        raise ExtractError(f"{source}: cannot be read as {kind}: {exc}") from None
+
+
+# ---- partitioning by patient ---------------------------------------------------------------------
+
+
+@dataclass
+class Partition:
+    """Bucket files of whole patients, and what was learnt on the way (duplicates, identity rows)."""
+
+    files: list[Path]
+    names: list[str]  # extract file names, by _file
+    rows: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def _identity_columns(cols: dict[str, pa.Array], n: int) -> list[list[str]]:
+    """Per row, the columns holding an identity-number-shaped value (checked only where one can fit)."""
+    hits: list[list[str]] = [[] for _ in range(n)]
+    for name, col in cols.items():
+        # A cheap vectorised sieve (ten digits in a row, a separator allowed), then the real check.
+        maybe = pc.fill_null(pc.match_substring_regex(col, r"[0-9]{6}[-+]?[0-9]{4}"), False)
+        if not pc.any(maybe).as_py():
+            continue
+        values = col.to_pylist()
+        for i in pc.indices_nonzero(maybe).to_pylist():
+            if looks_like_identity_number(values[i]):
+                hits[i].append(name)
+    return hits
+
+
+def partition(paths: list[str | Path], out: Path, buckets: int) -> Partition:
+    """Stream every extract into `buckets` IPC files by patient; identity rows and duplicate ids are rejected."""
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out / f"bucket_{k:04d}.arrow" for k in range(buckets)]
+    writers: list[Any] = [None] * buckets
+    part = Partition(files=[], names=[Path(p).name for p in paths])
+    seen: dict[str, int] = {}
+    try:
+        for file_no, path in enumerate(paths):
+            row0 = 0
+            for cols in batches(path, part.rejected):
+                n = len(next(iter(cols.values())))
+                rows = list(range(row0 + 1, row0 + n + 1))
+                row0 += n
+                keep = [True] * n
+                for i, names in enumerate(_identity_columns(cols, n)):
+                    if names:
+                        keep[i] = False
+                        part.rejected.append(Rejected(part.names[file_no], rows[i], "", [
+                            (c, "looks like a Swedish personal identity or coordination number (value not copied)")
+                            for c in names]))
+                ids = cols["event_id"].to_pylist() if "event_id" in cols else [None] * n
+                for i, eid in enumerate(ids):
+                    if eid is None or not keep[i]:
+                        continue
+                    key = f"{eid}"
+                    if key in seen:
+                        keep[i] = False
+                        part.rejected.append(Rejected(part.names[file_no], rows[i], eid, [
+                            ("event_id", f"duplicate event_id (first at row {seen[key]}); expected unique ids")]))
+                    else:
+                        seen[key] = rows[i]
+                refs = cols["patient_ref"].to_pylist()
+                bucket = pa.array([zlib.crc32(r.encode()) % buckets if r else 0 for r in refs], pa.int32())
+                full = pa.RecordBatch.from_arrays(
+                    [cols.get(c, pa.nulls(n, pa.string())) for c in COLUMNS]
+                    + [pa.array(rows, pa.int64()), pa.array([file_no] * n, pa.int32())], schema=SCHEMA)
+                full = full.filter(pa.array(keep))
+                bucket = bucket.filter(pa.array(keep))
+                part.rows += n
+                for k in pc.unique(bucket).to_pylist():
+                    if writers[k] is None:
+                        writers[k] = ipc.new_file(files[k], SCHEMA)
+                    writers[k].write_batch(full.filter(pc.equal(bucket, k)))
+    finally:
+        for w in writers:
+            if w is not None:
+                w.close()
+    part.files = [f for f, w in zip(files, writers, strict=True) if w is not None]
+    return part
+
+
+def read_bucket(path: Path) -> list[dict[str, Any]]:
+    with ipc.open_file(path) as f:
+        return f.read_all().to_pylist()
+
+
+# ---- one row -> one event ----------------------------------------------------------------------------
+
+
+def _bool(value: str | None, column: str, problems: list[tuple[str, str]]) -> bool | None:
+    if value is None or value == "":
+        return None
+    v = value.strip().lower()
+    if v in ("true", "1", "ja", "yes"):
+        return True
+    if v in ("false", "0", "nej", "no"):
+        return False
+    problems.append((column, f"{value!r} is not true, false or empty"))
+    return None
+
+
+def _list(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(";") if v.strip()] if value else []
+
+
+def _blank(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None and v != ""}
+
+
+def _problems_of(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    out = []
+    for e in exc.errors():
+        loc = [str(x) for x in e["loc"] if not isinstance(x, int)]
+        name = loc[-1] if loc else "row"
+        if loc[:1] == ["evi_assessment"] and len(loc) > 1:
+            name = prefix + loc[1]
+        out.append((FIELD_COLUMN.get(name, name), e["msg"].removeprefix("Value error, ")))
+    return out
+
+
+def to_row(rec: dict[str, Any], ruleset: RuleSet, names: list[str]) -> Row | Rejected:
+    """A row of the extract as its timeline event, or every problem it has by column."""
+    problems: list[tuple[str, str]] = []
+    etype = rec.get("event_type")
+    for col in ("patient_ref", "event_id", "event_type", "date"):
+        if not rec.get(col):
+            problems.append((col, "required"))
+    if etype and etype not in EVENT_TYPES:
+        problems.append(("event_type", f"{etype!r}; expected one of {', '.join(EVENT_TYPES)}"))
+    registered = rec.get("registered_contact_type") or None
+    if registered is not None and registered not in CONTACT_TYPES:
+        problems.append(("registered_contact_type", f"{registered!r}; expected one of {', '.join(CONTACT_TYPES)}"))
+    if etype in ("care_request", "decision", "contact"):
+        problems += [(c, "required") for c in ("region", "unit") if not rec.get(c)]
+    event: Any = None
+    if etype in EVENT_TYPES:  # every problem of the row, not only the first
+        checklist = {item["id"]: item["field"] for item in ruleset.tables["checklist"]["items"]}
+        try:
+            if etype == "contact":
+                urgent = _bool(rec.get("urgent"), "urgent", problems)
+                contact = _blank({
+                    "id": rec.get("contact_id") or rec.get("event_id"), "date": rec.get("date"),
+                    "setting": rec.get("setting"), "activity": rec.get("activity"), "urgent": urgent,
+                    "health_problem": rec.get("health_problem"), "treatment_modality": rec.get("treatment_modality"),
+                    "medications_atc": _list(rec.get("medications_atc")), "kva_codes": _list(rec.get("kva_codes")),
+                    "contact_form": rec.get("contact_form"), "decision_date": rec.get("decision_date"),
+                    "wait_exclusion": rec.get("wait_exclusion"),
+                })
+                for k in ("medications_atc", "kva_codes"):
+                    contact.setdefault(k, [])
+                event = TimelineContact(type="contact", contact=Contact.model_validate(contact))
+            elif etype == "care_request":
+                evi = {checklist[c]: _bool(rec.get(c), c, problems) for c in CHECKLIST_COLUMNS if c in checklist}
+                evi = _blank(evi)
+                event = TimelineCareRequest.model_validate(_blank({
+                    "type": "care_request", "date": rec.get("date"), "pathway": rec.get("pathway"),
+                    "evi_assessment": evi or None, "wait_exclusion": rec.get("wait_exclusion")}))
+            elif etype == "decision":
+                event = TimelineDecision.model_validate(_blank({
+                    "type": "decision", "date": rec.get("date"), "area": rec.get("area"),
+                    "health_problem": rec.get("health_problem"), "treatment_modality": rec.get("treatment_modality"),
+                    "wait_exclusion": rec.get("wait_exclusion")}))
+            elif etype == "investigation_concluded":
+                event = InvestigationConcluded.model_validate(_blank({
+                    "type": etype, "date": rec.get("date"), "health_problem": rec.get("health_problem")}))
+            elif etype == "treatment_concluded":
+                event = TreatmentConcluded.model_validate(_blank({
+                    "type": etype, "date": rec.get("date"), "health_problem": rec.get("health_problem"),
+                    "treatment_modality": rec.get("treatment_modality")}))
+            else:
+                event = CareClosed.model_validate({"type": etype, "date": rec.get("date")})
+        except ValidationError as exc:
+            reverse = {v: k for k, v in checklist.items()}
+            problems += [(reverse.get(c, c), m) for c, m in _problems_of(exc)]
+    if problems:
+        unique = list(dict.fromkeys((c, m) for c, m in problems if (c, "required") not in problems or m == "required"))
+        return Rejected(names[rec["_file"]], rec["_row"], rec.get("event_id") or "", unique)
+    return Row(event, rec["event_id"], rec["patient_ref"], rec.get("region") or "", rec.get("unit") or "",
+               registered, rec["_file"], rec["_row"])

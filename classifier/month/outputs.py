@@ -1,0 +1,242 @@
+"""The month's files (MONTH.md 4): delivery, audit.json, audit.html, figures, disagreements, rejected.
+
+`DELIVERY_MAP` is the one place where the classifier's records meet SKR's information model
+for wait-time reporting (v1.1, 2020). The national service contract for the delivery to
+Socialstyrelsen is not public, so the map follows the public information model and is kept
+here, whole, to be aligned when the contract is.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from classifier.month.fold import BucketResult
+from classifier.reporting.csvsafe import write_csv
+from classifier.ruleset import RuleSet
+
+FAS = {"first_visit": 1, "treatment": 2, "investigation": 3}  # Fas: 1 förstakontakt, 2 åtgärd, 3 utredning
+AVVIKELSE = {"PVV": 1, "MOV": 2, "SOV": 3}
+# column -> how it is computed from a record (completed: a measurement point; waiting: an open wait)
+DELIVERY_MAP: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
+    "completed": {
+        "VardkontaktId": lambda r: r["contact_id"],
+        "Region": lambda r: r["region"],
+        "Enhet": lambda r: r["unit"],
+        "Rapportmanad": lambda r: r["month"],
+        "Fas": lambda r: FAS[r["classification"]["contact_type"]],
+        "Avvikelse": lambda r: AVVIKELSE.get(r["classification"]["wait"]["exclusion"] or ""),
+        "AnkomstDatum": lambda r: r["received_date"],
+        "BeslutAktivitet": lambda r: r["decision_date"] if r["classification"]["contact_type"] != "first_visit"
+        else None,
+        "StartAktivitet": lambda r: r["date"],
+        "Vantetid": lambda r: r["classification"]["wait"]["days"],
+    },
+    "waiting": {
+        "VardkontaktId": lambda r: r["event_id"],
+        "Region": lambda r: r["region"],
+        "Enhet": lambda r: r["unit"],
+        "Rapportmanad": lambda r: r["month"],
+        "Fas": lambda r: FAS[r["area"]],
+        "Avvikelse": lambda r: AVVIKELSE.get(r["exclusion"] or ""),
+        "AnkomstDatum": lambda r: r["wait_start"] if r["area"] == "first_visit" else None,
+        "BeslutAktivitet": lambda r: r["wait_start"] if r["area"] != "first_visit" else None,
+        "Vantetid": lambda r: r["days"],
+    },
+}
+
+
+def _write(path: Path, fieldnames: list[str], rows: Iterable[dict[str, Any]]) -> Path:
+    """Every CSV of the month through the reporting layer's injection-safe writer."""
+    return write_csv(path, rows, fieldnames)
+
+
+def delivery(kind: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    cols = DELIVERY_MAP[kind]
+    return [{name: f(r) for name, f in cols.items()} for r in records]
+
+
+def write_all(out: Path, audit: dict[str, Any], res: BucketResult, ruleset: RuleSet) -> list[Path]:
+    """Every file of MONTH.md 4 into `out`."""
+    (out / "delivery").mkdir(parents=True, exist_ok=True)
+    written = []
+    for kind, records in (("completed", res.completed), ("waiting", res.waiting)):
+        rows = delivery(kind, sorted(records, key=lambda r: (r["month"], r["region"], r["unit"], r.get("date", ""))))
+        written.append(_write(out / "delivery" / f"{kind}.csv", list(DELIVERY_MAP[kind]), rows))
+        p = out / "delivery" / f"{kind}.json"
+        p.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+        written.append(p)
+    p = out / "audit.json"
+    p.write_text(json.dumps(audit, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    written.append(p)
+    fig_rows = []
+    for level, items in (("region", audit["regions"]), ("unit", audit["units"])):
+        for item in items:
+            for f in item["figures"]:
+                for view in ("as_registered", "as_rules"):
+                    fig_rows.append({"level": level, "region": item["region"], "unit": item.get("unit", ""),
+                                     "month": f["month"], "area": f["area"], "view": view, **f[view]})
+    written.append(_write(out / "figures.csv", ["level", "region", "unit", "month", "area", "view",
+                                                    "numerator", "denominator", "share_within_30", "completed_all",
+                                                    "waiting", "waiting_le30", "waiting_share_le30", "new_on_list"],
+                             fig_rows))
+    dis = sorted((r for r in res.registered if r["registered"] != r["rules"]),
+                 key=lambda r: (r["month"], r["region"], r["unit"], r["date"], r["event_id"]))
+    written.append(_write(out / "disagreements.csv", ["month", "region", "unit", "date", "event_id", "contact_id",
+                                                         "registered", "rules", "rule"], dis))
+    rej = [{"file": r.file, "row": r.row, "event_id": r.event_id, "column": c, "problem": m}
+           for r in sorted(res.rejected, key=lambda r: (r.file, r.row)) for c, m in r.problems]
+    written.append(_write(out / "rejected.csv", ["file", "row", "event_id", "column", "problem"], rej))
+    p = out / "audit.html"
+    p.write_text(audit_html(audit, ruleset), encoding="utf-8")
+    written.append(p)
+    return written
+
+
+# ---- audit.html -------------------------------------------------------------------------------------
+
+AREA_SV = {"first_visit": "Första besök", "investigation": "Utredning", "treatment": "Behandling"}
+TYPE_SV = {**AREA_SV, "return_visit": "Återbesök", "acute": "Akut kontakt", "outside_model": "Utanför modellen"}
+FINDING_SV = {
+    "measurement_point_without_wait_start": "Mätpunkt utan väntetidsstart",
+    "contact_not_registered": "Kontakt utan registrerad kontakttyp",
+    "old_decision_without_follow_up": "Gammalt beslut utan något därefter",
+    "event_after_care_closed": "Händelse efter avslutat vårdåtagande utan ny vårdbegäran",
+    "duplicate_id": "Dubblett-id",
+    "rejected_row": "Rad som inte kunde läsas",
+}
+
+
+def _e(v: Any) -> str:
+    return html.escape("–" if v is None else str(v))
+
+
+def _pct(v: Any) -> str:
+    return "–" if v is None else f"{v:.1f}".replace(".", ",") + " %"
+
+
+def _num(v: Any) -> str:
+    return "–" if v is None else f"{v:+.1f}".replace(".", ",").replace("-", "−")
+
+
+def _bars(rows: list[dict[str, Any]]) -> str:
+    """An inline SVG: share within 30 days per area and month, as registered (grey) and by the rules (blue)."""
+    w, h, bar, gap = 640, 180, 14, 10
+    items = [r for r in rows if r["as_rules"]["share_within_30"] is not None
+             or r["as_registered"]["share_within_30"] is not None]
+    if not items:
+        return "<p class='muted'>Inga genomförda mätpunkter att visa.</p>"
+    w = max(w, len(items) * (2 * bar + gap) + 60)
+    parts = [f"<svg role='img' aria-label='Andel inom 30 dagar' width='{w}' height='{h + 40}' "
+             f"xmlns='http://www.w3.org/2000/svg'>",
+             f"<line x1='40' y1='{h - h * 0.75:.0f}' x2='{w}' y2='{h - h * 0.75:.0f}' stroke='#b00' "
+             f"stroke-dasharray='4'/><text x='0' y='{h - h * 0.75 + 4:.0f}' font-size='10'>75 %</text>"]
+    x = 44
+    for r in items:
+        for view, colour in (("as_registered", "#999"), ("as_rules", "#1f5fa8")):
+            s = r[view]["share_within_30"]
+            if s is not None:
+                bh = h * s / 100
+                parts.append(f"<rect x='{x}' y='{h - bh:.1f}' width='{bar}' height='{bh:.1f}' fill='{colour}'>"
+                             f"<title>{_e(AREA_SV[r['area']])} {r['month']}: {_pct(s)}</title></rect>")
+            x += bar
+        parts.append(f"<text x='{x - bar}' y='{h + 14}' font-size='9' text-anchor='middle'>"
+                     f"{_e(AREA_SV[r['area']][:4])}</text><text x='{x - bar}' y='{h + 26}' font-size='9' "
+                     f"text-anchor='middle'>{_e(r['month'][5:])}</text>")
+        x += gap
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _figures_table(rows: list[dict[str, Any]]) -> str:
+    head = ("<tr><th>Månad</th><th>Område</th><th>Registrerat: inom 30 d / genomförda</th><th>Andel</th>"
+            "<th>Enligt reglerna: inom 30 d / genomförda</th><th>Andel</th><th>Skillnad %-enheter</th>"
+            "<th>Väntande vid månadens slut</th></tr>")
+    body = "".join(
+        f"<tr><td>{_e(r['month'])}</td><td>{_e(AREA_SV[r['area']])}</td>"
+        f"<td>{_e(r['as_registered']['numerator'])} / {_e(r['as_registered']['denominator'])}</td>"
+        f"<td>{_pct(r['as_registered']['share_within_30'])}</td>"
+        f"<td>{_e(r['as_rules']['numerator'])} / {_e(r['as_rules']['denominator'])}</td>"
+        f"<td>{_pct(r['as_rules']['share_within_30'])}</td><td>{_num(r['difference_pp'])}</td>"
+        f"<td>{_e(r['as_rules']['waiting'])}</td></tr>" for r in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def _pattern(cell: dict[str, Any], ruleset: RuleSet) -> str:
+    rule_id = next(iter(cell["rules_fired"]))
+    rule = ruleset.rules_by_id[rule_id]
+    n = "färre än 5" if cell["count"] is None else str(cell["count"])
+    return (f"<li><b>{n} kontakter</b> registrerades som <i>{_e(TYPE_SV[cell['registered']])}</i> men är enligt "
+            f"reglerna <i>{_e(TYPE_SV[cell['rules']])}</i>. Regel {_e(rule_id)}: {_e(rule.title_sv)} "
+            f"<span class='muted'>(källa: {_e(rule.source)})</span>.</li>")
+
+
+def audit_html(audit: dict[str, Any], ruleset: RuleSet) -> str:
+    """A self-contained Swedish report: no script, no external file, charts as inline SVG; prints well."""
+    months = audit["months"]
+    period = months[0] if len(months) == 1 else f"{months[0]} – {months[-1]}"
+    t = audit["totals"]
+    out = [
+        "<!doctype html><html lang='sv'><head><meta charset='utf-8'>",
+        f"<title>Registreringsgranskning BUP {period}</title><style>",
+        "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:70em}"
+        "table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:.25em .5em;"
+        "font-size:.9em;text-align:left}th{background:#f3f3f3}.muted{color:#666}"
+        "section{border-top:2px solid #1f5fa8;margin-top:2em;page-break-before:always}"
+        "h1{color:#1f5fa8}.legend span{display:inline-block;width:1em;height:1em;margin:0 .3em}"
+        "@media print{body{margin:1cm}section{page-break-before:always}}",
+        "</style></head><body>",
+        f"<h1>Registreringsgranskning, BUP {_e(period)}</h1>",
+        f"<p>Regelverk {_e(audit['ruleset']['name'])} {_e(audit['ruleset']['version'])} "
+        f"<span class='muted'>(sha256 {_e(audit['ruleset']['sha256'][:12])}…)</span>. "
+        f"{t['patients']} patienter, {t['contacts_in_months']} kontakter under perioden, {t['measurement_points']} "
+        f"mätpunkter, {t['registered_compared']} registreringar jämförda, varav {t['disagreements']} avviker från "
+        f"reglerna. {t['waiting_at_month_end']} väntande vid månadsslut. {t['rejected_rows']} rader kunde inte "
+        f"läsas.</p>",
+    ]
+    if audit["published"]:
+        out.append("<p><b>Publiceringsversion:</b> celler med färre än 5 kontakter visas inte (–).</p>")
+    out.append("<h2>Fynd om datakvalitet</h2><ul>" + "".join(
+        f"<li>{_e(FINDING_SV.get(k, k))}: {n}</li>" for k, n in audit["finding_counts"].items()) + "</ul>")
+    for r in audit["regions"]:
+        out.append(f"<section><h2>{_e(r['region'])} – hela regionen</h2>")
+        out.append("<p class='legend'><span style='background:#999'></span>som registrerat "
+                   "<span style='background:#1f5fa8'></span>enligt reglerna</p>" + _bars(r["figures"]))
+        out.append(_figures_table(r["figures"]))
+        if r["money"]:
+            out.append("<h3>Prestationsmedel (månadens nivå)</h3><table><tr><th>Månad</th><th>Område</th>"
+                       "<th>Som registrerat</th><th>Enligt reglerna</th><th>Skillnad mnkr</th></tr>" + "".join(
+                           f"<tr><td>{_e(m['month'])}</td><td>{_e(AREA_SV[m['area']])}</td>"
+                           f"<td>{_e(m['as_registered']['tier'])} ({_e(m['as_registered']['paid_msek'])} mnkr)</td>"
+                           f"<td>{_e(m['as_rules']['tier'])} ({_e(m['as_rules']['paid_msek'])} mnkr)</td>"
+                           f"<td>{_e(m['paid_difference_msek'])}</td></tr>" for m in r["money"]) + "</table>")
+        out.append("</section>")
+    for u in audit["units"]:
+        reg = u["registrations"]
+        out.append(f"<section><h2>{_e(u['unit'])} <span class='muted'>({_e(u['region'])})</span></h2>")
+        out.append(f"<p>{reg['compared']} registrerade kontakter jämförda: {reg['agree']} stämmer, "
+                   f"{reg['disagree']} avviker.</p>")
+        out.append("<p class='legend'><span style='background:#999'></span>som registrerat "
+                   "<span style='background:#1f5fa8'></span>enligt reglerna</p>" + _bars(u["figures"]))
+        out.append(_figures_table(u["figures"]))
+        if u["matrix"]:
+            out.append("<h3>Avvikelser: registrerat × enligt reglerna</h3><table><tr><th>Registrerat</th>"
+                       "<th>Enligt reglerna</th><th>Antal</th><th>Regel</th><th>Kontakt-id</th></tr>" + "".join(
+                           f"<tr><td>{_e(TYPE_SV[c['registered']])}</td><td>{_e(TYPE_SV[c['rules']])}</td>"
+                           f"<td>{_e(c['count'])}</td><td>{_e(', '.join(c['rules_fired']))}</td>"
+                           f"<td>{_e(', '.join(c['contact_ids'][:20]))}{' …' if len(c['contact_ids']) > 20 else ''}"
+                           f"</td></tr>" for c in u["matrix"]) + "</table>")
+            out.append("<h3>Vanligaste mönstren</h3><ul>" + "".join(_pattern(c, ruleset) for c in u["matrix"][:3])
+                       + "</ul>")
+        if u["findings"]:
+            out.append("<h3>Datakvalitet</h3><table><tr><th>Fynd</th><th>Månad</th><th>Händelse-id</th>"
+                       "<th>Beskrivning</th></tr>" + "".join(
+                           f"<tr><td>{_e(FINDING_SV.get(f['kind'], f['kind']))}</td><td>{_e(f['month'])}</td>"
+                           f"<td>{_e(', '.join(f['event_ids']))}</td><td>{_e(f['detail'])}</td></tr>"
+                           for f in u["findings"][:200]) + "</table>")
+        out.append("</section>")
+    out.append("</body></html>")
+    return "\n".join(out)

@@ -1,0 +1,59 @@
+"""Extract files -> buckets of patients -> folded in parallel -> audit and files."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import tempfile
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from classifier.classify import default_classifier
+from classifier.month import audit as audit_mod
+from classifier.month import outputs
+from classifier.month.extract import partition
+from classifier.month.fold import BucketResult, fold_bucket
+
+ROWS_PER_BUCKET = 40_000  # a bucket is folded in memory: about 40 MB of rows
+
+
+def run(extracts: list[str | Path], months: list[str], out: Path | None = None, *, workers: int | None = None,
+        shares: dict[str, Decimal] | None = None, extra_counts: list[dict[str, Any]] | None = None,
+        publish: bool = False, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """The month's audit (audit.json's content); with `out`, every file of MONTH.md 4 written there.
+
+    The extracts may be in any row order and split over several files (e.g. consecutive
+    months): rows are partitioned by patient first. `workers` processes fold the buckets
+    (default: every core), each with its own Classifier (the engine is not thread-safe).
+    """
+    workers = workers or os.cpu_count() or 1
+    classifier = default_classifier()
+    with tempfile.TemporaryDirectory(prefix="bup-month-") as tmp:
+        sizes = sum(Path(p).stat().st_size for p in extracts)
+        buckets = max(workers * 2, min(4096, sizes // (ROWS_PER_BUCKET * 120) + 1))
+        part = partition(list(extracts), Path(tmp), int(buckets))
+        result = BucketResult(rejected=list(part.rejected))
+        for r in part.rejected:
+            if r.problems[0][0] == "event_id" and r.event_id:
+                result.findings.append({"kind": "duplicate_id", "region": None, "unit": None, "month": None,
+                                        "event_ids": [r.event_id], "detail": f"rad {r.row} i {r.file}: "
+                                        + r.problems[0][1]})
+        jobs = [(f, months, part.names) for f in part.files]
+        if workers == 1 or len(jobs) == 1:
+            for i, job in enumerate(jobs):
+                result.extend(fold_bucket(job))
+                if progress:
+                    progress(i + 1, len(jobs))
+        else:
+            ctx = multiprocessing.get_context("fork")
+            with ctx.Pool(workers) as pool:
+                for i, r in enumerate(pool.imap_unordered(fold_bucket, jobs)):
+                    result.extend(r)
+                    if progress:
+                        progress(i + 1, len(jobs))
+    audit = audit_mod.build(result, months, classifier.ruleset, shares, extra_counts, publish)
+    if out is not None:
+        outputs.write_all(Path(out), audit, result, classifier.ruleset)
+    return audit
