@@ -94,15 +94,21 @@ def build(res: BucketResult, months: list[str], ruleset: Any, shares: dict[str, 
     agr = load_agreement()
     rules_t, reg_t = tables(res, extra)
     year = int(months[-1][:4])
-    regions = sorted({r for r, _ in rules_t.units()} | {r["region"] for r in res.registered})
+    regions = sorted(set(rules_t.regions()) | {r["region"] for r in res.registered})
     share_note = "from the shares file"
     if not shares:
         shares, share_note = dict.fromkeys(regions, DEFAULT_REGION_SHARE), "no shares file: each region 1/21"
     rules_report = report.build(rules_t, year, shares, agr)
     reg_report = report.build(reg_t, year, shares, agr)
 
+    rollups = {id(t): t.rollup() for t in (rules_t, reg_t)}
+
     def fig(t: figures.Table, region: str | None, unit: str | None, area: str, month: str) -> dict[str, Any]:
-        d = t.rollup(region, unit, area, month).as_dict()
+        r = rollups[id(t)]
+        counts = (r.unit.get((region, unit, area, month)) if unit is not None
+                  else r.region.get((region, area, month)) if region is not None
+                  else r.nation.get((area, month)))
+        d = (counts or figures.Counts()).as_dict()
         return _suppress(d) if publish else d
 
     def figure_rows(region: str | None, unit: str | None) -> list[dict[str, Any]]:
@@ -121,7 +127,7 @@ def build(res: BucketResult, months: list[str], ruleset: Any, shares: dict[str, 
     for f in res.findings:
         if f["unit"] is not None:  # duplicate ids are found before rows are read: listed for the extract
             findings_by_unit[(f["region"], f["unit"])].append(f)
-    units = sorted(set(rules_t.units()) | set(by_unit) | set(findings_by_unit))
+    units = sorted({(k[0], k[1]) for k in rules_t.cells} | set(by_unit) | set(findings_by_unit))
     unit_sections = []
     for region, unit in units:
         regs = by_unit.get((region, unit), [])
@@ -141,10 +147,10 @@ def build(res: BucketResult, months: list[str], ruleset: Any, shares: dict[str, 
                 continue
             g = reg_money.get((r["region"], m["month"], m["area"]), {})
             money_rows.append({"region": r["region"], "month": m["month"], "area": m["area"],
-                               "as_rules": {k: m[k] for k in ("tier", "rule", "pays_fraction", "paid_msek",
+                               "as_rules": {k: m[k] for k in ("status", "tier", "rule", "pays_fraction", "paid_msek",
                                                              "share_within_30", "change_pp")},
-                               "as_registered": {k: g.get(k) for k in ("tier", "rule", "pays_fraction", "paid_msek",
-                                                                      "share_within_30", "change_pp")},
+                               "as_registered": {k: g.get(k) for k in ("status", "tier", "rule", "pays_fraction",
+                                                                      "paid_msek", "share_within_30", "change_pp")},
                                "paid_difference_msek": (None if g.get("paid_msek") is None or m["paid_msek"] is None
                                                         else round(m["paid_msek"] - g["paid_msek"], 6))})
     kinds = Counter(f["kind"] for f in res.findings)
