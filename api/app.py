@@ -550,8 +550,8 @@ def _identity_by_item(paths: list[str]) -> tuple[dict[int, list[dict[str, str]]]
     for p in paths:
         m = _ITEM.fullmatch(p)
         if m:
-            by_item.setdefault(int(m.group(1)), []).append(
-                {"path": m.group(2) or "$", "message": privacy.MESSAGE, "type": "identity_number"})
+            by_item.setdefault(int(m.group(1)), []).extend(with_swedish(
+                [{"path": m.group(2) or "$", "message": privacy.MESSAGE, "type": "identity_number"}]))
         else:
             outside.append(p)
     return by_item, outside
