@@ -74,7 +74,7 @@ class ZenDecider:
 
 
 def plain_decide(f: dict[str, Any]) -> Decision:
-    """DOMAIN.md section 6 by hand: the fastest this decision can be in Python."""
+    """docs/definitions.md §6 by hand: the fastest this decision can be in Python."""
     if f["setting"] == "evi" and f["pathway"] == "B":
         return Decision("S1", ())
     if f["activity"] == "advice":

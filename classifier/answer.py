@@ -77,7 +77,7 @@ def _rule_warning(ruleset: RuleSet, code: str, derived: Derived, contact: Contac
 def wait(
     ruleset: RuleSet, outcome: str, contact: Contact, care_request: CareRequest | None
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """The wait of a measurement point (DOMAIN.md 7), or None; and a warning if its start is missing."""
+    """The wait of a measurement point (docs/definitions.md §7), or None; and a warning if its start is missing."""
     ctype = ruleset.tables["contact_types"]["contact_types"][outcome]
     if not ctype["measurement_point"]:
         return None, []

@@ -172,7 +172,7 @@ class TimelineFold:
         return None
 
     def _commitment_ongoing(self, day: date) -> bool:
-        """Whether a care commitment is ongoing on `day` (DOMAIN.md 4: no new care commitment would hold)."""
+        """Whether a care commitment is ongoing on `day` (docs/definitions.md §4: no new care commitment would hold)."""
         return self.index.commitment_ongoing(day)
 
     def _end_decisions(self, area: str, problem: str, modality: str | None) -> None:
@@ -195,7 +195,7 @@ class TimelineFold:
             if dec_from is not None:
                 contact = contact.model_copy(update={"decision_date": dec_from.date})
         # The care request is known only now (sent, or taken from an open care_request event):
-        # check it against the contact here, e.g. an En väg in contact needs one (DOMAIN.md 5).
+        # check it against the contact here, e.g. an En väg in contact needs one (docs/definitions.md §5).
         taken = f" (the care request taken from the care_request event of {cr_from.date})" if cr_from else ""
         problems = _contact_problems(contact, care_request, prefix)
         if problems:

@@ -1,4 +1,4 @@
-"""Request -> the derived facts of DOMAIN.md section 4. The only module with date arithmetic.
+"""Request -> the derived facts of docs/definitions.md §4. The only module with date arithmetic.
 
 The history is folded into a `HistoryIndex` of latest dates (per health problem, per
 modality), one item at a time in date order. A single contact builds the index from
@@ -60,7 +60,7 @@ def plus_months(day: date, months: int) -> date:
 
 
 def more_than_months(earlier: date, later: date, months: int) -> bool:
-    """DOMAIN.md 4: X is more than N months before D when X + N calendar months < D.
+    """docs/definitions.md §4: X is more than N months before D when X + N calendar months < D.
 
     relativedelta clamps at month ends: 31 Jan + 1 month = 28/29 Feb, and 29 Feb 2024 +
     12 months = 28 Feb 2025, so exactly 12 months is 28 Feb and 1 Mar is more.
@@ -69,7 +69,7 @@ def more_than_months(earlier: date, later: date, months: int) -> bool:
 
 
 # A position in the patient's event order: the date, then the order given within the date
-# (DOMAIN.md 3: two events on the same date are taken in the order they are given).
+# (docs/definitions.md §3: two events on the same date are taken in the order they are given).
 Position = tuple[date, int]
 
 
@@ -146,7 +146,7 @@ class HistoryIndex:
         """Build the index from a history in any date order.
 
         The sort is by date only and stable, so items on the same date keep the order
-        they were given in (DOMAIN.md 3); items on different dates may come in any order.
+        they were given in (docs/definitions.md §3); items on different dates may come in any order.
         """
         index = cls.empty(ruleset)
         for item in sorted(history, key=lambda h: h.date):
@@ -164,7 +164,7 @@ class HistoryIndex:
                 and not (closed is not None and closed > latest))
 
     def ended_by_boundary(self, since: Position) -> bool:
-        """Whether a commitment boundary ends what happened at `since` (DOMAIN.md 4).
+        """Whether a commitment boundary ends what happened at `since` (docs/definitions.md §4).
 
         A closed event ends what comes before it in the event order (on or before its
         date, in the order given); a boundary contact ends only what lies strictly
@@ -174,7 +174,7 @@ class HistoryIndex:
         return (closed is not None and closed > since) or (contact is not None and contact > since)
 
     def concluded(self, latest: Position | None, concluded: Position | None) -> bool:
-        """An investigation/treatment whose latest contact is at `latest` has ended (DOMAIN.md 4)."""
+        """An investigation/treatment whose latest contact is at `latest` has ended (docs/definitions.md §4)."""
         if latest is None:
             return False
         return (concluded is not None and concluded > latest) or self.ended_by_boundary(latest)
@@ -200,7 +200,7 @@ class Checklist:
 
 
 def direct_start(care_request: CareRequest | None, ruleset: RuleSet) -> Checklist:
-    """DOMAIN.md 4 'direct start allowed': pathway B or C, D1–D7 positively met, X1 not raised.
+    """docs/definitions.md §4 'direct start allowed': pathway B or C, D1–D7 positively met, X1 not raised.
 
     What an unanswered item means is data (tables/evi_checklist.yaml `unanswered`): a D item
     not answered is not met; X1 not answered means nobody raised a doubt.
@@ -228,7 +228,7 @@ def covered_medications(atc_codes: Iterable[str], ruleset: RuleSet) -> list[str]
 
 
 def pharmacological(contact: Contact) -> bool:
-    """DOMAIN.md 4: the modality is pharmacological, or none is given and medications were started."""
+    """docs/definitions.md §4: the modality is pharmacological, or none is given and medications were started."""
     if contact.treatment_modality is not None:
         return contact.treatment_modality == "pharmacological"
     return bool(contact.medications_atc)
@@ -246,7 +246,7 @@ class Derived:
 
 
 def derive(contact: Contact, care_request: CareRequest | None, index: HistoryIndex, ruleset: RuleSet) -> Derived:
-    """The derived facts of DOMAIN.md section 4 for one contact, given its folded history.
+    """The derived facts of docs/definitions.md §4 for one contact, given its folded history.
 
     The contact comes after every item of the history in the event order.
     """
@@ -302,7 +302,7 @@ def commitment_window(derived: Derived, contact_date: date, continues: bool, mon
 
     `continues`: the contact's type opens or continues a commitment. The window ends
     `months` calendar months after the latest commitment contact: a contact dated after
-    `window_ends` opens a new commitment (DOMAIN.md 4), unless a closing ends it sooner.
+    `window_ends` opens a new commitment (docs/definitions.md §4), unless a closing ends it sooner.
     """
     if continues:
         opened = derived.ongoing[0] if derived.ongoing else contact_date

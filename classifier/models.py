@@ -125,7 +125,7 @@ _CHECKLIST_TEXT = {
 
 
 class EviAssessment(Strict):
-    """The En väg in checklist (DOMAIN.md 4).
+    """The En väg in checklist (docs/definitions.md §4).
 
     D1–D7 must be answered true to be met (not answered = not met); X1
     (`referrer_assessment_doubted`) not answered means nobody doubts the referrer.

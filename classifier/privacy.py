@@ -1,6 +1,6 @@
 """Reject values that look like Swedish personal identity or coordination numbers.
 
-The service needs no identity (DOMAIN.md 3). A personnummer is YYMMDD or YYYYMMDD, a
+The service needs no identity (docs/definitions.md §3). A personnummer is YYMMDD or YYYYMMDD, a
 separator or none, then four digits; a samordningsnummer adds 60 to the day. Any run of
 digits in that shape with a plausible month and day is an identity number, whether or
 not its check digit is right: a mistyped identity number is still an identity number.

@@ -1,9 +1,9 @@
-"""An independent oracle: a plain-Python reading of DOMAIN.md sections 4-7.
+"""An independent oracle: a plain-Python reading of docs/definitions.md §4-7.
 
 Written from the specification's text, sharing no code with classifier/ or rules/
 (not even the date library): its own month arithmetic, its own tables copied from
-DOMAIN.md section 8, and the rules as one if/elif chain in the stage order of
-section 6. It takes a request as JSON (already valid) and returns what DOMAIN.md
+docs/definitions.md §9, and the rules as one if/elif chain in the stage order of
+section 6. It takes a request as JSON (already valid) and returns what docs/definitions.md
 says the answer must be. The property tests check the engine against it.
 """
 
@@ -14,11 +14,11 @@ import itertools
 from datetime import date
 from typing import Any
 
-# DOMAIN.md 8: codes confirmed from public sources, and the groups "listed by prefix".
+# docs/definitions.md §9: codes confirmed from public sources, and the groups "listed by prefix".
 MEDICATION_PREFIXES = ("N06BA04", "N06BA01", "N06BA02", "N06BA12", "N06BA09", "C02AC02", "N05CH01", "N06AB06",
                        "N06AB", "N05A")
-INCLUDED_FORMS = ("in_person", "video", "phone")  # DOMAIN.md 8 [interpretation] default
-COMMITMENT = ("first_visit", "investigation", "treatment", "return_visit")  # DOMAIN.md 4
+INCLUDED_FORMS = ("in_person", "video", "phone")  # docs/definitions.md §9 [interpretation] default
+COMMITMENT = ("first_visit", "investigation", "treatment", "return_visit")  # docs/definitions.md §4
 CHECKLIST_TRUE = ("staff_competence_cap", "structured_assessment_sufficient", "examination_and_anamnesis",
                   "problem_mapping", "instrument_results", "parent_and_school_input", "interventions_documented")
 MEASUREMENT = ("first_visit", "investigation", "treatment")
@@ -41,7 +41,7 @@ def _d(s: str | None) -> date | None:
 
 
 def facts(req: dict[str, Any]) -> dict[str, Any]:
-    """DOMAIN.md section 4, read literally.
+    """docs/definitions.md §4, read literally.
 
     Section 3: events keep the order they are given, same-date events in that order. So
     every history item gets a place in the order (by date, same dates as given), and
@@ -107,7 +107,7 @@ def facts(req: dict[str, Any]) -> dict[str, Any]:
 
 
 def rule(req: dict[str, Any], activity: str, f: dict[str, Any]) -> tuple[str, str, list[str]]:
-    """DOMAIN.md section 6 as one chain: (rule id, outcome, warning codes of the rule)."""
+    """docs/definitions.md §6 as one chain: (rule id, outcome, warning codes of the rule)."""
     c = req["contact"]
     cr = req.get("care_request")
     pathway = cr["pathway"] if cr else None
@@ -150,12 +150,12 @@ def rule(req: dict[str, Any], activity: str, f: dict[str, Any]) -> tuple[str, st
 
 
 def answer(req: dict[str, Any]) -> dict[str, Any]:
-    """The fields DOMAIN.md fixes: contact type, rule id, wait, warning codes (sorted)."""
+    """The fields docs/definitions.md fixes: contact type, rule id, wait, warning codes (sorted)."""
     c = req["contact"]
     f = facts(req)
-    rid, outcome, warnings = rule(req, c["activity"], f)  # DOMAIN.md 3: always sent; codes never decide
+    rid, outcome, warnings = rule(req, c["activity"], f)  # docs/definitions.md §3: always sent; codes never decide
     wait = None
-    if outcome in MEASUREMENT:  # DOMAIN.md 7
+    if outcome in MEASUREMENT:  # docs/definitions.md §7
         cr = req.get("care_request")
         if outcome == "first_visit":
             basis, start = "care_request_received", _d(cr["received_date"]) if cr else None

@@ -105,7 +105,7 @@ def contacts(draw: st.DrawFn, d: date) -> dict[str, Any]:
 @st.composite
 def care_requests(draw: st.DrawFn, d: date, setting: str) -> dict[str, Any] | None:
     if setting == "bup" and draw(st.integers(0, 4)) == 0:
-        return None  # an En väg in contact always needs its care request (DOMAIN.md 5)
+        return None  # an En väg in contact always needs its care request (docs/definitions.md §5)
     pathways = ["B", "C"] if setting == "evi" else ["A", "B", "C"]
     cr: dict[str, Any] = {"received_date": (d - timedelta(days=draw(st.integers(0, 62)))).isoformat(),
                           "pathway": draw(st.sampled_from(pathways))}

@@ -1,4 +1,4 @@
-"""DOMAIN.md section 4 at its boundaries: the 12-month rule, month ends, closing, modality."""
+"""docs/definitions.md §4 at its boundaries: the 12-month rule, month ends, closing, modality."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_more_than_12_months(earlier: str, later: str, expected: bool) -> None:
 
 
 def test_month_end_clamping_for_one_month() -> None:
-    # DOMAIN.md 4: "a month later than 31 January is the last day of February".
+    # docs/definitions.md §4: "a month later than 31 January is the last day of February".
     assert not more_than_months(date(2026, 1, 31), date(2026, 2, 28), 1)
     assert more_than_months(date(2026, 1, 31), date(2026, 3, 1), 1)
 
@@ -116,7 +116,7 @@ def test_investigation_concluded_for_another_problem_does_not_count(classifier) 
 
 
 def test_a_contact_that_opened_a_commitment_does_not_conclude_itself(classifier) -> None:
-    """DOMAIN.md 4: a contact boundary ends only what lies strictly before it, never itself."""
+    """docs/definitions.md §4: a contact boundary ends only what lies strictly before it, never itself."""
     history = [hist("2024-01-10", "first_visit", "F90"), hist("2025-06-01", "investigation", "F90")]
     req = request(contact("2025-06-15", "investigation", "F90"), history)
     answer = classifier.classify(req)
@@ -135,7 +135,7 @@ def test_treatment_that_opened_a_commitment_does_not_conclude_itself(classifier)
 
 @pytest.mark.parametrize(("order", "rule"), [(("closed", "visit"), "R1"), (("visit", "closed"), "N1")])
 def test_same_day_events_are_taken_in_the_order_given(classifier, order, rule) -> None:
-    """DOMAIN.md 3: closed-then-visit opens a new commitment at the visit; visit-then-closed ends it."""
+    """docs/definitions.md §3: closed-then-visit opens a new commitment at the visit; visit-then-closed ends it."""
     items = {"closed": {"type": "care_closed", "date": "2026-03-01"},
              "visit": hist("2026-03-01", "first_visit", "F41")}
     history = [hist("2025-10-10", "first_visit", "F41"), *(items[k] for k in order)]

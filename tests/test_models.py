@@ -69,7 +69,7 @@ def test_too_long_history_is_rejected(classifier) -> None:
 
 
 def test_activity_is_required_and_kva_codes_never_stand_in(classifier) -> None:
-    """DOMAIN.md 8: codes never decide the contact type; they are validated and echoed."""
+    """docs/definitions.md §9: codes never decide the contact type; they are validated and echoed."""
     assert paths(classifier, request(contact("2026-03-01", None))) == ["contact.activity"]
     assert paths(classifier, request(contact("2026-03-01", None, kva_codes=["DU011"]))) == ["contact.activity"]
     history = [hist("2026-01-10", "first_visit")]
@@ -81,7 +81,7 @@ def test_activity_is_required_and_kva_codes_never_stand_in(classifier) -> None:
 
 
 def test_evi_contact_needs_its_care_request(classifier) -> None:
-    """DOMAIN.md 5: B or C is a fact the journal sends, never a guess."""
+    """docs/definitions.md §5: B or C is a fact the journal sends, never a guess."""
     assert paths(classifier, request(contact("2026-03-01", "assessment", setting="evi"))) == ["care_request"]
 
 

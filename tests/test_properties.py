@@ -1,6 +1,6 @@
 """Property-based regression tests: the engine against an independent oracle, and invariants.
 
-Each invariant is named after the DOMAIN.md / API.md sentence it protects. A change to a
+Each invariant is named after the docs/definitions.md / API.md sentence it protects. A change to a
 rule file that changes an answer nobody meant to change fails here.
 """
 
@@ -52,7 +52,7 @@ def test_timeline_agrees_with_the_oracle_and_with_single_contacts(classifier, tl
 
 @given(requests())
 def test_acute_and_outside_model_are_never_measurement_points(classifier, req) -> None:
-    """DOMAIN.md 2: acute contacts and outside_model are not measurement points (no wait)."""
+    """docs/definitions.md §2: acute contacts and outside_model are not measurement points (no wait)."""
     a = classifier.classify(req)
     if a["contact_type"] in ("acute", "outside_model", "return_visit"):
         assert a["measurement_point"] is False and a["care_guarantee"] is False and a["wait"] is None
@@ -68,7 +68,7 @@ def test_wait_is_null_exactly_when_not_a_measurement_point(classifier, req) -> N
 
 @given(requests())
 def test_wait_flags(classifier, req) -> None:
-    """DOMAIN.md 7: within the limit is days <= 30; the numerator implies the denominator;
+    """docs/definitions.md §7: within the limit is days <= 30; the numerator implies the denominator;
     MOV and SOV are never counted; PVV leaves the denominator exactly from 31 days."""
     w = classifier.classify(req)["wait"]
     if w is None or w["days"] is None:
@@ -86,7 +86,7 @@ def test_wait_flags(classifier, req) -> None:
 
 @given(requests(), st.randoms(use_true_random=False))
 def test_only_the_order_within_a_date_matters(classifier, req, rnd: random.Random) -> None:
-    """DOMAIN.md 3: events on different dates may be sent in any order; same-date ones keep theirs.
+    """docs/definitions.md §3: events on different dates may be sent in any order; same-date ones keep theirs.
 
     The history is shuffled, then same-date items are put back in their relative order.
     """
@@ -114,7 +114,7 @@ def test_the_order_within_a_date_can_change_the_answer_only_as_the_oracle_says(c
 @given(requests(), st.lists(st.sampled_from(["contact", "investigation_concluded", "treatment_concluded"]),
                             min_size=1, max_size=4), st.integers(1, 400))
 def test_history_older_than_a_care_closed_boundary_does_not_change_the_answer(classifier, req, kinds, back) -> None:
-    """DOMAIN.md 4: "When a care commitment ends, everything in it ends with it."
+    """docs/definitions.md §4: "When a care commitment ends, everything in it ends with it."
 
     With a care_closed event followed by a commitment contact, anything added before the
     closing leaves the contact type, measurement point, wait and warnings as they were.
@@ -145,7 +145,7 @@ def test_history_older_than_a_care_closed_boundary_does_not_change_the_answer(cl
 
 @given(requests())
 def test_the_same_request_gives_the_same_answer_byte_for_byte(classifier, req) -> None:
-    """DOMAIN.md 9: an answer can be audited later; the same input always gives the same bytes."""
+    """docs/definitions.md §9: an answer can be audited later; the same input always gives the same bytes."""
     a = json.dumps(classifier.classify(req), sort_keys=False).encode()
     b = json.dumps(classifier.classify(json.loads(json.dumps(req))), sort_keys=False).encode()
     assert a == b

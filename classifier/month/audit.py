@@ -15,7 +15,7 @@ from classifier.month.fold import BucketResult
 from classifier.reporting import figures, report
 from classifier.reporting.money import load_agreement
 
-PUBLISH_MIN = 5  # DOMAIN.md 7: published figures suppress cells with fewer than 5 contacts
+PUBLISH_MIN = 5  # docs/definitions.md §7: published figures suppress cells with fewer than 5 contacts
 COUNT_KEYS = ("numerator", "denominator", "completed_all", "waiting", "waiting_le30", "new_on_list")
 DEFAULT_REGION_SHARE = Decimal(1) / 21  # 21 regions; used only when no shares file is given (said in audit.json)
 
