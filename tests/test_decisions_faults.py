@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from classifier.decisions import store
-from tests.server import ROOT, free_port
+from tests.server import server_process
 
 REQUEST = {"contact": {"id": "c-1", "date": "2026-02-26", "setting": "bup", "activity": "assessment",
                        "health_problem": "F41"}, "care_request": {"received_date": "2026-02-02", "pathway": "A"}}
@@ -30,32 +29,9 @@ MAX_SECONDS = 20.0
 
 @contextmanager
 def serve(url: str, log_path: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = free_port()
-    exe = Path(sys.executable).parent / "bup-classifier"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-                                 "--decision-log", url, *extra], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
-                time.sleep(0.2)
-            yield proc, base
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+    """A real two-worker server with the decision log at `url` (tests/server.py starts and stops it)."""
+    with server_process(log_path, 2, ["--decision-log", url, *extra]) as (base, proc):
+        yield proc, base
 
 
 def workers(pid: int) -> list[int]:
