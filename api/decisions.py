@@ -22,9 +22,11 @@ from pydantic import BaseModel
 
 from api.docs import ErrorResponse
 from api.security import caller, require_role
+from api.server import REQUEST_ID
 from classifier import decisions
 from classifier.decisions import store
 from classifier.decisions.writer import utcnow
+from classifier.errors import with_swedish
 from classifier.rulesets import RuleSets
 
 HEADER = "X-Decision-Id"
@@ -36,7 +38,9 @@ def current(request: Request) -> decisions.DecisionLog | None:
 
 
 def _error(status: int, detail: str, path: str, message: str, kind: str) -> JSONResponse:
-    body = {"detail": detail, "errors": [{"path": path, "message": message, "type": kind}]}
+    """The service's error shape (api/app.py): every item with its message_sv, and the request id."""
+    body = {"detail": detail, "errors": with_swedish([{"path": path, "message": message, "type": kind}]),
+            "request_id": REQUEST_ID.get()}
     return JSONResponse(body, status_code=status)
 
 
