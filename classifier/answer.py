@@ -35,7 +35,7 @@ def warning(
 
 
 def _items_text(ruleset: RuleSet, ids: tuple[str, ...], lang: str) -> str:
-    items = {i["id"]: i for i in ruleset.tables["checklist"]["items"]}
+    items = ruleset.checklist_by_id
     parts = []
     for fid in ids:
         if fid == "pathway":

@@ -93,6 +93,11 @@ class RuleSet:
     valid_from: date | None = None
 
     @functools.cached_property
+    def checklist_by_id(self) -> dict[str, dict[str, Any]]:
+        """The En väg in checklist items by id (D1–D7, X1), built once: warnings name them per answer."""
+        return {i["id"]: i for i in self.tables["checklist"]["items"]}
+
+    @functools.cached_property
     def medication_prefixes(self) -> tuple[str, ...]:
         """The care-guarantee ATC codes and prefixes, for one str.startswith per code."""
         return tuple(e["code"] for e in self.tables["medications"]["atc"])
