@@ -428,11 +428,7 @@ def create_app() -> FastAPI:
 
     def with_payload(fn: Callable[[Any], Any]) -> Callable[[Any, threading.Event], Any]:
         """`plain`, answering (payload, answer) so the decision log can record the request."""
-        def job(decoded: tuple[Any, list[str]], _: threading.Event) -> Any:
-            payload, identity = decoded
-            refuse_identity_numbers(identity)
-            return payload, fn(payload)
-        return job
+        return plain(lambda payload: (payload, fn(payload)))
 
     async def decide(request: Request, heavy: bool, kind: str, job: Callable[[Any, threading.Event], Any]) -> Response:
         """`run` for a classification: `job` answers (payload, answer). With the decision log on,

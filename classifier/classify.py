@@ -12,7 +12,6 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from classifier import answer, errors
@@ -157,7 +156,7 @@ class TimelineFold:
         if isinstance(event, TimelineContact):
             return self._contact(event, prefix)
         if isinstance(event, TimelineCareRequest):
-            self.open_care_requests.append(OpenCareRequest(event, self._commitment_ongoing(event.date)))
+            self.open_care_requests.append(OpenCareRequest(event, self.index.commitment_ongoing(event.date)))
         elif isinstance(event, TimelineDecision):
             self.open_decisions.append(event)
         else:
@@ -170,10 +169,6 @@ class TimelineFold:
             elif isinstance(event, TreatmentConcluded):
                 self._end_decisions("treatment", event.health_problem, event.treatment_modality)
         return None
-
-    def _commitment_ongoing(self, day: date) -> bool:
-        """Whether a care commitment is ongoing on `day` (docs/definitions.md §4: no new care commitment would hold)."""
-        return self.index.commitment_ongoing(day)
 
     def _end_decisions(self, area: str, problem: str, modality: str | None) -> None:
         self.open_decisions = [

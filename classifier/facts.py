@@ -253,11 +253,7 @@ def derive(contact: Contact, care_request: CareRequest | None, index: HistoryInd
     d, months, problem, modality = contact.date, index.months, contact.health_problem, contact.treatment_modality
 
     latest = index.latest_commitment
-    new_commitment = (
-        latest is None
-        or more_than_months(latest[0], d, months)
-        or (index.latest_closed is not None and index.latest_closed > latest)
-    )
+    new_commitment = not index.commitment_ongoing(d)
     problem_latest = index.commitment_by_problem.get(problem)
     problem_gap = problem_latest is None or more_than_months(problem_latest, d, months)
 
