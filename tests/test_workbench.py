@@ -88,8 +88,14 @@ def page(browser: Browser, base_url: str, request: pytest.FixtureRequest) -> Ite
     assert console.unexpected() == [], f"console errors: {console.unexpected()}"
 
 
+def settled(pg: Page) -> None:
+    """Wait until every answer the page asked for is drawn (the page marks a box aria-busy meanwhile)."""
+    pg.wait_for_selector('[aria-busy="true"]', state="detached")
+
+
 def open_example(pg: Page, name: str) -> None:
     pg.click(f'button[data-example="{name}"]')
+    settled(pg)
     selector = "#journey-chart" if EXAMPLES[name].timeline else "#answer-card, .field-error"
     pg.wait_for_selector(selector)
 
@@ -141,6 +147,7 @@ def test_every_single_contact_example_survives_the_form(page: tuple[Page, Consol
             continue
         with pg.expect_response(lambda r: r.url.endswith("/v1/classify")) as resp:
             pg.click(f'button[data-example="{name}"]')
+        settled(pg)
         body = resp.value.json()
         if "error_paths" in ex.expect:
             assert resp.value.status == 422, name
@@ -325,6 +332,7 @@ def test_the_library_can_be_searched(page: tuple[Page, Console]) -> None:
 def sent_request(pg: Page, button: str = "#classify", path: str = "/v1/classify") -> dict[str, Any]:
     with pg.expect_response(lambda r: r.url.endswith(path)) as resp:
         pg.click(button)
+    settled(pg)
     return json.loads(resp.value.request.post_data or "{}")
 
 
@@ -389,6 +397,7 @@ def test_4_every_api_error_the_page_can_meet_is_in_swedish(page: tuple[Page, Con
     pg.fill('[data-path="contact.kva_codes"]', "XX1")
     with pg.expect_response(lambda r: r.url.endswith("/v1/classify")) as resp:
         pg.click("#classify")
+    settled(pg)
     errors = resp.value.json()["errors"]
     assert {e["path"] for e in errors} == {"contact.date", "contact.kva_codes[0]"}
     for e in errors:
@@ -398,6 +407,7 @@ def test_4_every_api_error_the_page_can_meet_is_in_swedish(page: tuple[Page, Con
     pg.fill("#patient-ref", "20150312-1234")
     with pg.expect_response(lambda r: r.url.endswith("/v1/classify")) as resp:
         pg.click("#classify")
+    settled(pg)
     errors = resp.value.json()["errors"]
     assert [e["path"] for e in errors] == ["patient.ref"] and "20150312" not in json.dumps(errors)
     assert "personnummer" in pg.inner_text('.field-error[data-error-for="patient.ref"]')

@@ -542,10 +542,26 @@ function showErrors(errors, scope, general) {
     ...unplaced.map((e) => el("div", { class: "field-error", "data-error-for": e.path, text: `${e.path}: ${errorText(e)}` })));
 }
 
+// Only the answer to the latest question is shown: an earlier request that comes back late is
+// dropped. The answer box is aria-busy while its question is out (screen readers wait; tests too).
+const asked = { contact: 0, journey: 0 };
+
+async function ask(kind, box, call) {
+  const n = ++asked[kind];
+  box.setAttribute("aria-busy", "true");
+  try {
+    const reply = await call();
+    return n === asked[kind] ? reply : { ok: false, data: undefined };
+  } finally {
+    if (n === asked[kind]) box.removeAttribute("aria-busy");
+  }
+}
+
 async function classifyContact() {
   const form = $("#contact-form");
   const request = readContactRequest();
-  const { ok, data } = await guarded(() => api("/v1/classify", request), $("#contact-general-errors"));
+  const { ok, data } = await ask("contact", $("#answer"),
+    () => guarded(() => api("/v1/classify", request), $("#contact-general-errors")));
   if (data === undefined) return;
   if (!ok) {
     state.lastAnswer = null;
@@ -562,7 +578,8 @@ async function classifyContact() {
 async function classifyJourney() {
   const form = $("#journey-form");
   const timeline = readTimeline();
-  const { ok, data } = await guarded(() => api("/v1/classify/timeline", timeline), $("#journey-general-errors"));
+  const { ok, data } = await ask("journey", $("#journey-answer"),
+    () => guarded(() => api("/v1/classify/timeline", timeline), $("#journey-general-errors")));
   if (data === undefined) return;
   if (!ok) { state.lastJourney = null; $("#journey-answer").replaceChildren(); showErrors(data.errors || [], form, $("#journey-general-errors")); return; }
   clearErrors(form);
