@@ -11,47 +11,35 @@ from collections import Counter, defaultdict
 from decimal import Decimal
 from typing import Any
 
-from classifier.month.fold import BucketResult
+from classifier.month.fold import BucketResult, MatrixCell
 from classifier.reporting import figures, report
 from classifier.reporting.money import load_agreement
+from classifier.reporting.records import Collector
 
 PUBLISH_MIN = 5  # docs/definitions.md §7: published figures suppress cells with fewer than 5 contacts
 COUNT_KEYS = ("numerator", "denominator", "completed_all", "waiting", "waiting_le30", "new_on_list")
 DEFAULT_REGION_SHARE = Decimal(1) / 21  # 21 regions; used only when no shares file is given (said in audit.json)
 
 
-_COMPLETED_KEYS = ("region", "unit", "date", "classification")
-_WAITING_KEYS = ("region", "unit", "month", "area", "wait_start", "exclusion")
-
-
-def _only(record: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    """The fields the reporting layer's record model reads (the month's records carry more)."""
-    return {k: record[k] for k in keys if k in record}
-
-
 def tables(res: BucketResult, extra: list[dict[str, Any]] | None = None) -> tuple[figures.Table, figures.Table]:
-    """The report's Table as the rules say and as registered (waiting is the same in both).
+    """The report's Table as the rules say and as registered, each with the extra aggregated counts added.
 
-    Built by the reporting layer itself (`figures.table_from`), so its record models check
-    the month's records exactly as they check a hand-made input file.
+    The month's contacts were counted while folded (figures.Table.count_completed /
+    count_waiting, the reporting layer's own counting); extra counts go through the
+    reporting layer's record models, and parts are checked within wholes after summing.
     """
-    by_rules = {r["event_id"]: r for r in res.completed}
-    as_registered = []
-    for r in res.registered:
-        if r["registered_wait"] is not None:
-            as_registered.append({**r, "classification": {"contact_type": r["registered"],
-                                                          "wait": r["registered_wait"]}})
-    # Contacts without a registration count as the rules say in both (the audit lists them apart).
-    registered_ids = {r["event_id"] for r in res.registered}
-    as_registered += [r for eid, r in by_rules.items() if eid not in registered_ids]
-    waiting = [_only(w, _WAITING_KEYS) for w in res.waiting]
-    counts = [extra] if extra else []
-    rules, registered = (
-        figures.table_from({"completed": [[_only(r, _COMPLETED_KEYS) for r in completed]],
-                            "waiting": [waiting], "counts": counts})
-        for completed in (res.completed, as_registered)
-    )
-    return rules, registered
+    out = []
+    for counted in (res.rules, res.registered):
+        table = figures.Table()
+        table.merge(counted)
+        if extra:  # as figures.table_from does: every bad record listed, then parts within wholes summed
+            found = Collector()
+            figures.add_counts(table, extra, found)
+            if not found.problems:
+                figures.check_cells(table, found)
+            found.raise_if_any()
+        out.append(table)
+    return out[0], out[1]
 
 
 def _pp(a: float | None, b: float | None) -> float | None:
@@ -70,21 +58,14 @@ def _suppress(counts: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _matrix(rows: list[dict[str, Any]], publish: bool) -> list[dict[str, Any]]:
-    cells: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in rows:
-        if r["registered"] == r["rules"]:
-            continue
-        c = cells.setdefault((r["registered"], r["rules"]), {"registered": r["registered"], "rules": r["rules"],
-                                                             "count": 0, "rules_fired": Counter(), "contact_ids": []})
-        c["count"] += 1
-        c["rules_fired"][r["rule"]] += 1
-        c["contact_ids"].append(r["contact_id"])
-    out = sorted(cells.values(), key=lambda c: -c["count"])
-    for c in out:
-        c["rules_fired"] = dict(c["rules_fired"].most_common())
-        if publish and c["count"] < PUBLISH_MIN:
-            c["count"], c["contact_ids"] = None, []
+def _matrix(cells: list[tuple[str, str, MatrixCell]], publish: bool) -> list[dict[str, Any]]:
+    """One unit's disagreements as (registered, rules) cells, most frequent first."""
+    out = []
+    for registered, rules, c in sorted(cells, key=lambda x: (-x[2].count, x[0], x[1])):
+        small = publish and c.count < PUBLISH_MIN
+        out.append({"registered": registered, "rules": rules, "count": None if small else c.count,
+                    "rules_fired": dict(sorted(c.rules_fired.items(), key=lambda kv: (-kv[1], kv[0]))),
+                    "contact_ids": [] if small else sorted(c.contact_ids)})
     return out
 
 
@@ -94,7 +75,7 @@ def build(res: BucketResult, months: list[str], ruleset: Any, shares: dict[str, 
     agr = load_agreement()
     rules_t, reg_t = tables(res, extra)
     year = int(months[-1][:4])
-    regions = sorted(set(rules_t.regions()) | {r["region"] for r in res.registered})
+    regions = sorted(set(rules_t.regions()) | {region for region, _unit in res.compared})
     share_note = "from the shares file"
     if not shares:
         shares, share_note = dict.fromkeys(regions, DEFAULT_REGION_SHARE), "no shares file: each region 1/21"
@@ -120,23 +101,22 @@ def build(res: BucketResult, months: list[str], ruleset: Any, shares: dict[str, 
                              "difference_pp": _pp(b["share_within_30"], a["share_within_30"])})
         return rows
 
-    by_unit: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for r in res.registered:
-        by_unit[(r["region"], r["unit"])].append(r)
+    by_unit: dict[tuple[str, str], list[tuple[str, str, MatrixCell]]] = defaultdict(list)
+    for (region, unit, registered, rules), cell in res.matrix.items():
+        by_unit[(region, unit)].append((registered, rules, cell))
     findings_by_unit: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for f in res.findings:
         if f["unit"] is not None:  # duplicate ids are found before rows are read: listed for the extract
             findings_by_unit[(f["region"], f["unit"])].append(f)
-    units = sorted({(k[0], k[1]) for k in rules_t.cells} | set(by_unit) | set(findings_by_unit))
+    units = sorted({(k[0], k[1]) for k in rules_t.cells} | set(res.compared) | set(findings_by_unit))
     unit_sections = []
     for region, unit in units:
-        regs = by_unit.get((region, unit), [])
-        agree = sum(r["registered"] == r["rules"] for r in regs)
+        compared, agree = res.compared[(region, unit)], res.agree[(region, unit)]
         unit_sections.append({
             "region": region, "unit": unit,
-            "registrations": {"compared": len(regs), "agree": agree, "disagree": len(regs) - agree},
+            "registrations": {"compared": compared, "agree": agree, "disagree": compared - agree},
             "figures": figure_rows(region, unit),
-            "matrix": _matrix(regs, publish),
+            "matrix": _matrix(by_unit.get((region, unit), []), publish),
             "findings": findings_by_unit.get((region, unit), []),
         })
     money_rows = []
@@ -160,9 +140,9 @@ def build(res: BucketResult, months: list[str], ruleset: Any, shares: dict[str, 
         "ruleset": ruleset.identity(),
         "published": publish,
         "totals": {"patients": res.patients, "contacts_in_months": res.contacts,
-                   "measurement_points": len(res.completed), "registered_compared": len(res.registered),
-                   "disagreements": sum(r["registered"] != r["rules"] for r in res.registered),
-                   "waiting_at_month_end": len(res.waiting), "rejected_rows": len(res.rejected)},
+                   "measurement_points": res.measurement_points, "registered_compared": sum(res.compared.values()),
+                   "disagreements": sum(res.compared.values()) - sum(res.agree.values()),
+                   "waiting_at_month_end": res.waiting_at_month_end, "rejected_rows": len(res.rejected)},
         "regions": [{"region": region, "figures": figure_rows(region, None),
                      "money": [m for m in money_rows if m["region"] == region]} for region in regions],
         "units": unit_sections,

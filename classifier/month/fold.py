@@ -9,7 +9,7 @@ fold still holds open (MONTH.md 2).
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -21,7 +21,8 @@ from classifier import answer
 from classifier.classify import Classifier, TimelineFold, default_classifier
 from classifier.errors import InputError
 from classifier.models import CareClosed, TimelineCareRequest, TimelineContact, TimelineDecision
-from classifier.month.extract import FIELD_COLUMN, Rejected, Row, read_bucket, to_row
+from classifier.month.extract import FIELD_COLUMN, Rejected, Row, to_row
+from classifier.reporting import figures
 
 AREAS = ("first_visit", "investigation", "treatment")
 
@@ -43,22 +44,57 @@ def month_range(first: str, last: str) -> list[str]:
 
 
 @dataclass
-class BucketResult:
-    """Plain records (picklable, small) for the months asked."""
+class MatrixCell:
+    """Registered as one type, by the rules another, at one unit: how often, by which rules, which contacts."""
 
-    completed: list[dict[str, Any]] = field(default_factory=list)
-    registered: list[dict[str, Any]] = field(default_factory=list)
-    waiting: list[dict[str, Any]] = field(default_factory=list)
+    count: int = 0
+    rules_fired: Counter[str] = field(default_factory=Counter)
+    contact_ids: list[str] = field(default_factory=list)
+
+    def add(self, other: MatrixCell) -> None:
+        self.count += other.count
+        self.rules_fired.update(other.rules_fired)
+        self.contact_ids.extend(other.contact_ids)
+
+
+@dataclass
+class BucketResult:
+    """What the months need from some patients, already counted: small, picklable, and summable.
+
+    The figures are counted as each contact is folded (the reporting layer's Table, as the
+    rules say and as registered), so no record of every contact travels back to the parent
+    process; only the delivery rows do, and `run` spills those to sorted files per bucket.
+    """
+
+    rules: figures.Table = field(default_factory=figures.Table)
+    registered: figures.Table = field(default_factory=figures.Table)
+    compared: Counter[tuple[str, str]] = field(default_factory=Counter)  # (region, unit) -> registrations compared
+    agree: Counter[tuple[str, str]] = field(default_factory=Counter)
+    matrix: dict[tuple[str, str, str, str], MatrixCell] = field(default_factory=dict)  # region, unit, reg., rules
+    disagreements: list[dict[str, Any]] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    completed: list[dict[str, Any]] = field(default_factory=list)  # delivery rows of this bucket (see run.spill)
+    waiting: list[dict[str, Any]] = field(default_factory=list)
+    delivery_parts: dict[str, list[Path]] = field(default_factory=lambda: {"completed": [], "waiting": []})
     patients: int = 0
     contacts: int = 0
+    measurement_points: int = 0
+    waiting_at_month_end: int = 0
 
     def extend(self, other: BucketResult) -> None:
-        for name in ("completed", "registered", "waiting", "findings", "rejected"):
+        self.rules.merge(other.rules)
+        self.registered.merge(other.registered)
+        self.compared.update(other.compared)
+        self.agree.update(other.agree)
+        for key, cell in other.matrix.items():
+            self.matrix.setdefault(key, MatrixCell()).add(cell)
+        for name in ("disagreements", "findings", "rejected", "completed", "waiting"):
             getattr(self, name).extend(getattr(other, name))
-        self.patients += other.patients
-        self.contacts += other.contacts
+        for kind, parts in other.delivery_parts.items():
+            self.delivery_parts[kind].extend(parts)
+        for name in ("patients", "contacts", "measurement_points", "waiting_at_month_end"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 _PATH_TAIL = re.compile(r"([A-Za-z_0-9]+)$")
@@ -130,49 +166,70 @@ class PatientFolder:
             pending = next(ends, None)
 
     def _contact(self, step: Any, row: Row, month: str) -> None:
-        res = step.result
-        self.out.contacts += 1
-        base = {"region": row.region, "unit": row.unit, "date": step.contact.date.isoformat(), "month": month,
-                "event_id": row.event_id, "contact_id": step.contact.id}
+        res, out = step.result, self.out
+        out.contacts += 1
+        ctype, wait, region, unit = res["contact_type"], res["wait"], row.region, row.unit
+        where = {"event_id": row.event_id}
         if res["measurement_point"]:
-            self.out.completed.append({
-                **base, "classification": {"contact_type": res["contact_type"], "wait": res["wait"],
-                                           "rule": res["rule"]["id"]},
+            out.measurement_points += 1
+            out.rules.count_completed(region, unit, ctype, month, wait["in_numerator"], wait["in_denominator"], where)
+            out.completed.append({
+                "region": region, "unit": unit, "month": month, "date": step.contact.date.isoformat(),
+                "event_id": row.event_id, "contact_id": step.contact.id, "contact_type": ctype,
+                "exclusion": wait["exclusion"], "days": wait["days"],
                 "received_date": step.care_request.received_date.isoformat() if step.care_request else None,
                 "decision_date": step.contact.decision_date.isoformat() if step.contact.decision_date else None,
             })
-            if res["wait"]["start_date"] is None:
-                self.out.findings.append(_finding(
+            if wait["start_date"] is None:
+                out.findings.append(_finding(
                     "measurement_point_without_wait_start", row, [row.event_id], month,
                     "mätpunkt utan väntetidsstart (" + ", ".join(w["code"] for w in res["warnings"]
                                                                     if w["code"].startswith("missing_")) + ")"))
         if row.registered is None:
-            self.out.findings.append(_finding("contact_not_registered", row, [row.event_id], month,
-                                              "kontakttyp ej registrerad i journalen"))
+            out.findings.append(_finding("contact_not_registered", row, [row.event_id], month,
+                                         "kontakttyp ej registrerad i journalen"))
+            if res["measurement_point"]:  # an unregistered contact counts as the rules say in both views
+                out.registered.count_completed(region, unit, ctype, month, wait["in_numerator"],
+                                               wait["in_denominator"], where)
             return
-        reg_wait = None
+        out.compared[(region, unit)] += 1
         if row.registered in AREAS:
             reg_wait, _ = answer.wait(self.classifier.ruleset, row.registered, step.contact, step.care_request)
-        self.out.registered.append({**base, "registered": row.registered, "rules": res["contact_type"],
-                                    "rule": res["rule"]["id"], "registered_wait": reg_wait})
+            if reg_wait is not None:
+                out.registered.count_completed(region, unit, row.registered, month, reg_wait["in_numerator"],
+                                               reg_wait["in_denominator"], where)
+        if row.registered == ctype:
+            out.agree[(region, unit)] += 1
+            return
+        cell = out.matrix.setdefault((region, unit, row.registered, ctype), MatrixCell())
+        cell.count += 1
+        cell.rules_fired[res["rule"]["id"]] += 1
+        cell.contact_ids.append(step.contact.id)
+        out.disagreements.append({"month": month, "region": region, "unit": unit, "date": step.contact.date.isoformat(),
+                                  "event_id": row.event_id, "contact_id": step.contact.id,
+                                  "registered": row.registered, "rules": ctype, "rule": res["rule"]["id"]})
+
+    def _wait(self, row: Row, month: str, area: str, start: date, exclusion: str | None, end: date) -> None:
+        days = (end - start).days
+        self.out.waiting_at_month_end += 1
+        for table in (self.out.rules, self.out.registered):  # who waits does not depend on registrations
+            table.count_waiting(row.region, row.unit, area, month, exclusion, days)
+        self.out.waiting.append({"region": row.region, "unit": row.unit, "month": month, "area": area,
+                                 "wait_start": start.isoformat(), "exclusion": exclusion,
+                                 "event_id": row.event_id, "days": days})
 
     def _waiting(self, fold: TimelineFold, meta: dict[int, Row], month: str, bounds: tuple[date, date],
                  last_event: date | None) -> None:
         first, end = bounds
         if fold.open_care_requests:
             ev = fold.open_care_requests[-1].event  # the one the next contact would take
-            row = meta[id(ev)]
-            self.out.waiting.append({"region": row.region, "unit": row.unit, "month": month, "area": "first_visit",
-                                     "wait_start": ev.date.isoformat(), "exclusion": ev.wait_exclusion,
-                                     "event_id": row.event_id, "days": (end - ev.date).days})
+            self._wait(meta[id(ev)], month, "first_visit", ev.date, ev.wait_exclusion, end)
         latest: dict[tuple[str, str], TimelineDecision] = {}
         for d in fold.open_decisions:
             latest[(d.area, d.health_problem)] = d
         for d in latest.values():
             row = meta[id(d)]
-            self.out.waiting.append({"region": row.region, "unit": row.unit, "month": month, "area": d.area,
-                                     "wait_start": d.date.isoformat(), "exclusion": d.wait_exclusion,
-                                     "event_id": row.event_id, "days": (end - d.date).days})
+            self._wait(row, month, d.area, d.date, d.wait_exclusion, end)
             if d.date < first and last_event is not None and last_event <= d.date:
                 self.out.findings.append(_finding(
                     "old_decision_without_follow_up", row, [row.event_id], month,
@@ -198,9 +255,3 @@ def fold_rows(records: list[dict[str, Any]], months: list[str], names: list[str]
         if rej.file.isdigit():
             rej.file = names[int(rej.file)]
     return out
-
-
-def fold_bucket(args: tuple[Path, list[str], list[str]]) -> BucketResult:
-    """Pool worker: one bucket file, folded with this process's own Classifier."""
-    path, months, names = args
-    return fold_rows(read_bucket(path), months, names)

@@ -8,11 +8,14 @@ here, whole, to be aligned when the contract is.
 
 from __future__ import annotations
 
+import heapq
 import html
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from classifier.month.fold import BucketResult
 from classifier.reporting.csvsafe import write_csv
@@ -27,13 +30,12 @@ DELIVERY_MAP: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
         "Region": lambda r: r["region"],
         "Enhet": lambda r: r["unit"],
         "Rapportmanad": lambda r: r["month"],
-        "Fas": lambda r: FAS[r["classification"]["contact_type"]],
-        "Avvikelse": lambda r: AVVIKELSE.get(r["classification"]["wait"]["exclusion"] or ""),
+        "Fas": lambda r: FAS[r["contact_type"]],
+        "Avvikelse": lambda r: AVVIKELSE.get(r["exclusion"] or ""),
         "AnkomstDatum": lambda r: r["received_date"],
-        "BeslutAktivitet": lambda r: r["decision_date"] if r["classification"]["contact_type"] != "first_visit"
-        else None,
+        "BeslutAktivitet": lambda r: r["decision_date"] if r["contact_type"] != "first_visit" else None,
         "StartAktivitet": lambda r: r["date"],
-        "Vantetid": lambda r: r["classification"]["wait"]["days"],
+        "Vantetid": lambda r: r["days"],
     },
     "waiting": {
         "VardkontaktId": lambda r: r["event_id"],
@@ -54,21 +56,51 @@ def _write(path: Path, fieldnames: list[str], rows: Iterable[dict[str, Any]]) ->
     return write_csv(path, rows, fieldnames)
 
 
-def delivery(kind: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _order(r: dict[str, Any]) -> list[str]:
+    """Delivery order: month, region, unit, then the day (completed) or the wait's start (waiting), then the id."""
+    return [r["month"], r["region"], r["unit"], r.get("date") or r["wait_start"], r["event_id"]]
+
+
+def spill(kind: str, records: list[dict[str, Any]], path: Path) -> Path:
+    """Some patients' delivery rows, sorted, as JSON lines `[order, row]`: merged later without holding them all."""
     cols = DELIVERY_MAP[kind]
-    return [{name: f(r) for name, f in cols.items()} for r in records]
+    with path.open("wb") as f:
+        for r in sorted(records, key=_order):
+            f.write(orjson.dumps([_order(r), {name: fn(r) for name, fn in cols.items()}]) + b"\n")
+    return path
+
+
+def _merged(parts: list[Path]) -> Iterator[dict[str, Any]]:
+    """The rows of every spilled part in delivery order (a k-way merge: one row per part in memory)."""
+    files = [p.open("rb") for p in parts]
+    try:
+        streams = [(orjson.loads(line) for line in f) for f in files]
+        for _order_key, row in heapq.merge(*streams, key=lambda kv: kv[0]):
+            yield row
+    finally:
+        for f in files:
+            f.close()
+
+
+def write_delivery(out: Path, parts: dict[str, list[Path]]) -> list[Path]:
+    """delivery/{completed,waiting}.{csv,json}, streamed from the spilled parts."""
+    (out / "delivery").mkdir(parents=True, exist_ok=True)
+    written = []
+    for kind in ("completed", "waiting"):
+        written.append(_write(out / "delivery" / f"{kind}.csv", list(DELIVERY_MAP[kind]), _merged(parts[kind])))
+        p = out / "delivery" / f"{kind}.json"
+        with p.open("wb") as f:
+            f.write(b"[")
+            for i, row in enumerate(_merged(parts[kind])):
+                f.write((b"," if i else b"") + orjson.dumps(row))
+            f.write(b"]")
+        written.append(p)
+    return written
 
 
 def write_all(out: Path, audit: dict[str, Any], res: BucketResult, ruleset: RuleSet) -> list[Path]:
     """Every file of MONTH.md 4 into `out`."""
-    (out / "delivery").mkdir(parents=True, exist_ok=True)
-    written = []
-    for kind, records in (("completed", res.completed), ("waiting", res.waiting)):
-        rows = delivery(kind, sorted(records, key=lambda r: (r["month"], r["region"], r["unit"], r.get("date", ""))))
-        written.append(_write(out / "delivery" / f"{kind}.csv", list(DELIVERY_MAP[kind]), rows))
-        p = out / "delivery" / f"{kind}.json"
-        p.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
-        written.append(p)
+    written = write_delivery(out, res.delivery_parts)
     p = out / "audit.json"
     p.write_text(json.dumps(audit, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     written.append(p)
@@ -83,8 +115,7 @@ def write_all(out: Path, audit: dict[str, Any], res: BucketResult, ruleset: Rule
                                                     "numerator", "denominator", "share_within_30", "completed_all",
                                                     "waiting", "waiting_le30", "waiting_share_le30", "new_on_list"],
                              fig_rows))
-    dis = sorted((r for r in res.registered if r["registered"] != r["rules"]),
-                 key=lambda r: (r["month"], r["region"], r["unit"], r["date"], r["event_id"]))
+    dis = sorted(res.disagreements, key=lambda r: (r["month"], r["region"], r["unit"], r["date"], r["event_id"]))
     written.append(_write(out / "disagreements.csv", ["month", "region", "unit", "date", "event_id", "contact_id",
                                                          "registered", "rules", "rule"], dis))
     rej = [{"file": r.file, "row": r.row, "event_id": r.event_id, "column": c, "problem": m}

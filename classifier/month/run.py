@@ -13,10 +13,26 @@ from typing import Any
 from classifier.classify import default_classifier
 from classifier.month import audit as audit_mod
 from classifier.month import outputs
-from classifier.month.extract import partition
-from classifier.month.fold import BucketResult, fold_bucket
+from classifier.month.extract import partition, read_bucket
+from classifier.month.fold import BucketResult, fold_rows
 
 ROWS_PER_BUCKET = 40_000  # a bucket is folded in memory: about 40 MB of rows
+
+
+def fold_bucket(args: tuple[Path, list[str], list[str], bool]) -> BucketResult:
+    """Pool worker: one bucket of whole patients, folded with this process's own Classifier.
+
+    Its delivery rows are spilled, sorted, beside the bucket (when files are wanted) so
+    only counts and the exceptions travel back to the parent.
+    """
+    path, months, names, spill = args
+    res = fold_rows(read_bucket(path), months, names)
+    for kind in ("completed", "waiting"):
+        records = getattr(res, kind)
+        if spill:
+            res.delivery_parts[kind].append(outputs.spill(kind, records, path.with_suffix(f".{kind}.jsonl")))
+        records.clear()
+    return res
 
 
 def run(extracts: list[str | Path], months: list[str], out: Path | None = None, *, workers: int | None = None,
@@ -40,7 +56,7 @@ def run(extracts: list[str | Path], months: list[str], out: Path | None = None, 
                 result.findings.append({"kind": "duplicate_id", "region": None, "unit": None, "month": None,
                                         "event_ids": [r.event_id], "detail": f"rad {r.row} i {r.file}: "
                                         + r.problems[0][1]})
-        jobs = [(f, months, part.names) for f in part.files]
+        jobs = [(f, months, part.names, out is not None) for f in part.files]
         if workers == 1 or len(jobs) == 1:
             for i, job in enumerate(jobs):
                 result.extend(fold_bucket(job))
@@ -53,7 +69,7 @@ def run(extracts: list[str | Path], months: list[str], out: Path | None = None, 
                     result.extend(r)
                     if progress:
                         progress(i + 1, len(jobs))
-    audit = audit_mod.build(result, months, classifier.ruleset, shares, extra_counts, publish)
-    if out is not None:
-        outputs.write_all(Path(out), audit, result, classifier.ruleset)
+        audit = audit_mod.build(result, months, classifier.ruleset, shares, extra_counts, publish)
+        if out is not None:
+            outputs.write_all(Path(out), audit, result, classifier.ruleset)
     return audit

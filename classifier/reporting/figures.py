@@ -99,6 +99,34 @@ class Table:
     def cell(self, region: str, unit: str, area: str, month: str) -> Counts:
         return self.cells[(region, unit, area, month)]
 
+    def count_completed(self, region: str, unit: str, area: str, month: str, numerator: bool | None,
+                        denominator: bool | None, where: dict[str, Any]) -> None:
+        """One measurement point, as the classifier's `wait` counts it (`where` locates one without a start)."""
+        c = self.cell(region, unit, area, month)
+        c.completed_all += 1
+        if denominator is None:  # a measurement point without a start date: no wait to count
+            self.without_wait_start.append({**where, "region": region, "unit": unit, "area": area, "month": month})
+            return
+        c.numerator += bool(numerator)
+        c.denominator += bool(denominator)
+
+    def count_waiting(self, region: str, unit: str, area: str, month: str, exclusion: str | None,
+                      days: int) -> None:
+        """One patient waiting at month end, `days` waited so far (see add_waiting)."""
+        rules = wait_rules()
+        c = self.cell(region, unit, area, month)
+        c.waiting += rules.in_denominator(exclusion, days)
+        c.waiting_le30 += rules.in_numerator(exclusion, days)
+        if area == "first_visit" and days <= rules.limit_days:
+            c.new_on_list += 1  # SKR: new on the list = waiting 0–30 days at month end
+
+    def merge(self, other: Table) -> None:
+        """Add another table's counts (tables of disjoint patients sum to the table of all of them)."""
+        for key, c in other.cells.items():
+            self.cells[key].add(c)
+        self.skipped += other.skipped
+        self.without_wait_start.extend(other.without_wait_start)
+
     def rollup(self) -> Rollup:
         """Unit, region and national counts, in one pass (was one pass per row: quadratic in units)."""
         region: dict[tuple[str, str, str], Counts] = defaultdict(Counts)
@@ -124,16 +152,9 @@ def add_completed(table: Table, records: Source | Iterable[Mapping[str, Any]], f
         if area not in AREAS:
             table.skipped += 1
             continue
-        month = rec.date.strftime("%Y-%m")
-        c = table.cell(rec.region, rec.unit, area, month)
-        c.completed_all += 1
-        if rec.denominator is None:  # a measurement point without a start date: no wait to count
-            table.without_wait_start.append({"source": source.name, ("line" if source.lines is not None
-                                             else "index"): where, "region": rec.region, "unit": rec.unit,
-                                             "area": area, "month": month})
-            continue
-        c.numerator += bool(rec.numerator)
-        c.denominator += bool(rec.denominator)
+        table.count_completed(rec.region, rec.unit, area, rec.date.strftime("%Y-%m"), rec.numerator,
+                              rec.denominator, {"source": source.name,
+                                                ("line" if source.lines is not None else "index"): where})
 
 
 def add_waiting(table: Table, records: Source | Iterable[Mapping[str, Any]], found: Collector) -> None:
@@ -145,16 +166,11 @@ def add_waiting(table: Table, records: Source | Iterable[Mapping[str, Any]], fou
     first-visit list (the queue target) counts every first-visit wait of 0–limit days,
     with no code left out, as its other side (completed first visits) leaves none out.
     """
-    rules = wait_rules()
     source = as_source("waiting", records)
     for _where, rec in validate("waiting", source, found):
         assert isinstance(rec, WaitingRecord)
-        days = (month_end(rec.month) - rec.wait_start).days
-        c = table.cell(rec.region, rec.unit, rec.area, rec.month)
-        c.waiting += rules.in_denominator(rec.exclusion, days)
-        c.waiting_le30 += rules.in_numerator(rec.exclusion, days)
-        if rec.area == "first_visit" and days <= rules.limit_days:
-            c.new_on_list += 1  # SKR: new on the list = waiting 0–30 days at month end
+        table.count_waiting(rec.region, rec.unit, rec.area, rec.month, rec.exclusion,
+                            (month_end(rec.month) - rec.wait_start).days)
 
 
 def add_counts(table: Table, records: Source | Iterable[Mapping[str, Any]], found: Collector) -> None:
