@@ -8,6 +8,7 @@ identity or coordination numbers are rejected wherever free text is accepted.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date
 from typing import Annotated, Literal
@@ -43,6 +44,12 @@ def _iso_date(value: object) -> object:
         return value
     if not isinstance(value, str) or len(value) != 10 or not _ISO_DATE.fullmatch(value):
         raise ValueError("expected a date as 'YYYY-MM-DD'")
+    return _calendar_date(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _calendar_date(value: str) -> date:
+    """A checked 'YYYY-MM-DD' as a date; cached, as a month of contacts repeats a few hundred dates."""
     try:
         parsed = date.fromisoformat(value)
     except ValueError:

@@ -30,7 +30,6 @@ from pydantic import ValidationError
 
 from classifier.models import (
     CareClosed,
-    Contact,
     InvestigationConcluded,
     TimelineCareRequest,
     TimelineContact,
@@ -195,71 +194,115 @@ class Partition:
     names: list[str]  # extract file names, by _file
     rows: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    duplicates: set[tuple[int, int]] = field(default_factory=set)  # (file, row) of rows to leave out: later copies
 
 
-def _identity_columns(cols: dict[str, pa.Array], n: int) -> list[list[str]]:
-    """Per row, the columns holding an identity-number-shaped value (checked only where one can fit)."""
-    hits: list[list[str]] = [[] for _ in range(n)]
-    for name, col in cols.items():
-        # A cheap vectorised sieve (ten digits in a row, a separator allowed), then the real check.
-        maybe = pc.fill_null(pc.match_substring_regex(col, r"[0-9]{6}[-+]?[0-9]{4}"), False)
-        if not pc.any(maybe).as_py():
-            continue
-        values = col.to_pylist()
-        for i in pc.indices_nonzero(maybe).to_pylist():
-            if looks_like_identity_number(values[i]):
-                hits[i].append(name)
+# Every identity-number candidate (privacy._CANDIDATE: six date digits, up to three separators of
+# any kind, four digits) matches this, so a row that does not cannot hold one; the few that do
+# are checked cell by cell with the real test. Columns are joined with four separators so that
+# no match spans two cells.
+_SIEVE = r"[0-9]{6}[^0-9]{0,3}[0-9]{4}"
+_JOIN = "\x1f" * 4
+_POS_BITS = 40  # a row's place in the extracts as one int: file << 40 | row (first copy = smallest)
+
+
+def _identity_rows(cols: dict[str, pa.Array]) -> dict[int, list[str]]:
+    """Row -> the columns holding an identity-number-shaped value, for the rows that have one."""
+    joined = pc.binary_join_element_wise(*(pc.fill_null(c, "") for c in cols.values()), _JOIN)
+    hits: dict[int, list[str]] = {}
+    for i in pc.indices_nonzero(pc.match_substring_regex(joined, _SIEVE)).to_pylist():
+        names = [name for name, col in cols.items()
+                 if (v := col[i].as_py()) is not None and looks_like_identity_number(v)]
+        if names:
+            hits[i] = names
     return hits
 
 
+_COUNTING = pa.array(range(1 << 16), pa.int64())
+
+
+def _numbers(first: int, n: int) -> pa.Array:
+    """first, first + 1, ... (n of them) as int64, without a Python int per row."""
+    global _COUNTING
+    while len(_COUNTING) < n:
+        _COUNTING = pa.array(range(2 * len(_COUNTING)), pa.int64())
+    return pc.add(_COUNTING.slice(0, n), first)
+
+
+def _duplicates(ids: list[pa.Array], positions: list[pa.Array], part: Partition) -> None:
+    """Later copies of an event_id (in extract order) into `part.rejected` and `part.duplicates`."""
+    if not ids:
+        return
+    table = pa.table({"id": pa.chunked_array(ids, pa.string()), "pos": pa.chunked_array(positions, pa.int64())})
+    counts = pc.value_counts(table["id"])  # one hash pass in C++
+    repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+    repeated = pc.drop_null(repeated)
+    if len(repeated) == 0:
+        return
+    copies = table.filter(pc.is_in(table["id"], value_set=repeated))
+    first: dict[str, int] = {}
+    mask = (1 << _POS_BITS) - 1
+    for eid, pos in sorted(zip(copies["id"].to_pylist(), copies["pos"].to_pylist(), strict=True),
+                           key=lambda x: x[1]):
+        if first.setdefault(eid, pos) == pos:
+            continue
+        file_no, row = pos >> _POS_BITS, pos & mask
+        f_file, f_row = first[eid] >> _POS_BITS, first[eid] & mask
+        where = f"row {f_row}" + ("" if f_file == file_no else f" of {part.names[f_file]}")
+        part.duplicates.add((file_no, row))
+        part.rejected.append(Rejected(part.names[file_no], row, eid, [
+            ("event_id", f"duplicate event_id (first at {where}); expected unique ids")]))
+
+
 def partition(paths: list[str | Path], out: Path, buckets: int) -> Partition:
-    """Stream every extract into `buckets` IPC files by patient; identity rows and duplicate ids are rejected."""
+    """Stream every extract into `buckets` IPC files by patient; identity rows and duplicate ids are rejected.
+
+    A duplicate's later copies still reach a bucket; `Partition.duplicates` says which rows the
+    fold leaves out (found at the end, by Arrow, so no set of every id is held in Python).
+    """
     out.mkdir(parents=True, exist_ok=True)
     files = [out / f"bucket_{k:04d}.arrow" for k in range(buckets)]
     writers: list[Any] = [None] * buckets
     part = Partition(files=[], names=[Path(p).name for p in paths])
-    seen: dict[str, int] = {}
+    ids: list[pa.Array] = []
+    positions: list[pa.Array] = []
     try:
         for file_no, path in enumerate(paths):
             row0 = 0
             for cols in batches(path, part.rejected):
                 n = len(next(iter(cols.values())))
-                rows = list(range(row0 + 1, row0 + n + 1))
+                rows = _numbers(row0 + 1, n)
                 row0 += n
-                keep = [True] * n
-                for i, names in enumerate(_identity_columns(cols, n)):
-                    if names:
-                        keep[i] = False
-                        part.rejected.append(Rejected(part.names[file_no], rows[i], "", [
-                            (c, "looks like a Swedish personal identity or coordination number (value not copied)")
-                            for c in names]))
-                ids = cols["event_id"].to_pylist() if "event_id" in cols else [None] * n
-                for i, eid in enumerate(ids):
-                    if eid is None or not keep[i]:
-                        continue
-                    key = f"{eid}"
-                    if key in seen:
-                        keep[i] = False
-                        part.rejected.append(Rejected(part.names[file_no], rows[i], eid, [
-                            ("event_id", f"duplicate event_id (first at row {seen[key]}); expected unique ids")]))
-                    else:
-                        seen[key] = rows[i]
-                refs = cols["patient_ref"].to_pylist()
-                bucket = pa.array([zlib.crc32(r.encode()) % buckets if r else 0 for r in refs], pa.int32())
+                identity = _identity_rows(cols)
+                for i, names in identity.items():
+                    part.rejected.append(Rejected(part.names[file_no], i + 1 + row0 - n, "", [
+                        (c, "looks like a Swedish personal identity or coordination number (value not copied)")
+                        for c in names]))
                 full = pa.RecordBatch.from_arrays(
                     [cols.get(c, pa.nulls(n, pa.string())) for c in COLUMNS]
-                    + [pa.array(rows, pa.int64()), pa.array([file_no] * n, pa.int32())], schema=SCHEMA)
-                full = full.filter(pa.array(keep))
-                bucket = bucket.filter(pa.array(keep))
+                    + [rows, pa.repeat(pa.scalar(file_no, pa.int32()), n)], schema=SCHEMA)
+                if identity:
+                    full = full.filter(pa.array([i not in identity for i in range(n)]))
                 part.rows += n
-                for k in pc.unique(bucket).to_pylist():
+                if "event_id" in cols:
+                    ids.append(full.column("event_id"))
+                    positions.append(pc.add(full.column("_row"), file_no << _POS_BITS))
+                refs = full.column("patient_ref").cast(pa.binary()).to_pylist()
+                bucket = pa.array([zlib.crc32(r) % buckets if r else 0 for r in refs], pa.int32())
+                order = pc.sort_indices(bucket)
+                full, bucket = full.take(order), bucket.take(order)
+                start = 0
+                for item in pc.value_counts(bucket).to_pylist():  # sorted, so in bucket order
+                    k, count = item["values"], item["counts"]
                     if writers[k] is None:
                         writers[k] = ipc.new_file(files[k], SCHEMA)
-                    writers[k].write_batch(full.filter(pc.equal(bucket, k)))
+                    writers[k].write_batch(full.slice(start, count))
+                    start += count
     finally:
         for w in writers:
             if w is not None:
                 w.close()
+    _duplicates(ids, positions, part)
     part.files = [f for f, w in zip(files, writers, strict=True) if w is not None]
     return part
 
@@ -319,7 +362,7 @@ def to_row(rec: dict[str, Any], ruleset: RuleSet, names: list[str]) -> Row | Rej
         problems += [(c, "required") for c in ("region", "unit") if not rec.get(c)]
     event: Any = None
     if etype in EVENT_TYPES:  # every problem of the row, not only the first
-        checklist = {item["id"]: item["field"] for item in ruleset.tables["checklist"]["items"]}
+        checklist = {i: item["field"] for i, item in ruleset.checklist_by_id.items()}
         try:
             if etype == "contact":
                 urgent = _bool(rec.get("urgent"), "urgent", problems)
@@ -333,7 +376,7 @@ def to_row(rec: dict[str, Any], ruleset: RuleSet, names: list[str]) -> Row | Rej
                 })
                 for k in ("medications_atc", "kva_codes"):
                     contact.setdefault(k, [])
-                event = TimelineContact(type="contact", contact=Contact.model_validate(contact))
+                event = TimelineContact.model_validate({"type": "contact", "contact": contact})
             elif etype == "care_request":
                 evi = {checklist[c]: _bool(rec.get(c), c, problems) for c in CHECKLIST_COLUMNS if c in checklist}
                 evi = _blank(evi)

@@ -237,12 +237,17 @@ class PatientFolder:
 
 
 def fold_rows(records: list[dict[str, Any]], months: list[str], names: list[str],
-              classifier: Classifier | None = None) -> BucketResult:
-    """Rows of whole patients (any order) -> the bucket's records for the months asked."""
+              classifier: Classifier | None = None, leave_out: set[tuple[int, int]] | None = None) -> BucketResult:
+    """Rows of whole patients (any order) -> the bucket's records for the months asked.
+
+    `leave_out`: (file, row) of rows already rejected elsewhere (later copies of an event id).
+    """
     classifier = classifier or default_classifier()
     out = BucketResult()
     by_patient: dict[str, list[Row]] = defaultdict(list)
     for rec in records:
+        if leave_out and (rec["_file"], rec["_row"]) in leave_out:
+            continue
         r = to_row(rec, classifier.ruleset, names)
         if isinstance(r, Rejected):
             out.rejected.append(r)

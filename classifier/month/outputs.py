@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import heapq
 import html
+import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from classifier.month.fold import BucketResult
-from classifier.reporting.csvsafe import write_csv
+from classifier.reporting.csvsafe import csv_writer, write_csv
 from classifier.ruleset import RuleSet
 
 FAS = {"first_visit": 1, "treatment": 2, "investigation": 3}  # Fas: 1 förstakontakt, 2 åtgärd, 3 utredning
@@ -62,39 +63,44 @@ def _order(r: dict[str, Any]) -> list[str]:
 
 
 def spill(kind: str, records: list[dict[str, Any]], path: Path) -> Path:
-    """Some patients' delivery rows, sorted, as JSON lines `[order, row]`: merged later without holding them all."""
+    """Some patients' delivery rows, sorted, ready to write: JSON lines `[order, CSV line, JSON object]`.
+
+    Done in the pool's workers, so the parent only merges the parts (one row per part in
+    memory) and copies each row's two forms out; each CSV line went through the safe writer.
+    """
     cols = DELIVERY_MAP[kind]
+    text = io.StringIO()
+    writer = csv_writer(text)
     with path.open("wb") as f:
         for r in sorted(records, key=_order):
-            f.write(orjson.dumps([_order(r), {name: fn(r) for name, fn in cols.items()}]) + b"\n")
+            row = {name: fn(r) for name, fn in cols.items()}
+            text.seek(0)
+            text.truncate()
+            writer.writerow(row.get(n) for n in cols)
+            f.write(orjson.dumps([_order(r), text.getvalue(), orjson.dumps(row).decode()]) + b"\n")
     return path
 
 
-def _merged(parts: list[Path]) -> Iterator[dict[str, Any]]:
-    """The rows of every spilled part in delivery order (a k-way merge: one row per part in memory)."""
-    files = [p.open("rb") for p in parts]
-    try:
-        streams = [(orjson.loads(line) for line in f) for f in files]
-        for _order_key, row in heapq.merge(*streams, key=lambda kv: kv[0]):
-            yield row
-    finally:
-        for f in files:
-            f.close()
-
-
 def write_delivery(out: Path, parts: dict[str, list[Path]]) -> list[Path]:
-    """delivery/{completed,waiting}.{csv,json}, streamed from the spilled parts."""
+    """delivery/{completed,waiting}.{csv,json}: the spilled parts merged in delivery order, in one pass."""
     (out / "delivery").mkdir(parents=True, exist_ok=True)
     written = []
     for kind in ("completed", "waiting"):
-        written.append(_write(out / "delivery" / f"{kind}.csv", list(DELIVERY_MAP[kind]), _merged(parts[kind])))
-        p = out / "delivery" / f"{kind}.json"
-        with p.open("wb") as f:
-            f.write(b"[")
-            for i, row in enumerate(_merged(parts[kind])):
-                f.write((b"," if i else b"") + orjson.dumps(row))
-            f.write(b"]")
-        written.append(p)
+        files = [p.open("rb") for p in parts[kind]]
+        csv_path, json_path = out / "delivery" / f"{kind}.csv", out / "delivery" / f"{kind}.json"
+        try:
+            with csv_path.open("w", newline="", encoding="utf-8") as c, json_path.open("w", encoding="utf-8") as j:
+                csv_writer(c).writerow(DELIVERY_MAP[kind])
+                j.write("[")
+                streams = [(orjson.loads(line) for line in f) for f in files]
+                for i, (_order_key, line, obj) in enumerate(heapq.merge(*streams, key=lambda x: x[0])):
+                    c.write(line)
+                    j.write("," + obj if i else obj)
+                j.write("]")
+        finally:
+            for f in files:
+                f.close()
+        written += [csv_path, json_path]
     return written
 
 

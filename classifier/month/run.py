@@ -19,14 +19,14 @@ from classifier.month.fold import BucketResult, fold_rows
 ROWS_PER_BUCKET = 40_000  # a bucket is folded in memory: about 40 MB of rows
 
 
-def fold_bucket(args: tuple[Path, list[str], list[str], bool]) -> BucketResult:
+def fold_bucket(args: tuple[Path, list[str], list[str], bool, set[tuple[int, int]]]) -> BucketResult:
     """Pool worker: one bucket of whole patients, folded with this process's own Classifier.
 
     Its delivery rows are spilled, sorted, beside the bucket (when files are wanted) so
     only counts and the exceptions travel back to the parent.
     """
-    path, months, names, spill = args
-    res = fold_rows(read_bucket(path), months, names)
+    path, months, names, spill, duplicates = args
+    res = fold_rows(read_bucket(path), months, names, leave_out=duplicates)
     for kind in ("completed", "waiting"):
         records = getattr(res, kind)
         if spill:
@@ -56,7 +56,7 @@ def run(extracts: list[str | Path], months: list[str], out: Path | None = None, 
                 result.findings.append({"kind": "duplicate_id", "region": None, "unit": None, "month": None,
                                         "event_ids": [r.event_id], "detail": f"rad {r.row} i {r.file}: "
                                         + r.problems[0][1]})
-        jobs = [(f, months, part.names, out is not None) for f in part.files]
+        jobs = [(f, months, part.names, out is not None, part.duplicates) for f in part.files]
         if workers == 1 or len(jobs) == 1:
             for i, job in enumerate(jobs):
                 result.extend(fold_bucket(job))

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
@@ -35,12 +35,27 @@ def safe_cell(value: Any) -> Any:
     return text
 
 
+class SafeWriter:
+    """csv.writer whose every cell goes through safe_cell (for files written in pieces)."""
+
+    def __init__(self, f: TextIO):
+        self._w = csv.writer(f)
+
+    def writerow(self, cells: Iterable[Any]) -> None:
+        self._w.writerow([safe_cell(v) for v in cells])
+
+
+def csv_writer(f: TextIO) -> SafeWriter:
+    """A writer of injection-safe CSV rows to an open text file (opened with newline='')."""
+    return SafeWriter(f)
+
+
 def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], fieldnames: list[str]) -> Path:
     """Rows to a UTF-8 CSV file, every cell through safe_cell (header included)."""
     p = Path(path)
     with p.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow([safe_cell(n) for n in fieldnames])
+        w = csv_writer(f)
+        w.writerow(fieldnames)
         for row in rows:
-            w.writerow([safe_cell(row.get(n)) for n in fieldnames])
+            w.writerow(row.get(n) for n in fieldnames)
     return p
