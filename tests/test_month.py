@@ -193,3 +193,31 @@ def test_publish_suppresses_cells_under_five(regions, tmp_path) -> None:
     assert None in counts and not any(isinstance(c, int) and 0 < c < 5 for c in counts)
     assert all(c["count"] is None or c["count"] >= 5 for u in audit["units"] for c in u["matrix"])
 
+
+
+SEPARATORS = ["", "-", "+", " ", ".", "/", "_", "\u2013", "\u00a0", " - ", "\u200b"]
+
+
+@pytest.mark.parametrize("sep", SEPARATORS, ids=[f"U+{ord(s[0]):04X}x{len(s)}" if s else "none" for s in SEPARATORS])
+@pytest.mark.parametrize("column", ["patient_ref", "unit", "contact_id", "health_problem", "region"])
+def test_an_identity_number_with_any_separator_in_any_column_rejects_its_row(tmp_path, sep, column) -> None:
+    """The extract's identity check is the service's: every separator privacy.py knows, in every column."""
+    pnr = f"20150312{sep}1234"
+    row = {"patient_ref": "p1", "event_id": "e2", "event_type": "contact", "date": "2026-03-10", "region": "R",
+           "unit": "U", "pathway": "", "contact_id": "c2", "setting": "bup", "activity": "assessment",
+           "health_problem": "F41", "registered_contact_type": "first_visit"}
+    row[column] = f"x {pnr}"
+    cols = list(row)
+    p = tmp_path / "x.csv"
+    with p.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        w.writerow(["p1", "e1", "care_request", "2026-03-01", "R", "U", "A", "", "", "", "", ""])
+        w.writerow([row[c] for c in cols])
+    audit = run([p], ["2026-03"], tmp_path / "out", workers=1)
+    rejected = list(csv.DictReader((tmp_path / "out" / "rejected.csv").open(encoding="utf-8")))
+    assert [(r["row"], r["column"]) for r in rejected] == [("2", column)]
+    assert audit["totals"]["contacts_in_months"] == 0
+    for f in (tmp_path / "out").rglob("*"):
+        if f.is_file():
+            assert pnr not in f.read_text(encoding="utf-8") and "20150312" not in f.read_text(encoding="utf-8"), f
