@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import io
 import zlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,9 +226,10 @@ _COUNTING = pa.array(range(1 << 16), pa.int64())
 def _numbers(first: int, n: int) -> pa.Array:
     """first, first + 1, ... (n of them) as int64, without a Python int per row."""
     global _COUNTING
-    while len(_COUNTING) < n:
-        _COUNTING = pa.array(range(2 * len(_COUNTING)), pa.int64())
-    return pc.add(_COUNTING.slice(0, n), first)
+    counting = _COUNTING  # read once: threads may grow it meanwhile
+    if len(counting) < n:
+        counting = _COUNTING = pa.array(range(max(n, 2 * len(counting))), pa.int64())
+    return pc.add(counting.slice(0, n), first)
 
 
 def _duplicates(ids: list[pa.Array], positions: list[pa.Array], part: Partition) -> None:
@@ -254,11 +257,50 @@ def _duplicates(ids: list[pa.Array], positions: list[pa.Array], part: Partition)
             ("event_id", f"duplicate event_id (first at {where}); expected unique ids")]))
 
 
+@dataclass
+class _Split:
+    """One record batch made ready for the bucket files (in a thread: Arrow's kernels release the GIL)."""
+
+    rejected: list[Rejected]
+    ids: pa.Array | None
+    positions: pa.Array | None
+    pieces: list[tuple[int, pa.RecordBatch]]  # (bucket, its rows)
+    rows: int
+
+
+def _split(cols: dict[str, pa.Array], file_no: int, name: str, row0: int, buckets: int) -> _Split:
+    n = len(next(iter(cols.values())))
+    identity = _identity_rows(cols)
+    rejected = [Rejected(name, row0 + i + 1, "", [
+        (c, "looks like a Swedish personal identity or coordination number (value not copied)") for c in names])
+        for i, names in identity.items()]
+    full = pa.RecordBatch.from_arrays(
+        [cols.get(c, pa.nulls(n, pa.string())) for c in COLUMNS]
+        + [_numbers(row0 + 1, n), pa.repeat(pa.scalar(file_no, pa.int32()), n)], schema=SCHEMA)
+    if identity:  # the row is gone before anything is written: its values reach no file
+        full = full.filter(pa.array([i not in identity for i in range(n)]))
+    ids = positions = None
+    if "event_id" in cols:
+        ids = full.column("event_id")
+        positions = pc.add(full.column("_row"), file_no << _POS_BITS)
+    refs = full.column("patient_ref").cast(pa.binary()).to_pylist()
+    bucket = pa.array([zlib.crc32(r) % buckets if r else 0 for r in refs], pa.int32())
+    order = pc.sort_indices(bucket)
+    full, bucket = full.take(order), bucket.take(order)
+    pieces, start = [], 0
+    for item in pc.value_counts(bucket).to_pylist():  # sorted, so in bucket order
+        pieces.append((item["values"], full.slice(start, item["counts"])))
+        start += item["counts"]
+    return _Split(rejected, ids, positions, pieces, n)
+
+
 def partition(paths: list[str | Path], out: Path, buckets: int) -> Partition:
     """Stream every extract into `buckets` IPC files by patient; identity rows and duplicate ids are rejected.
 
-    A duplicate's later copies still reach a bucket; `Partition.duplicates` says which rows the
-    fold leaves out (found at the end, by Arrow, so no set of every id is held in Python).
+    Batches are read in order and split by two threads, a few batches ahead (memory stays
+    bounded); writing stays in this thread. A duplicate's later copies still reach a
+    bucket; `Partition.duplicates` says which rows the fold leaves out (found at the end,
+    by Arrow, so no set of every id is held in Python).
     """
     out.mkdir(parents=True, exist_ok=True)
     files = [out / f"bucket_{k:04d}.arrow" for k in range(buckets)]
@@ -266,38 +308,30 @@ def partition(paths: list[str | Path], out: Path, buckets: int) -> Partition:
     part = Partition(files=[], names=[Path(p).name for p in paths])
     ids: list[pa.Array] = []
     positions: list[pa.Array] = []
+
+    def take(split: _Split) -> None:
+        part.rejected.extend(split.rejected)
+        part.rows += split.rows
+        if split.ids is not None:
+            ids.append(split.ids)
+            positions.append(split.positions)
+        for k, piece in split.pieces:
+            if writers[k] is None:
+                writers[k] = ipc.new_file(files[k], SCHEMA)
+            writers[k].write_batch(piece)
+
     try:
-        for file_no, path in enumerate(paths):
-            row0 = 0
-            for cols in batches(path, part.rejected):
-                n = len(next(iter(cols.values())))
-                rows = _numbers(row0 + 1, n)
-                row0 += n
-                identity = _identity_rows(cols)
-                for i, names in identity.items():
-                    part.rejected.append(Rejected(part.names[file_no], i + 1 + row0 - n, "", [
-                        (c, "looks like a Swedish personal identity or coordination number (value not copied)")
-                        for c in names]))
-                full = pa.RecordBatch.from_arrays(
-                    [cols.get(c, pa.nulls(n, pa.string())) for c in COLUMNS]
-                    + [rows, pa.repeat(pa.scalar(file_no, pa.int32()), n)], schema=SCHEMA)
-                if identity:
-                    full = full.filter(pa.array([i not in identity for i in range(n)]))
-                part.rows += n
-                if "event_id" in cols:
-                    ids.append(full.column("event_id"))
-                    positions.append(pc.add(full.column("_row"), file_no << _POS_BITS))
-                refs = full.column("patient_ref").cast(pa.binary()).to_pylist()
-                bucket = pa.array([zlib.crc32(r) % buckets if r else 0 for r in refs], pa.int32())
-                order = pc.sort_indices(bucket)
-                full, bucket = full.take(order), bucket.take(order)
-                start = 0
-                for item in pc.value_counts(bucket).to_pylist():  # sorted, so in bucket order
-                    k, count = item["values"], item["counts"]
-                    if writers[k] is None:
-                        writers[k] = ipc.new_file(files[k], SCHEMA)
-                    writers[k].write_batch(full.slice(start, count))
-                    start += count
+        with ThreadPoolExecutor(2, thread_name_prefix="bup-partition") as pool:
+            ahead: deque[Future[_Split]] = deque()
+            for file_no, path in enumerate(paths):
+                row0 = 0
+                for cols in batches(path, part.rejected):
+                    ahead.append(pool.submit(_split, cols, file_no, part.names[file_no], row0, buckets))
+                    row0 += len(next(iter(cols.values())))
+                    while len(ahead) > 3:
+                        take(ahead.popleft().result())
+            while ahead:
+                take(ahead.popleft().result())
     finally:
         for w in writers:
             if w is not None:
