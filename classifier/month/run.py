@@ -15,6 +15,7 @@ from classifier.month import audit as audit_mod
 from classifier.month import outputs
 from classifier.month.extract import partition, read_bucket
 from classifier.month.fold import BucketResult, fold_rows
+from classifier.reporting import figures
 
 ROWS_PER_BUCKET = 40_000  # a bucket is folded in memory: about 40 MB of rows
 
@@ -46,10 +47,15 @@ def run(extracts: list[str | Path], months: list[str], out: Path | None = None, 
     """
     workers = workers or os.cpu_count() or 1
     classifier = default_classifier()
+    figures.wait_rules()  # loaded once here, so forked workers share it instead of each loading the rule set
     with tempfile.TemporaryDirectory(prefix="bup-month-") as tmp:
         sizes = sum(Path(p).stat().st_size for p in extracts)
         buckets = max(workers * 2, min(4096, sizes // (ROWS_PER_BUCKET * 120) + 1))
-        part = partition(list(extracts), Path(tmp), int(buckets))
+        if workers == 1:
+            part = partition(list(extracts), Path(tmp), int(buckets))
+        else:  # in a child that then exits: the memory Arrow and Python keep after a pass is given back
+            with multiprocessing.get_context("fork").Pool(1) as once:
+                part = once.apply(partition, (list(extracts), Path(tmp), int(buckets)))
         result = BucketResult(rejected=list(part.rejected))
         for r in part.rejected:
             if r.problems[0][0] == "event_id" and r.event_id:
