@@ -28,7 +28,7 @@ REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["month"],
-    "description": "The extract of MONTH.md 1, either as `rows` (one JSON object per row, the columns of MONTH.md 1 "
+    "description": "The extract of docs/month.md §1, either as `rows` (one JSON object per row, the columns of §1 "
                    "as keys; values strings, booleans, numbers or null) or as `csv` (the CSV text with its header "
                    "row; `#` lines are comments). Exactly one of the two.",
     "properties": {
@@ -87,7 +87,7 @@ def _problems(payload: Any) -> list[dict[str, str]]:
             continue
         for k, v in row.items():
             if k not in COLUMNS:
-                out.append(err(f"rows[{i}].{k}", "unknown column; expected a column of MONTH.md 1"))
+                out.append(err(f"rows[{i}].{k}", "unknown column; expected a column of docs/month.md §1"))
             elif v is not None and not isinstance(v, str | bool | int | float):
                 out.append(err(f"rows[{i}].{k}", "expected a string, boolean, number or null"))
         if len(out) > 100:
@@ -142,7 +142,7 @@ def mount(app: FastAPI, compute: Any) -> None:
               responses=RESPONSES, openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                   "schema": REQUEST_SCHEMA, "example": EXAMPLE}}}})
     async def months(request: Request) -> Response:
-        """MONTH.md: completed and waiting, figures as registered and as the rules say, the disagreement matrix by
+        """docs/month.md: completed and waiting, figures as registered and as the rules say, the disagreement matrix by
         unit, the money tier both ways and the data-quality findings: the content of `audit.json`."""
         return Response(orjson.dumps(await compute(request, audit_of)), media_type="application/json")
 

@@ -1,4 +1,4 @@
-"""The month at scale (MONTH.md, issue 14 part 8): a simulated region from extract to delivery and audit.
+"""The month at scale (docs/month.md, issue 14 part 8): a simulated region from extract to delivery and audit.
 
 Side by side on the same contacts:
 - `bup-classifier month` (every core: patients are independent, one Classifier per process),

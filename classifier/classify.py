@@ -131,7 +131,7 @@ def _modality_matches(a: str | None, b: str | None) -> bool:
 
 
 class TimelineFold:
-    """A patient's events folded one at a time (API.md timeline, MONTH.md 1–2).
+    """A patient's events folded one at a time (API.md timeline, docs/month.md §1–2).
 
     Keeps the history index the rules see and the waits that are open: care requests
     not yet ended by a first visit, a direct start (a measurement point of the new-care-

@@ -161,7 +161,7 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_month(args: argparse.Namespace, out: TextIO) -> int:
-    """MONTH.md: the extract -> delivery, audit and the rest in --out (a progress bar on a terminal)."""
+    """docs/month.md: the extract -> delivery, audit and the rest in --out (a progress bar on a terminal)."""
     from classifier.month import run
     from classifier.month.extract import ExtractError
     from classifier.month.fold import month_range
@@ -200,7 +200,7 @@ def cmd_month(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
-    """MONTH.md 5: a seeded synthetic region's extract and its answer key."""
+    """docs/month.md §5: a seeded synthetic region's extract and its answer key."""
     from classifier.month import simulate
 
     rows, key = simulate.simulate(args.patients, args.seed)

@@ -49,7 +49,7 @@ def timeline_requests(timeline: Any, results: list[dict[str, Any]]) -> list[Any]
 
     Written apart from classifier.classify.TimelineFold, list by list, so the metamorphic
     test checks the fold's taking and ending of care requests and decisions (API.md,
-    MONTH.md 1–2) instead of repeating it.
+    docs/month.md §1–2) instead of repeating it.
     """
     from classifier.models import CareRequest, ClassifyRequest
 

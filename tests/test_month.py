@@ -1,4 +1,4 @@
-"""The month (MONTH.md): a simulated region's extract through `classifier.month.run`.
+"""The month (docs/month.md): a simulated region's extract through `classifier.month.run`.
 
 The simulator's answer key says what the audit must find; the audit must find exactly
 that (precision and recall 100 %) on several seeds.

@@ -50,7 +50,7 @@ def test_the_command_writes_every_file_of_month_md_4(month_out: Path) -> None:
 
 
 def test_the_report_gets_the_month_s_completed_and_waiting(month_out: Path) -> None:
-    """MONTH.md 2: the figures are the existing report's, fed with the month's records (no waiting list needed)."""
+    """docs/month.md §2: the figures are the report's own, fed with the month's records (no waiting list needed)."""
     audit = json.loads((month_out / "audit.json").read_text(encoding="utf-8"))
     completed = json.loads((month_out / "delivery" / "completed.json").read_text(encoding="utf-8"))
     waiting = json.loads((month_out / "delivery" / "waiting.json").read_text(encoding="utf-8"))

@@ -281,3 +281,20 @@ def test_derive_produces_exactly_the_declared_facts_and_values(classifier, req) 
     assert list(derived.facts) == list(FACT_VALUES)
     for fact, value in derived.facts.items():
         assert value in FACT_VALUES[fact] and type(value) is type(FACT_VALUES[fact][0]), (fact, value)
+
+
+def test_every_docs_section_the_code_cites_exists_in_this_repository() -> None:
+    """Users clone only this repository: 'docs/X.md §N' in code, pages and tests must name a real heading."""
+    root = DOCS.parent.parent
+    cites = 0
+    for path in [*root.glob("classifier/**/*.py"), *root.glob("api/**/*.py"), *root.glob("api/workbench/*.html"),
+                 *root.glob("tests/*.py"), *root.glob("bench/*.py")]:
+        for name, section in re.findall(r"docs/(\w+)\.md (?:avsnitt )?§(\d+(?:\.\d+)?)", path.read_text("utf-8")):
+            doc = root / "docs" / f"{name}.md"
+            assert doc.is_file(), f"{path}: cites docs/{name}.md, which is not in the repository"
+            headings = {m.group(1) for m in re.finditer(r"(?m)^#{2,3} (\d+(?:\.\d+)?)\.? ", doc.read_text("utf-8"))}
+            assert section in headings, f"{path}: cites docs/{name}.md §{section}, not a heading there"
+            cites += 1
+    assert cites > 20
+    assert not [p for p in root.glob("**/*.py") if ".venv" not in p.parts and "MONTH.md" in p.read_text("utf-8")
+                and p.name != "test_ruleset.py"]

@@ -1,4 +1,4 @@
-"""The month (MONTH.md): a region's extract -> completed and waiting, the registration audit, the delivery.
+"""The month (docs/month.md): a region's extract -> completed and waiting, the registration audit, the delivery.
 
 `run` is what `bup-classifier month` and `POST /v1/months` both call. Every contact is
 classified by the one Classifier through its timeline fold; this package only reads rows,

@@ -1,4 +1,4 @@
-"""Records of the months -> the registration audit (MONTH.md 3) and the monthly report's figures and money.
+"""Records of the months -> the registration audit (docs/month.md §3) and the monthly report's figures and money.
 
 The figures and the money are the existing report's (classifier.reporting): the month
 layer builds its input records in memory and calls it twice, once with the contact types

@@ -1,4 +1,4 @@
-"""A region's extract (MONTH.md 1): read as a stream, partitioned by patient, rows -> timeline events.
+"""A region's extract (docs/month.md §1): read as a stream, partitioned by patient, rows -> timeline events.
 
 Read with pyarrow (CSV, JSON lines and Parquet in one library, streamed in record batches,
 with a C++ CSV parser): every column is read as text, so each format is checked by the
@@ -86,7 +86,7 @@ class Row:
 
 
 class _Uncommented(io.RawIOBase):
-    """A CSV byte stream without its `#` comment lines (MONTH.md 1), read in large chunks."""
+    """A CSV byte stream without its `#` comment lines (docs/month.md §1), read in large chunks."""
 
     def __init__(self, raw: io.BufferedReader):
         self.raw, self.buffer, self.rest = raw, b"", b""
@@ -127,7 +127,7 @@ def _check_columns(names: list[str], source: str) -> None:
     unknown = [n for n in names if n not in COLUMNS]
     if unknown:
         raise ExtractError(f"{source}: unknown column(s) {', '.join(map(repr, unknown))}; "
-                           f"expected columns from MONTH.md 1: {', '.join(COLUMNS)}")
+                           f"expected columns from docs/month.md §1: {', '.join(COLUMNS)}")
     if "patient_ref" not in names or "event_type" not in names:
         raise ExtractError(f"{source}: the columns 'patient_ref' and 'event_type' are required")
 

@@ -3,7 +3,7 @@
 Each patient's events are folded by `classifier.classify.TimelineFold`, the same fold
 `/v1/classify/timeline` uses: the month layer never decides a contact type itself. It
 reads the fold's answers and, at each month end, the care requests and decisions the
-fold still holds open (MONTH.md 2).
+fold still holds open (docs/month.md §2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The month's files (MONTH.md 4): delivery, audit.json, audit.html, figures, disagreements, rejected.
+"""The month's files (docs/month.md §4): delivery, audit.json, audit.html, figures, disagreements, rejected.
 
 `DELIVERY_MAP` is the one place where the classifier's records meet SKR's information model
 for wait-time reporting (v1.1, 2020). The national service contract for the delivery to
@@ -105,7 +105,7 @@ def write_delivery(out: Path, parts: dict[str, list[Path]]) -> list[Path]:
 
 
 def write_all(out: Path, audit: dict[str, Any], res: BucketResult, ruleset: RuleSet) -> list[Path]:
-    """Every file of MONTH.md 4 into `out`."""
+    """Every file of docs/month.md §4 into `out`."""
     written = write_delivery(out, res.delivery_parts)
     p = out / "audit.json"
     p.write_text(json.dumps(audit, ensure_ascii=False, indent=1, default=str), encoding="utf-8")

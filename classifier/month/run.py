@@ -39,7 +39,7 @@ def fold_bucket(args: tuple[Path, list[str], list[str], bool, set[tuple[int, int
 def run(extracts: list[str | Path], months: list[str], out: Path | None = None, *, workers: int | None = None,
         shares: dict[str, Decimal] | None = None, extra_counts: list[dict[str, Any]] | None = None,
         publish: bool = False, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """The month's audit (audit.json's content); with `out`, every file of MONTH.md 4 written there.
+    """The month's audit (audit.json's content); with `out`, every file of docs/month.md §4 written there.
 
     The extracts may be in any row order and split over several files (e.g. consecutive
     months): rows are partitioned by patient first. `workers` processes fold the buckets

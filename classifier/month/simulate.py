@@ -1,4 +1,4 @@
-"""A seeded synthetic region (MONTH.md 5): an extract with known registration errors and defects.
+"""A seeded synthetic region (docs/month.md §5): an extract with known registration errors and defects.
 
 Journeys are built from what clinicians do (a referral, a first visit or an En väg in
 direct start, decisions, investigations, treatments, return visits, acute contacts,
