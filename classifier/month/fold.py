@@ -220,6 +220,8 @@ class PatientFolder:
 
     def _waiting(self, fold: TimelineFold, meta: dict[int, Row], month: str, bounds: tuple[date, date],
                  last_event: date | None) -> None:
+        if not fold.open_care_requests and not fold.open_decisions:
+            return  # no one waiting (most month ends of most patients)
         first, end = bounds
         if fold.open_care_requests:
             ev = fold.open_care_requests[-1].event  # the one the next contact would take
