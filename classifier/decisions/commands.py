@@ -9,10 +9,11 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import orjson
 
@@ -112,32 +113,60 @@ def cmd_impact(args: argparse.Namespace, out: TextIO) -> int:
     except (RuleSetError, ValueError) as exc:
         print(f"bup-classifier impact: {exc}", file=sys.stderr)
         return 2
+    if args.baseline and args.baseline not in sets.by_version:
+        print(f"bup-classifier impact: --baseline {args.baseline!r}: expected one of the loaded versions "
+              f"{list(sets.by_version)} (add its directory with --rules)", file=sys.stderr)
+        return 2
+    if ((args.month or args.to) and not args.extract) or (args.to and not args.month):
+        print("bup-classifier impact: --month (and --to after it) go with --extract", file=sys.stderr)
+        return 2
+    shares = report.read_shares(args.shares) if args.shares else None
+    if args.extract:
+        return _impact_of_extract(args, out, candidate, sets, shares)
     skipped: Counter[str] = Counter()
     if args.from_log:
         cases = replay.from_log(args.from_log, skipped=skipped)
         source = "the decision log"
-    elif args.extract:
-        print("bup-classifier impact: --extract needs the month layer (classifier/month), which this build "
-              "does not have yet; use --from-log or --examples", file=sys.stderr)
-        return 2
     else:
         cases = replay.from_examples(args.examples_dir or None)
         source = "the example library"
     if args.baseline:
-        if args.baseline not in sets.by_version:
-            print(f"bup-classifier impact: --baseline {args.baseline!r}: expected one of the loaded versions "
-                  f"{list(sets.by_version)} (add its directory with --rules)", file=sys.stderr)
-            return 2
         baseline, name = sets.by_version[args.baseline], args.baseline
     elif args.from_log:
         baseline, name = None, "as logged"
     else:
         baseline, name = sets, "+".join(sets.by_version)
-    shares = report.read_shares(args.shares) if args.shares else None
     result_obj = replay.impact(cases, candidate, baseline, name, candidate.ruleset.version, args.region)
     result_obj.skipped.update(skipped)
     result = result_obj.result(args.year, shares)
     result["source"] = source
+    return _write_impact(args, out, result)
+
+
+def _impact_of_extract(args: argparse.Namespace, out: TextIO, candidate: Any, sets: Any,
+                       shares: dict[str, Any] | None) -> int:
+    """`impact --extract`: the extract's patients folded under both sets (classifier/month)."""
+    from classifier.month.extract import ExtractError
+    from classifier.month.fold import month_range
+    from classifier.reporting.records import ReportInputError
+
+    for option in ("month", "to"):
+        value = getattr(args, option)
+        if value is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+            print(f"bup-classifier impact: --{option} {value!r}: expected a month as YYYY-MM", file=sys.stderr)
+            return 2
+    try:
+        months = month_range(args.month, args.to or args.month) if args.month else None
+        baseline = sets.by_version[args.baseline] if args.baseline else sets
+        result = replay.from_extract(args.extract, months, candidate, baseline).result(args.year, shares)
+    except (ValueError, ExtractError, ReportInputError) as exc:  # a bad month, an unreadable extract
+        print(f"bup-classifier impact: {exc}", file=sys.stderr)
+        return 2
+    result["source"] = "the extract " + ", ".join(Path(p).name for p in args.extract)
+    return _write_impact(args, out, result)
+
+
+def _write_impact(args: argparse.Namespace, out: TextIO, result: dict[str, Any]) -> int:
     if args.html:
         Path(args.html).write_text(replay.to_html(result), encoding="utf-8")
         print(f"wrote {args.html}", file=sys.stderr)
@@ -173,7 +202,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     src.add_argument("--from-log", metavar="URL", help="replay every logged decision that kept its request")
     src.add_argument("--examples", dest="examples_dir", nargs="?", const="", metavar="DIR",
                      help="replay the example library (default examples/)")
-    src.add_argument("--extract", metavar="FILE", help="a month's extract (needs classifier/month)")
+    src.add_argument("--extract", action="append", metavar="FILE",
+                     help="a month's extract (CSV, JSON lines or Parquet; repeat for several files): each patient "
+                          "folded under both sets")
+    p.add_argument("--month", help="with --extract: the first month to compare, YYYY-MM (default: the extract's)")
+    p.add_argument("--to", help="with --extract: the last month, YYYY-MM (default: --month)")
     p.add_argument("--region", default="Region", help="the region the contacts belong to, for shares and money")
     p.add_argument("--shares", help="each region's share of the national pots (CSV or JSON lines), for money")
     p.add_argument("--year", type=int, help="the agreement year of the report (default: the contacts' year)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -180,8 +181,12 @@ class PatientFolder:
 
 
 def fold_rows(records: list[dict[str, Any]], months: list[str], names: list[str],
-              classifier: Classifier | None = None) -> BucketResult:
-    """Rows of whole patients (any order) -> the bucket's records for the months asked."""
+              classifier: Classifier | None = None,
+              folder: Callable[[Classifier, list[str], BucketResult], PatientFolder] = PatientFolder) -> BucketResult:
+    """Rows of whole patients (any order) -> the bucket's records for the months asked.
+
+    `folder` makes the PatientFolder (impact passes one that also keeps every contact's answer).
+    """
     classifier = classifier or default_classifier()
     out = BucketResult()
     by_patient: dict[str, list[Row]] = defaultdict(list)
@@ -191,9 +196,9 @@ def fold_rows(records: list[dict[str, Any]], months: list[str], names: list[str]
             out.rejected.append(r)
         else:
             by_patient[r.patient_ref].append(r)
-    folder = PatientFolder(classifier, months, out)
+    patients = folder(classifier, months, out)
     for rows in by_patient.values():
-        folder.fold(rows)
+        patients.fold(rows)
     for rej in out.rejected:
         if rej.file.isdigit():
             rej.file = names[int(rej.file)]
