@@ -300,7 +300,8 @@ def matrix_text(matrix: dict[str, dict[str, int]], title: str) -> str:
 def text(result: dict[str, Any]) -> str:
     """The impact report for a terminal."""
     lines = [f"baseline {result['baseline']}  ->  candidate {result['candidate']}",
-             f"{result['cases']} request(s), {result['contacts']} contact(s), "
+             f"{result['cases']} {'patient(s)' if 'months' in result else 'request(s)'}, "
+             f"{result['contacts']} contact(s), "
              f"{result['changed_contacts']} changed; skipped {result['skipped'] or 'none'}", "",
              matrix_text(result["contact_types"], "type before \\ after"), "",
              matrix_text(result["rules"], "rule before \\ after"), ""]
