@@ -5,14 +5,31 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from api import auth
+from classifier import examples as library
+from classifier import rulesets
 from classifier.cli import main
+from classifier.ruleset import DEFAULT_RULES_DIR
+from tests.server import ROOT, running_server
+from tests.test_auth import app_with, bearer
+from tests.test_workbench import AXE, CHROMIUM, CHROMIUM_ARGS
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
 
 MONTHS = ["2026-03", "2026-04", "2026-05", "2026-06"]
+AREAS_SV = {"first_visit": "Första besök", "investigation": "Utredning", "treatment": "Behandling"}
+ARTIFACTS = Path(os.environ.get("BUP_ARTIFACTS", ROOT / "test-artifacts")) / "impact"
 
 
 def candidate_dir(rules_dir: Path, limit: int = 20, version: str = "2027.1-rc", valid_from: str | None = None) -> Path:
@@ -143,3 +160,150 @@ def test_bad_options_are_named(region: Path, rules_copy: Path, capsys: pytest.Ca
     assert main(["impact", "--candidate", str(rules_copy), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+# -- POST /v1/impact -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def candidate_2027(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The candidate beside the released set: valid from 2027, so every example keeps its 2026 baseline."""
+    dest = tmp_path_factory.mktemp("cand") / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, dest)
+    return candidate_dir(dest, valid_from="2027-01-01")
+
+
+@pytest.fixture(scope="module")
+def service(candidate_2027: Path) -> Iterator[TestClient]:
+    """The app holding rules/ and the candidate, as `serve --rules rules/ --rules CANDIDATE` does."""
+    from api.app import create_app
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BUP_RULES_DIRS", os.pathsep.join([str(DEFAULT_RULES_DIR), str(candidate_2027)]))
+        mp.delenv(auth.ENV_VAR, raising=False)
+        rulesets.default_rulesets.cache_clear()
+        try:
+            yield TestClient(create_app(), raise_server_exceptions=False)
+        finally:
+            rulesets.default_rulesets.cache_clear()
+
+
+def test_the_endpoint_answers_what_the_command_prints(service: TestClient, candidate_2027: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    held = [s["version"] for s in service.get("/v1/ruleset").json()["rulesets"]]
+    assert held == ["2026.2", "2027.1-rc"]
+    r = service.post("/v1/impact", json={"candidate": "2027.1-rc"})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    cli = impact_json(capsys, "--candidate", str(candidate_2027), "--examples", "--baseline", "2026.2")
+    assert got == cli
+    assert got["baseline"] == "2026.2" and got["candidate"] == "2027.1-rc" and got["source"] == "the example library"
+    assert got["changed_contacts"] > 0 and got["changed_contacts"] == len(got["changes"])
+    names = {ex.name for ex in library.load()}
+    assert all(c["ref"] in names for c in got["changes"])
+    assert all(c["before"]["in_numerator"] and not c["after"]["in_numerator"] for c in got["changes"])
+    moved = [f for f in got["report"]["figures"] if f["share_before"] != f["share_after"]]
+    assert moved and all(f["share_after"] < f["share_before"] for f in moved)
+    assert service.post("/v1/impact", json={"candidate": "2027.1-rc", "max_changes": 2}).json()["changes"] == \
+        got["changes"][:2]
+    shares = service.post("/v1/impact", json={"candidate": "2027.1-rc", "region": "Region Väst",
+                                              "shares": {"Region Väst": 0.2}}).json()
+    assert shares["report"]["money"][0]["region"] == "Region Väst"
+    assert shares["report"]["money_note"] == "from the shares given"
+
+
+@pytest.mark.parametrize(("body", "path", "sv"), [
+    ({"candidate": "2099.9"}, "candidate", "ska vara en av de inlästa regelversionerna"),
+    ({}, "candidate", "obligatoriskt fält saknas"),
+    ({"candidate": "2027.1-rc", "baseline": "2027.1-rc"}, "baseline", "ska vara en annan inläst version"),
+    ({"candidate": "2027.1-rc", "baseline": "1999"}, "baseline", "ska vara en annan inläst version"),
+    ({"candidate": "2027.1-rc", "source": "log"}, "source", "ska vara ett av"),
+    ({"candidate": "2027.1-rc", "shares": {"R": 2}}, "shares.R", "ska vara en andel mellan 0 och 1"),
+    ({"candidate": "2027.1-rc", "max_changes": -1}, "max_changes", "ska vara minst 0"),
+    ({"candidate": "2027.1-rc", "colour": "red"}, "colour", "okänt fält"),
+    ([], "$", "ska vara ett JSON-objekt"),
+])
+def test_bad_fields_are_named_in_swedish_too(service: TestClient, body: Any, path: str, sv: str) -> None:
+    r = service.post("/v1/impact", json=body)
+    assert r.status_code == 422, r.text
+    first = r.json()["errors"][0]
+    assert first["path"] == path and first["message_sv"].startswith(sv), first
+    assert r.json()["request_id"]
+
+
+def test_a_service_with_one_rule_set_says_what_to_load() -> None:
+    from tests.client import client
+
+    r = client.post("/v1/impact", json={"candidate": "2026.2"})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["path"] == "candidate"
+    assert "serve --rules" in r.json()["errors"][0]["message"]
+
+
+def test_only_the_audit_role_runs_impact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "auth.yaml"
+    keys = {name: auth.add_key(path, name, roles)
+            for name, roles in (("journal-a", ["classify"]), ("auditor", ["audit"]), ("boss", ["admin"]))}
+    client = app_with(path, monkeypatch)
+    body = {"candidate": "2099.9"}
+    assert client.post("/v1/impact", json=body).status_code == 401
+    r = client.post("/v1/impact", json=body, headers=bearer(keys["journal-a"]))
+    assert r.status_code == 403 and "impact" not in r.text.lower() and "decision" not in r.text.lower()
+    for name in ("auditor", "boss"):  # past the guard: the endpoint names the field
+        r = client.post("/v1/impact", json=body, headers=bearer(keys[name]))
+        assert r.status_code == 422 and r.json()["errors"][0]["path"] == "candidate"
+    # the page is the workbench's (no data in it); its data needs audit
+    assert client.get("/workbench/impact", headers=bearer(keys["journal-a"])).status_code == 200
+
+
+# -- the workbench page, in Chromium ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_workbench_shows_the_impact_on_the_example_library(candidate_2027: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    expected = impact_json(capsys, "--candidate", str(candidate_2027), "--examples", "--baseline", "2026.2")
+    moved = [f for f in expected["report"]["figures"]
+             if f["level"] == "region" and f["share_before"] != f["share_after"]]
+    assert expected["changed_contacts"] > 0 and moved
+    args = ["--rules", str(DEFAULT_RULES_DIR), "--rules", str(candidate_2027)]
+    with running_server(tmp_path / "server.log", args=args) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+        page.goto(base + "/")
+        page.click("#impact-link")
+        page.wait_for_url("**/workbench/impact")
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.locator("#candidate").input_value() == "2027.1-rc"
+        assert "2 regelversioner" in page.locator("#held").inner_text()
+        page.click("#run")
+        page.wait_for_selector("#summary")
+        page.wait_for_selector('[aria-busy="true"]', state="detached")
+        summary = page.locator("#summary").inner_text()
+        assert f"{expected['contacts']} kontakter, {expected['changed_contacts']} ändrade" in summary
+        assert "2026.2 → 2027.1-rc" in summary
+        assert page.locator("#changes tr").count() == len(expected["changes"]) + 1
+        first = moved[0]
+        row = page.locator("#shares tr", has_text=first["month"]).filter(has_text=AREAS_SV[first["area"]]).first
+        share = f"{first['share_after']:.1f}".replace(".", ",") + " %"
+        assert share in row.inner_text()
+        n = expected["contact_types"]["first_visit"]["first_visit"]
+        assert page.locator("#types tr", has_text="Första besök").first.locator("td.same").inner_text() == str(n)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "impact.png"), full_page=True)
+        assert AXE.exists(), "make axe installs axe-core (npm) into .venv/node"
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        bad = [(v["id"], v["impact"], len(v["nodes"])) for v in result["violations"]
+               if v["impact"] in ("serious", "critical")]
+        assert bad == []
+        page.keyboard.press("Tab")  # the back link, then the two choices and the button, by keyboard
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "candidate"
+        browser.close()
+    assert errors == []
