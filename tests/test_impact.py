@@ -142,7 +142,8 @@ def test_the_page_and_the_text_name_the_event_ids(region: Path, rules_copy: Path
     text = capsys.readouterr().out
     first = next(line for line in text.splitlines() if line.startswith("changed "))
     event_id = first.split()[1]
-    assert event_id in page.read_text(encoding="utf-8")
+    html = page.read_text(encoding="utf-8")
+    assert event_id in html and f"<td>{first.split()[2]} " in html  # the event id with its date
     assert "patient(s)" in text and "numerator True -> False" in first
 
 
@@ -152,6 +153,8 @@ def test_the_page_and_the_text_name_the_event_ids(region: Path, rules_copy: Path
     (["--extract", "EXTRACT", "--month", "2026-05", "--to", "2026-04"], "--to 2026-04 is before --month 2026-05"),
     (["--extract", "EXTRACT", "--to", "2026-04"], "--month (and --to after it) go with --extract"),
     (["--examples", "--month", "2026-04"], "--month (and --to after it) go with --extract"),
+    (["--extract", "EXTRACT", "--region", "Region Väst"], "--region goes with --from-log or --examples"),
+    (["--examples", "--shares", "nowhere.csv"], "--shares nowhere.csv:"),
     (["--extract", "EXTRACT", "--baseline", "1999"], "--baseline '1999': expected one of the loaded versions"),
 ])
 def test_bad_options_are_named(region: Path, rules_copy: Path, capsys: pytest.CaptureFixture[str],

@@ -103,7 +103,7 @@ def cmd_purge(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_impact(args: argparse.Namespace, out: TextIO) -> int:
     """Classify the same requests under the baseline and the candidate and report what changes."""
     from classifier.classify import Classifier
-    from classifier.reporting import report
+    from classifier.reporting import records, report
     from classifier.ruleset import RuleSetError
     from classifier.rulesets import load_all
 
@@ -120,7 +120,15 @@ def cmd_impact(args: argparse.Namespace, out: TextIO) -> int:
     if ((args.month or args.to) and not args.extract) or (args.to and not args.month):
         print("bup-classifier impact: --month (and --to after it) go with --extract", file=sys.stderr)
         return 2
-    shares = report.read_shares(args.shares) if args.shares else None
+    if args.extract and args.region:
+        print("bup-classifier impact: --region goes with --from-log or --examples: an extract's rows name their "
+              "regions", file=sys.stderr)
+        return 2
+    try:
+        shares = report.read_shares(args.shares) if args.shares else None
+    except (OSError, ValueError, records.ReportInputError) as exc:
+        print(f"bup-classifier impact: --shares {args.shares}: {exc}", file=sys.stderr)
+        return 2
     if args.extract:
         return _impact_of_extract(args, out, candidate, sets, shares)
     skipped: Counter[str] = Counter()
@@ -136,7 +144,8 @@ def cmd_impact(args: argparse.Namespace, out: TextIO) -> int:
         baseline, name = None, "as logged"
     else:
         baseline, name = sets, "+".join(sets.by_version)
-    result_obj = replay.impact(cases, candidate, baseline, name, candidate.ruleset.version, args.region)
+    result_obj = replay.impact(cases, candidate, baseline, name, candidate.ruleset.version,
+                                 args.region or "Region")
     result_obj.skipped.update(skipped)
     result = result_obj.result(args.year, shares)
     result["source"] = source
@@ -207,7 +216,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                           "folded under both sets")
     p.add_argument("--month", help="with --extract: the first month to compare, YYYY-MM (default: the extract's)")
     p.add_argument("--to", help="with --extract: the last month, YYYY-MM (default: --month)")
-    p.add_argument("--region", default="Region", help="the region the contacts belong to, for shares and money")
+    p.add_argument("--region", help="the region logged or example contacts belong to, for shares and money "
+                                    "(default 'Region'; an extract's rows name their own)")
     p.add_argument("--shares", help="each region's share of the national pots (CSV or JSON lines), for money")
     p.add_argument("--year", type=int, help="the agreement year of the report (default: the contacts' year)")
     p.add_argument("--json", action="store_true", help="print the impact as JSON")

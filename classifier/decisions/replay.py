@@ -297,6 +297,11 @@ def matrix_text(matrix: dict[str, dict[str, int]], title: str) -> str:
     return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)])
 
 
+def _where(change: dict[str, Any]) -> str:
+    """A request's contact by its position; an extract's by its date and unit."""
+    return f"#{change['position']}" if change["position"] is not None else f"{change['date']} {change['unit']}"
+
+
 def text(result: dict[str, Any]) -> str:
     """The impact report for a terminal."""
     lines = [f"baseline {result['baseline']}  ->  candidate {result['candidate']}",
@@ -307,8 +312,7 @@ def text(result: dict[str, Any]) -> str:
              matrix_text(result["rules"], "rule before \\ after"), ""]
     for ch in result["changes"]:
         b, a = ch["before"], ch["after"]
-        where = f"#{ch['position']}" if ch["position"] is not None else f"{ch['date']} {ch['unit']}"
-        lines.append(f"changed {ch['ref']} {where}: {b['contact_type']} ({b['rule']}) -> "
+        lines.append(f"changed {ch['ref']} {_where(ch)}: {b['contact_type']} ({b['rule']}) -> "
                      f"{a['contact_type']} ({a['rule']}); numerator {b['in_numerator']} -> {a['in_numerator']}, "
                      f"denominator {b['in_denominator']} -> {a['in_denominator']}")
     rep = result["report"]
@@ -336,7 +340,7 @@ def to_html(result: dict[str, Any]) -> str:
         return f"<h2>{e(title)}</h2><table><tr><th>före \\ efter</th>{head}</tr>{body}</table>"
 
     changes = "".join(
-        f"<tr><td>{e(ch['ref'])}</td><td>{ch['position']}</td><td>{e(str(ch['contact_id']))}</td>"
+        f"<tr><td>{e(ch['ref'])}</td><td>{e(_where(ch))}</td><td>{e(str(ch['contact_id']))}</td>"
         f"<td>{e(ch['before']['contact_type'])} ({e(ch['before']['rule'])})</td>"
         f"<td>{e(ch['after']['contact_type'])} ({e(ch['after']['rule'])})</td></tr>" for ch in result["changes"])
     shares = "".join(
@@ -350,7 +354,7 @@ def to_html(result: dict[str, Any]) -> str:
         f"<h1>Konsekvensanalys: {e(result['baseline'])} → {e(result['candidate'])}</h1>"
         f"<p>{result['cases']} fall, {result['contacts']} kontakter, {result['changed_contacts']} ändrade.</p>"
         + table(result["contact_types"], "Kontakttyp") + table(result["rules"], "Regel")
-        + "<h2>Ändrade beslut</h2><table><tr><th>fall</th><th>nr</th><th>kontakt</th><th>före</th><th>efter</th>"
+        + "<h2>Ändrade beslut</h2><table><tr><th>fall</th><th>var</th><th>kontakt</th><th>före</th><th>efter</th>"
         + f"</tr>{changes}</table><h2>Andelar som ändras</h2><table><tr><th>region</th><th>område</th>"
         + f"<th>månad</th><th>före %</th><th>efter %</th></tr>{shares}</table></html>"
     )
