@@ -112,7 +112,7 @@ def test_shares_before_are_the_month_audit_s_and_the_drop_is_the_changes(
     assert any(m["months_that_change"] for m in money.values())
 
 
-def test_two_files_and_the_default_months(region: Path, rules_copy: Path, tmp_path: Path,
+def test_two_files_one_or_two_processes_and_the_default_months(region: Path, rules_copy: Path, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     cand = candidate_dir(rules_copy)
     with (region / "extract.csv").open(encoding="utf-8") as f:
@@ -124,8 +124,9 @@ def test_two_files_and_the_default_months(region: Path, rules_copy: Path, tmp_pa
         w.writerows(r for r in rows if r["date"] < "2026-04-15")
     late.write_text("".join(json.dumps({k: v or None for k, v in r.items()}) + "\n"
                             for r in rows if r["date"] >= "2026-04-15"), encoding="utf-8")
-    one = impact_json(capsys, "--candidate", str(cand), "--extract", str(region / "extract.csv"))
-    two = impact_json(capsys, "--candidate", str(cand), "--extract", str(early), "--extract", str(late))
+    one = impact_json(capsys, "--candidate", str(cand), "--extract", str(region / "extract.csv"), "--workers", "2")
+    two = impact_json(capsys, "--candidate", str(cand), "--extract", str(early), "--extract", str(late),
+                      "--workers", "1")
     days = sorted(r["date"] for r in rows)
     assert one["months"][0] == days[0][:7] and one["months"][-1] == days[-1][:7] and len(one["months"]) > 12
     for key in ("months", "contacts", "changed_contacts", "contact_types", "rules", "changes", "report"):
@@ -151,8 +152,10 @@ def test_the_page_and_the_text_name_the_event_ids(region: Path, rules_copy: Path
     (["--extract", "nowhere.csv"], "nowhere.csv: no such file"),
     (["--extract", "EXTRACT", "--month", "2026-13"], "--month '2026-13': expected a month as YYYY-MM"),
     (["--extract", "EXTRACT", "--month", "2026-05", "--to", "2026-04"], "--to 2026-04 is before --month 2026-05"),
-    (["--extract", "EXTRACT", "--to", "2026-04"], "--month (and --to after it) go with --extract"),
-    (["--examples", "--month", "2026-04"], "--month (and --to after it) go with --extract"),
+    (["--extract", "EXTRACT", "--to", "2026-04"], "--month (and --to after it) and --workers go with --extract"),
+    (["--examples", "--month", "2026-04"], "--month (and --to after it) and --workers go with --extract"),
+    (["--extract", "EXTRACT", "--workers", "0"], "--workers: expected 1 or more processes"),
+    (["--examples", "--workers", "2"], "--workers go with --extract"),
     (["--extract", "EXTRACT", "--region", "Region Väst"], "--region goes with --from-log or --examples"),
     (["--examples", "--shares", "nowhere.csv"], "--shares nowhere.csv:"),
     (["--extract", "EXTRACT", "--baseline", "1999"], "--baseline '1999': expected one of the loaded versions"),

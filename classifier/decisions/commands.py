@@ -117,8 +117,11 @@ def cmd_impact(args: argparse.Namespace, out: TextIO) -> int:
         print(f"bup-classifier impact: --baseline {args.baseline!r}: expected one of the loaded versions "
               f"{list(sets.by_version)} (add its directory with --rules)", file=sys.stderr)
         return 2
-    if ((args.month or args.to) and not args.extract) or (args.to and not args.month):
-        print("bup-classifier impact: --month (and --to after it) go with --extract", file=sys.stderr)
+    if ((args.month or args.to or args.workers) and not args.extract) or (args.to and not args.month):
+        print("bup-classifier impact: --month (and --to after it) and --workers go with --extract", file=sys.stderr)
+        return 2
+    if args.workers is not None and args.workers < 1:
+        print("bup-classifier impact: --workers: expected 1 or more processes", file=sys.stderr)
         return 2
     if args.extract and args.region:
         print("bup-classifier impact: --region goes with --from-log or --examples: an extract's rows name their "
@@ -167,7 +170,8 @@ def _impact_of_extract(args: argparse.Namespace, out: TextIO, candidate: Any, se
     try:
         months = month_range(args.month, args.to or args.month) if args.month else None
         baseline = sets.by_version[args.baseline] if args.baseline else sets
-        result = replay.from_extract(args.extract, months, candidate, baseline).result(args.year, shares)
+        found = replay.from_extract(args.extract, months, candidate, baseline, args.workers or os.cpu_count() or 1)
+        result = found.result(args.year, shares)
     except (ValueError, ExtractError, ReportInputError) as exc:  # a bad month, an unreadable extract
         print(f"bup-classifier impact: {exc}", file=sys.stderr)
         return 2
@@ -216,6 +220,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                           "folded under both sets")
     p.add_argument("--month", help="with --extract: the first month to compare, YYYY-MM (default: the extract's)")
     p.add_argument("--to", help="with --extract: the last month, YYYY-MM (default: --month)")
+    p.add_argument("--workers", type=int, help="with --extract: processes folding patients (default: every core)")
     p.add_argument("--region", help="the region logged or example contacts belong to, for shares and money "
                                     "(default 'Region'; an extract's rows name their own)")
     p.add_argument("--shares", help="each region's share of the national pots (CSV or JSON lines), for money")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import html
+import multiprocessing
 import re
 import tempfile
 from collections import Counter
@@ -244,22 +245,47 @@ class _Keeping(PatientFolder):
         self.seen[row.event_id] = (step.result, row)
 
 
+# The two rule sets of an extract's comparison, set before the pool forks (its workers inherit them,
+# as `bup-classifier month`'s workers inherit the process's Classifier).
+_SIDES: list[Classifier] = []
+Pair = tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, str]]
+
+
+def _fold_both(job: tuple[Path, list[str], list[str]]) -> tuple[BucketResult, BucketResult, list[Pair]]:
+    """One bucket of whole patients folded under the baseline and the candidate; each contact's two answers."""
+    path, months, names = job
+    records = read_bucket(path)
+    results, seen = [], []
+    for clf in _SIDES:
+        keep: dict[str, tuple[dict[str, Any], Any]] = {}
+        results.append(fold_rows(records, months, names, clf, folder=functools.partial(_Keeping, seen=keep)))
+        seen.append(keep)
+    pairs: list[Pair] = []
+    for eid in seen[0].keys() | seen[1].keys():
+        a, b = seen[0].get(eid), seen[1].get(eid)
+        row = (a or b)[1]  # type: ignore[index]
+        where = {"date": row.event.contact.date.isoformat(), "region": row.region, "unit": row.unit}
+        pairs.append((eid, a and a[0], b and b[0], where))
+    return results[0], results[1], pairs
+
+
 def from_extract(paths: list[str | Path], months: list[str] | None, candidate: Classifier,
-                 baseline: Classifier | RuleSets) -> Impact:
+                 baseline: Classifier | RuleSets, workers: int = 1) -> Impact:
     """A month's extract folded patient by patient under both rule sets (the month layer's own fold).
 
     Each contact in the months (default: every month of the extract) is compared by its
     `event_id`; each side's completed contacts and month-end waiting lists go to the
     monthly report as `bup-classifier month` sends them, so the shares and money are the
     month's. With several loaded sets and no version named, the baseline is the set valid
-    on the last day of the last month.
+    on the last day of the last month. `workers` processes fold the buckets of patients.
     """
     missing = [str(p) for p in paths if not Path(p).is_file()]
     if missing:
         raise ExtractError(f"{', '.join(missing)}: no such file; expected an extract (CSV, JSON lines or Parquet)")
     with tempfile.TemporaryDirectory(prefix="bup-impact-") as tmp:
         size = sum(Path(p).stat().st_size for p in paths)
-        part = partition(list(paths), Path(tmp), int(min(4096, size // (ROWS_PER_BUCKET * 120) + 1)))
+        buckets = max(workers * 2, min(4096, size // (ROWS_PER_BUCKET * 120) + 1))
+        part = partition(list(paths), Path(tmp), int(buckets))
         months = months or extract_months(part.files)
         if not months:
             raise ExtractError("the extract has no row with a date: no month to compare")
@@ -267,17 +293,17 @@ def from_extract(paths: list[str | Path], months: list[str] | None, candidate: C
             baseline = baseline.for_date(month_bounds(months[-1])[1])
         out = Impact(baseline.ruleset.version, candidate.ruleset.version, months=months)
         sides = (BucketResult(), BucketResult())
-        for f in part.files:
-            records = read_bucket(f)
-            seen: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
-            for clf, total, keep in zip((baseline, candidate), sides, seen, strict=True):
-                total.extend(fold_rows(records, months, part.names, clf,
-                                       folder=functools.partial(_Keeping, seen=keep)))
-            for eid in seen[0].keys() | seen[1].keys():
-                a, b = seen[0].get(eid), seen[1].get(eid)
-                row = (a or b)[1]  # type: ignore[index]
-                day = row.event.contact.date.isoformat()
-                out.compare(eid, None, a and a[0], b and b[0], date=day, region=row.region, unit=row.unit)
+        jobs = [(f, months, part.names) for f in part.files]
+        _SIDES[:] = [baseline, candidate]
+        try:
+            if workers == 1 or len(jobs) == 1:
+                done: Iterable[tuple[BucketResult, BucketResult, list[Pair]]] = map(_fold_both, jobs)
+                _merge(out, sides, done)
+            else:
+                with multiprocessing.get_context("fork").Pool(workers) as pool:
+                    _merge(out, sides, pool.imap_unordered(_fold_both, jobs))
+        finally:
+            _SIDES.clear()
     out.changes.sort(key=lambda c: (c["date"], c["ref"]))
     out.cases = sides[0].patients
     out.skipped["rejected_rows"] = len(part.rejected) + len(sides[0].rejected)
@@ -285,6 +311,15 @@ def from_extract(paths: list[str | Path], months: list[str] | None, candidate: C
         out.skipped["rejected_rows_under_candidate"] = len(part.rejected) + len(sides[1].rejected)
     out.before, out.after = (tables(side)[0] for side in sides)
     return out
+
+
+def _merge(out: Impact, sides: tuple[BucketResult, BucketResult],
+           done: Iterable[tuple[BucketResult, BucketResult, list[Pair]]]) -> None:
+    for before, after, pairs in done:
+        sides[0].extend(before)
+        sides[1].extend(after)
+        for eid, a, b, where in pairs:
+            out.compare(eid, None, a, b, **where)
 
 
 def matrix_text(matrix: dict[str, dict[str, int]], title: str) -> str:
