@@ -316,3 +316,23 @@ def test_the_workbench_shows_the_impact_on_the_example_library(candidate_2027: P
         assert bad == []
         browser.close()
     assert errors == []
+
+
+def test_a_duplicated_event_id_is_rejected_as_the_month_rejects_it(region: Path, rules_copy: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from classifier.month import run
+
+    lines = (region / "extract.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    contact = next(line for line in lines if ",contact,2026-04-" in line)
+    path = tmp_path / "with_duplicate.csv"
+    path.write_text("".join(lines) + contact, encoding="utf-8")  # the same event_id twice
+    audit = run([path], MONTHS, None, workers=1)
+    result = impact_json(capsys, "--candidate", str(candidate_dir(rules_copy)), "--extract", str(path),
+                         "--month", MONTHS[0], "--to", MONTHS[-1], "--workers", "1")
+    before = json.loads((region / "out" / "audit.json").read_text(encoding="utf-8"))
+    assert audit["finding_counts"]["duplicate_id"] == before["finding_counts"].get("duplicate_id", 0) + 1
+    assert result["skipped"]["rejected_rows"] == audit["totals"]["rejected_rows"]
+    assert result["contacts"] == audit["totals"]["contacts_in_months"] == before["totals"]["contacts_in_months"]
+    plain = impact_json(capsys, "--candidate", str(rules_copy), "--extract", str(region / "extract.csv"),
+                        "--month", MONTHS[0], "--to", MONTHS[-1], "--workers", "1")
+    assert result["changes"] == plain["changes"] and result["report"] == plain["report"]
