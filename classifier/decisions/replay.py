@@ -1,8 +1,9 @@
 """Replay and impact: the same requests under a baseline and a candidate rule set, and what changes.
 
 What a rule author runs before releasing a new version (`bup-classifier impact`):
-- the requests come from the decision log (each with its decision id), or from the
-  example library (each with its file name);
+- the requests come from the decision log (each with its decision id), from the
+  example library (each with its file name), or from a month's extract (each contact by
+  its event_id; every patient folded under both sets by classifier/month's own fold);
 - the baseline is what the log recorded (the answer actually given) or, with
   `--baseline VERSION`, a fresh classification under that loaded rule set;
 - the report has a transition matrix of contact types and one of rules, every changed
