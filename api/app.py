@@ -29,7 +29,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from api import auth, docs, month, workbench
+from api import auth, docs, impact, month, workbench
 from api import decisions as decision_log
 from api.security import caller_name
 from api.server import REQUEST_ID, configure_logging
@@ -514,6 +514,7 @@ def create_app() -> FastAPI:
     workbench.mount(app, clf, lambda request, fn: compute(request, False, plain(fn)))
     docs.mount(app)
     month.mount(app, lambda request, fn: compute(request, True, plain(fn)))
+    impact.mount(app, clf, lambda request, fn: compute(request, True, plain(fn)))
     _add_request_schemas(app)
     asgi: Any = app
     for middleware in reversed(MIDDLEWARES):

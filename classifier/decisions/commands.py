@@ -9,10 +9,11 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import orjson
 
@@ -102,7 +103,7 @@ def cmd_purge(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_impact(args: argparse.Namespace, out: TextIO) -> int:
     """Classify the same requests under the baseline and the candidate and report what changes."""
     from classifier.classify import Classifier
-    from classifier.reporting import report
+    from classifier.reporting import records, report
     from classifier.ruleset import RuleSetError
     from classifier.rulesets import load_all
 
@@ -112,32 +113,73 @@ def cmd_impact(args: argparse.Namespace, out: TextIO) -> int:
     except (RuleSetError, ValueError) as exc:
         print(f"bup-classifier impact: {exc}", file=sys.stderr)
         return 2
+    if args.baseline and args.baseline not in sets.by_version:
+        print(f"bup-classifier impact: --baseline {args.baseline!r}: expected one of the loaded versions "
+              f"{list(sets.by_version)} (add its directory with --rules)", file=sys.stderr)
+        return 2
+    if ((args.month or args.to or args.workers) and not args.extract) or (args.to and not args.month):
+        print("bup-classifier impact: --month (and --to after it) and --workers go with --extract", file=sys.stderr)
+        return 2
+    if args.workers is not None and args.workers < 1:
+        print("bup-classifier impact: --workers: expected 1 or more processes", file=sys.stderr)
+        return 2
+    if args.extract and args.region:
+        print("bup-classifier impact: --region goes with --from-log or --examples: an extract's rows name their "
+              "regions", file=sys.stderr)
+        return 2
+    try:
+        shares = report.read_shares(args.shares) if args.shares else None
+    except (OSError, ValueError, records.ReportInputError) as exc:
+        print(f"bup-classifier impact: --shares {args.shares}: {exc}", file=sys.stderr)
+        return 2
+    if args.extract:
+        return _impact_of_extract(args, out, candidate, sets, shares)
     skipped: Counter[str] = Counter()
     if args.from_log:
         cases = replay.from_log(args.from_log, skipped=skipped)
         source = "the decision log"
-    elif args.extract:
-        print("bup-classifier impact: --extract needs the month layer (classifier/month), which this build "
-              "does not have yet; use --from-log or --examples", file=sys.stderr)
-        return 2
     else:
         cases = replay.from_examples(args.examples_dir or None)
         source = "the example library"
     if args.baseline:
-        if args.baseline not in sets.by_version:
-            print(f"bup-classifier impact: --baseline {args.baseline!r}: expected one of the loaded versions "
-                  f"{list(sets.by_version)} (add its directory with --rules)", file=sys.stderr)
-            return 2
         baseline, name = sets.by_version[args.baseline], args.baseline
     elif args.from_log:
         baseline, name = None, "as logged"
     else:
         baseline, name = sets, "+".join(sets.by_version)
-    shares = report.read_shares(args.shares) if args.shares else None
-    result_obj = replay.impact(cases, candidate, baseline, name, candidate.ruleset.version, args.region)
+    result_obj = replay.impact(cases, candidate, baseline, name, candidate.ruleset.version,
+                                 args.region or "Region")
     result_obj.skipped.update(skipped)
     result = result_obj.result(args.year, shares)
     result["source"] = source
+    return _write_impact(args, out, result)
+
+
+def _impact_of_extract(args: argparse.Namespace, out: TextIO, candidate: Any, sets: Any,
+                       shares: dict[str, Any] | None) -> int:
+    """`impact --extract`: the extract's patients folded under both sets (classifier/month)."""
+    from classifier.month.extract import ExtractError
+    from classifier.month.fold import month_range
+    from classifier.reporting.records import ReportInputError
+
+    for option in ("month", "to"):
+        value = getattr(args, option)
+        if value is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+            print(f"bup-classifier impact: --{option} {value!r}: expected a month as YYYY-MM", file=sys.stderr)
+            return 2
+    try:
+        months = month_range(args.month, args.to or args.month) if args.month else None
+        baseline = sets.by_version[args.baseline] if args.baseline else sets
+        found = replay.from_extract(args.extract, months, candidate, baseline, args.workers or os.cpu_count() or 1)
+        result = found.result(args.year, shares)
+    except (ValueError, ExtractError, ReportInputError) as exc:  # a bad month, an unreadable extract
+        print(f"bup-classifier impact: {exc}", file=sys.stderr)
+        return 2
+    result["source"] = "the extract " + ", ".join(Path(p).name for p in args.extract)
+    return _write_impact(args, out, result)
+
+
+def _write_impact(args: argparse.Namespace, out: TextIO, result: dict[str, Any]) -> int:
     if args.html:
         Path(args.html).write_text(replay.to_html(result), encoding="utf-8")
         print(f"wrote {args.html}", file=sys.stderr)
@@ -173,8 +215,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     src.add_argument("--from-log", metavar="URL", help="replay every logged decision that kept its request")
     src.add_argument("--examples", dest="examples_dir", nargs="?", const="", metavar="DIR",
                      help="replay the example library (default examples/)")
-    src.add_argument("--extract", metavar="FILE", help="a month's extract (needs classifier/month)")
-    p.add_argument("--region", default="Region", help="the region the contacts belong to, for shares and money")
+    src.add_argument("--extract", action="append", metavar="FILE",
+                     help="a month's extract (CSV, JSON lines or Parquet; repeat for several files): each patient "
+                          "folded under both sets")
+    p.add_argument("--month", help="with --extract: the first month to compare, YYYY-MM (default: the extract's)")
+    p.add_argument("--to", help="with --extract: the last month, YYYY-MM (default: --month)")
+    p.add_argument("--workers", type=int, help="with --extract: processes folding patients (default: every core)")
+    p.add_argument("--region", help="the region logged or example contacts belong to, for shares and money "
+                                    "(default 'Region'; an extract's rows name their own)")
     p.add_argument("--shares", help="each region's share of the national pots (CSV or JSON lines), for money")
     p.add_argument("--year", type=int, help="the agreement year of the report (default: the contacts' year)")
     p.add_argument("--json", action="store_true", help="print the impact as JSON")

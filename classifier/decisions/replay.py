@@ -1,8 +1,9 @@
 """Replay and impact: the same requests under a baseline and a candidate rule set, and what changes.
 
 What a rule author runs before releasing a new version (`bup-classifier impact`):
-- the requests come from the decision log (each with its decision id), or from the
-  example library (each with its file name);
+- the requests come from the decision log (each with its decision id), from the
+  example library (each with its file name), or from a month's extract (each contact by
+  its event_id; every patient folded under both sets by classifier/month's own fold);
 - the baseline is what the log recorded (the answer actually given) or, with
   `--baseline VERSION`, a fresh classification under that loaded rule set;
 - the report has a transition matrix of contact types and one of rules, every changed
@@ -12,20 +13,32 @@ What a rule author runs before releasing a new version (`bup-classifier impact`)
 
 from __future__ import annotations
 
+import functools
 import html
+import multiprocessing
+import re
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Protocol
 
+from classifier.classify import Classifier
 from classifier.decisions import store
 from classifier.decisions.writer import contact_dates
 from classifier.errors import InputError
+from classifier.month.audit import DEFAULT_REGION_SHARE, tables
+from classifier.month.extract import ExtractError, partition, read_bucket
+from classifier.month.fold import BucketResult, PatientFolder, fold_rows, month_bounds, month_range
+from classifier.month.run import ROWS_PER_BUCKET
 from classifier.reporting import figures, report
 from classifier.reporting.records import Collector
+from classifier.rulesets import RuleSets
 
 REJECTED = "(rejected)"
+_DAY = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-\d{2}$")
 
 
 class Answers(Protocol):
@@ -113,6 +126,7 @@ class Impact:
     before: figures.Table = field(default_factory=figures.Table)
     after: figures.Table = field(default_factory=figures.Table)
     found: Collector = field(default_factory=Collector)  # records the reporting layer could not count
+    months: list[str] | None = None  # the months reported (an extract's); None: every month a contact falls in
 
     def add(self, case: Case, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         self.cases += 1
@@ -124,45 +138,71 @@ class Impact:
             b = news[pos] if pos < len(news) else None
             if a is None and b is None:
                 continue
-            self.contacts += 1
-            va, vb = _view(a), _view(b)
-            self.types.setdefault(va["contact_type"], Counter())[vb["contact_type"]] += 1
-            self.rules.setdefault(va["rule"], Counter())[vb["rule"]] += 1
+            self.compare(case.ref, pos, a, b)
             day = dates[pos] if pos < len(dates) else None
             for table, ans in ((self.before, a), (self.after, b)):
                 if ans is not None and day:
                     figures.add_completed(table, [{"classification": ans, "region": self.region,
                                                    "unit": self.region, "date": day}], self.found)
-            if va != vb:
-                self.changes.append({"ref": case.ref, "position": pos,
-                                     "contact_id": (a or b or {}).get("contact_id"), "before": va, "after": vb})
+
+    def compare(self, ref: str, position: int | None, a: dict[str, Any] | None, b: dict[str, Any] | None,
+                **where: Any) -> None:
+        """One contact's answer before and after: into both matrices, and the changes when they differ."""
+        self.contacts += 1
+        va, vb = _view(a), _view(b)
+        self.types.setdefault(va["contact_type"], Counter())[vb["contact_type"]] += 1
+        self.rules.setdefault(va["rule"], Counter())[vb["rule"]] += 1
+        if va != vb:
+            self.changes.append({"ref": ref, "position": position, "contact_id": (a or b or {}).get("contact_id"),
+                                 **where, "before": va, "after": vb})
 
     def money(self, year: int | None, shares: dict[str, Decimal] | None) -> dict[str, Any]:
-        """Each region's shares (per area and month) and, with shares of the pots, its money, before and after."""
-        months = sorted(set(self.before.months()) | set(self.after.months()))
+        """Each region's shares (per area and month) and its money, before and after (classifier/reporting).
+
+        Without `shares`, each region gets 1/21 of the national pots, as the month's audit does.
+        """
+        months = self.months or sorted(set(self.before.months()) | set(self.after.months()))
         if not months:
-            return {"year": year, "figures": [], "money": None}
+            return {"year": year, "figures": [], "money": None, "money_note": None}
         year = year or int(Counter(m[:4] for m in months).most_common(1)[0][0])
-        pots = shares or {}
-        b, a = report.build(self.before, year, pots), report.build(self.after, year, pots)
-        key = lambda f: (f["level"], f["region"], f["area"], f["month"])  # noqa: E731
-        fb = {key(f): f for f in b["figures"] if f["level"] != "unit"}
-        fa = {key(f): f for f in a["figures"] if f["level"] != "unit"}
-        rows = [{"level": k[0], "region": k[1], "area": k[2], "month": k[3],
-                 "share_before": fb.get(k, {}).get("share_within_30"),
-                 "share_after": fa.get(k, {}).get("share_within_30"),
-                 "denominator_before": fb.get(k, {}).get("denominator", 0),
-                 "denominator_after": fa.get(k, {}).get("denominator", 0)} for k in sorted(fb.keys() | fa.keys())]
-        money = None
-        if shares:
-            mb = {r["region"]: r for r in b["money"]["regions"]}
-            money = [{"region": r["region"], "paid_msek_before": mb.get(r["region"], {}).get("paid_msek"),
-                      "paid_msek_after": r["paid_msek"]} for r in a["money"]["regions"]]
-        return {"year": year, "figures": rows, "money": money}
+        rb, ra = self.before.rollup(), self.after.rollup()
+        wanted = set(months)
+        rows = []
+        for level, cb, ca in (("region", rb.region, ra.region),
+                              ("nation", {(figures.NATION, *k): v for k, v in rb.nation.items()},
+                               {(figures.NATION, *k): v for k, v in ra.nation.items()})):
+            for key in sorted((cb.keys() | ca.keys()), key=lambda k: (k[0], k[2], figures.AREAS.index(k[1]))):
+                if key[2] not in wanted:
+                    continue
+                b, a = (c.get(key, figures.Counts()).as_dict() for c in (cb, ca))
+                rows.append({"level": level, "region": key[0], "area": key[1], "month": key[2],
+                             "share_before": b["share_within_30"], "share_after": a["share_within_30"],
+                             "numerator_before": b["numerator"], "numerator_after": a["numerator"],
+                             "denominator_before": b["denominator"], "denominator_after": a["denominator"]})
+        regions = sorted(set(self.before.regions()) | set(self.after.regions()))
+        note = "from the shares given"
+        if not shares:
+            shares, note = dict.fromkeys(regions, DEFAULT_REGION_SHARE), "no shares given: each region 1/21"
+        mb, ma = (report.build(t, year, shares)["money"] for t in (self.before, self.after))
+        by_region = {r["region"]: r for r in mb["regions"]}
+        money = []
+        for r in ma["regions"]:
+            old = by_region.get(r["region"], {})
+            old_months = {(m["month"], m["area"]): m for m in old.get("months", [])}
+            moved = []
+            for m in r["months"]:
+                was = old_months.get((m["month"], m["area"]), {})
+                if (was.get("paid_msek"), was.get("rule")) != (m["paid_msek"], m["rule"]):
+                    moved.append({"month": m["month"], "area": m["area"], "paid_msek_before": was.get("paid_msek"),
+                                  "paid_msek_after": m["paid_msek"], "rule_before": was.get("rule"),
+                                  "rule_after": m["rule"]})
+            money.append({"region": r["region"], "paid_msek_before": old.get("paid_msek"),
+                          "paid_msek_after": r["paid_msek"], "months_that_change": moved})
+        return {"year": year, "figures": rows, "money": money, "money_note": mb.get("note", note)}
 
     def result(self, year: int | None = None, shares: dict[str, Decimal] | None = None,
                max_changes: int = 1000) -> dict[str, Any]:
-        return {
+        out = {
             "baseline": self.baseline, "candidate": self.candidate,
             "cases": self.cases, "contacts": self.contacts, "skipped": dict(self.skipped),
             "changed_contacts": len(self.changes),
@@ -171,6 +211,9 @@ class Impact:
             "changes": self.changes[:max_changes],
             "report": self.money(year, shares),
         }
+        if self.months is not None:
+            out["months"] = self.months
+        return out
 
 
 def impact(cases: Iterable[Case], candidate: Answers, baseline: Answers | None, baseline_name: str,
@@ -184,6 +227,107 @@ def impact(cases: Iterable[Case], candidate: Answers, baseline: Answers | None, 
     return out
 
 
+def extract_months(files: list[Path]) -> list[str]:
+    """Every month from the extract's first event to its last (the rows' dates, as partitioned)."""
+    found = {d[:7] for f in files for rec in read_bucket(f) if isinstance(d := rec.get("date"), str) and _DAY.match(d)}
+    return month_range(min(found), max(found)) if found else []
+
+
+class _Keeping(PatientFolder):
+    """The month's PatientFolder that also keeps each contact's answer by event id, for the comparison."""
+
+    def __init__(self, classifier: Classifier, months: list[str], out: BucketResult,
+                 seen: dict[str, tuple[dict[str, Any], Any]]):
+        super().__init__(classifier, months, out)
+        self.seen = seen
+
+    def _contact(self, step: Any, row: Any, month: str) -> None:
+        super()._contact(step, row, month)
+        self.seen[row.event_id] = (step.result, row)
+
+
+# The two rule sets of an extract's comparison, set before the pool forks (its workers inherit them,
+# as `bup-classifier month`'s workers inherit the process's Classifier).
+_SIDES: list[Classifier] = []
+Pair = tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, str]]
+
+
+def _fold_both(job: tuple[Path, list[str], list[str], set[tuple[int, int]]]
+               ) -> tuple[BucketResult, BucketResult, list[Pair]]:
+    """One bucket of whole patients folded under the baseline and the candidate; each contact's two answers."""
+    path, months, names, duplicates = job
+    records = read_bucket(path)
+    results, seen = [], []
+    for clf in _SIDES:
+        keep: dict[str, tuple[dict[str, Any], Any]] = {}
+        res = fold_rows(records, months, names, clf, leave_out=duplicates,
+                        folder=functools.partial(_Keeping, seen=keep))
+        res.completed.clear()  # delivery rows: the comparison needs only the counted tables
+        res.waiting.clear()
+        results.append(res)
+        seen.append(keep)
+    pairs: list[Pair] = []
+    for eid in seen[0].keys() | seen[1].keys():
+        a, b = seen[0].get(eid), seen[1].get(eid)
+        row = (a or b)[1]  # type: ignore[index]
+        where = {"date": row.event.contact.date.isoformat(), "region": row.region, "unit": row.unit}
+        pairs.append((eid, a and a[0], b and b[0], where))
+    return results[0], results[1], pairs
+
+
+def from_extract(paths: list[str | Path], months: list[str] | None, candidate: Classifier,
+                 baseline: Classifier | RuleSets, workers: int = 1) -> Impact:
+    """A month's extract folded patient by patient under both rule sets (the month layer's own fold).
+
+    Each contact in the months (default: every month of the extract) is compared by its
+    `event_id`; each side's completed contacts and month-end waiting lists go to the
+    monthly report as `bup-classifier month` sends them, so the shares and money are the
+    month's. With several loaded sets and no version named, the baseline is the set valid
+    on the last day of the last month. `workers` processes fold the buckets of patients.
+    """
+    missing = [str(p) for p in paths if not Path(p).is_file()]
+    if missing:
+        raise ExtractError(f"{', '.join(missing)}: no such file; expected an extract (CSV, JSON lines or Parquet)")
+    with tempfile.TemporaryDirectory(prefix="bup-impact-") as tmp:
+        size = sum(Path(p).stat().st_size for p in paths)
+        buckets = max(workers * 2, min(4096, size // (ROWS_PER_BUCKET * 120) + 1))
+        part = partition(list(paths), Path(tmp), int(buckets))
+        months = months or extract_months(part.files)
+        if not months:
+            raise ExtractError("the extract has no row with a date: no month to compare")
+        if isinstance(baseline, RuleSets):
+            baseline = baseline.for_date(month_bounds(months[-1])[1])
+        out = Impact(baseline.ruleset.version, candidate.ruleset.version, months=months)
+        sides = (BucketResult(), BucketResult())
+        jobs = [(f, months, part.names, part.duplicates) for f in part.files]
+        _SIDES[:] = [baseline, candidate]
+        try:
+            if workers == 1 or len(jobs) == 1:
+                done: Iterable[tuple[BucketResult, BucketResult, list[Pair]]] = map(_fold_both, jobs)
+                _merge(out, sides, done)
+            else:
+                with multiprocessing.get_context("fork").Pool(workers) as pool:
+                    _merge(out, sides, pool.imap_unordered(_fold_both, jobs))
+        finally:
+            _SIDES.clear()
+    out.changes.sort(key=lambda c: (c["date"], c["ref"]))
+    out.cases = sides[0].patients
+    out.skipped["rejected_rows"] = len(part.rejected) + len(sides[0].rejected)
+    if len(sides[1].rejected) != len(sides[0].rejected):
+        out.skipped["rejected_rows_under_candidate"] = len(part.rejected) + len(sides[1].rejected)
+    out.before, out.after = (tables(side)[0] for side in sides)
+    return out
+
+
+def _merge(out: Impact, sides: tuple[BucketResult, BucketResult],
+           done: Iterable[tuple[BucketResult, BucketResult, list[Pair]]]) -> None:
+    for before, after, pairs in done:
+        sides[0].extend(before)
+        sides[1].extend(after)
+        for eid, a, b, where in pairs:
+            out.compare(eid, None, a, b, **where)
+
+
 def matrix_text(matrix: dict[str, dict[str, int]], title: str) -> str:
     """A transition matrix as a text table: rows before, columns after."""
     cols = sorted({c for row in matrix.values() for c in row})
@@ -194,16 +338,22 @@ def matrix_text(matrix: dict[str, dict[str, int]], title: str) -> str:
     return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)])
 
 
+def _where(change: dict[str, Any]) -> str:
+    """A request's contact by its position; an extract's by its date and unit."""
+    return f"#{change['position']}" if change["position"] is not None else f"{change['date']} {change['unit']}"
+
+
 def text(result: dict[str, Any]) -> str:
     """The impact report for a terminal."""
     lines = [f"baseline {result['baseline']}  ->  candidate {result['candidate']}",
-             f"{result['cases']} request(s), {result['contacts']} contact(s), "
+             f"{result['cases']} {'patient(s)' if 'months' in result else 'request(s)'}, "
+             f"{result['contacts']} contact(s), "
              f"{result['changed_contacts']} changed; skipped {result['skipped'] or 'none'}", "",
              matrix_text(result["contact_types"], "type before \\ after"), "",
              matrix_text(result["rules"], "rule before \\ after"), ""]
     for ch in result["changes"]:
         b, a = ch["before"], ch["after"]
-        lines.append(f"changed {ch['ref']} #{ch['position']}: {b['contact_type']} ({b['rule']}) -> "
+        lines.append(f"changed {ch['ref']} {_where(ch)}: {b['contact_type']} ({b['rule']}) -> "
                      f"{a['contact_type']} ({a['rule']}); numerator {b['in_numerator']} -> {a['in_numerator']}, "
                      f"denominator {b['in_denominator']} -> {a['in_denominator']}")
     rep = result["report"]
@@ -231,7 +381,7 @@ def to_html(result: dict[str, Any]) -> str:
         return f"<h2>{e(title)}</h2><table><tr><th>före \\ efter</th>{head}</tr>{body}</table>"
 
     changes = "".join(
-        f"<tr><td>{e(ch['ref'])}</td><td>{ch['position']}</td><td>{e(str(ch['contact_id']))}</td>"
+        f"<tr><td>{e(ch['ref'])}</td><td>{e(_where(ch))}</td><td>{e(str(ch['contact_id']))}</td>"
         f"<td>{e(ch['before']['contact_type'])} ({e(ch['before']['rule'])})</td>"
         f"<td>{e(ch['after']['contact_type'])} ({e(ch['after']['rule'])})</td></tr>" for ch in result["changes"])
     shares = "".join(
@@ -245,7 +395,7 @@ def to_html(result: dict[str, Any]) -> str:
         f"<h1>Konsekvensanalys: {e(result['baseline'])} → {e(result['candidate'])}</h1>"
         f"<p>{result['cases']} fall, {result['contacts']} kontakter, {result['changed_contacts']} ändrade.</p>"
         + table(result["contact_types"], "Kontakttyp") + table(result["rules"], "Regel")
-        + "<h2>Ändrade beslut</h2><table><tr><th>fall</th><th>nr</th><th>kontakt</th><th>före</th><th>efter</th>"
+        + "<h2>Ändrade beslut</h2><table><tr><th>fall</th><th>var</th><th>kontakt</th><th>före</th><th>efter</th>"
         + f"</tr>{changes}</table><h2>Andelar som ändras</h2><table><tr><th>region</th><th>område</th>"
         + f"<th>månad</th><th>före %</th><th>efter %</th></tr>{shares}</table></html>"
     )

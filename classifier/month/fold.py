@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -239,10 +240,12 @@ class PatientFolder:
 
 
 def fold_rows(records: list[dict[str, Any]], months: list[str], names: list[str],
-              classifier: Classifier | None = None, leave_out: set[tuple[int, int]] | None = None) -> BucketResult:
+              classifier: Classifier | None = None, leave_out: set[tuple[int, int]] | None = None,
+              folder: Callable[[Classifier, list[str], BucketResult], PatientFolder] = PatientFolder) -> BucketResult:
     """Rows of whole patients (any order) -> the bucket's records for the months asked.
 
     `leave_out`: (file, row) of rows already rejected elsewhere (later copies of an event id).
+    `folder` makes the PatientFolder (impact passes one that also keeps every contact's answer).
     """
     classifier = classifier or default_classifier()
     out = BucketResult()
@@ -255,9 +258,9 @@ def fold_rows(records: list[dict[str, Any]], months: list[str], names: list[str]
             out.rejected.append(r)
         else:
             by_patient[r.patient_ref].append(r)
-    folder = PatientFolder(classifier, months, out)
+    patients = folder(classifier, months, out)
     for rows in by_patient.values():
-        folder.fold(rows)
+        patients.fold(rows)
     for rej in out.rejected:
         if rej.file.isdigit():
             rej.file = names[int(rej.file)]
