@@ -363,7 +363,8 @@ def test_impact_on_the_examples_writes_a_page(rules_copy: Path, tmp_path: Path,
     assert "0 changed" in out and "first_visit" in out
     assert "Konsekvensanalys" in (tmp_path / "i.html").read_text()
     assert main(["impact", "--candidate", str(rules_copy), "--examples", "--baseline", "1999"]) == 2
-    assert main(["impact", "--candidate", str(rules_copy), "--extract", "x.csv"]) == 2
+    assert main(["impact", "--candidate", str(rules_copy), "--extract", str(tmp_path / "x.csv")]) == 2
+    assert "x.csv: no such file" in capsys.readouterr().err
 
 
 def test_serve_refuses_a_log_it_cannot_open() -> None:
