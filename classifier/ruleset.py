@@ -322,9 +322,29 @@ def release(directory: str | os.PathLike[str], version: str) -> RuleSet:
     return load(root)
 
 
+_LOADED: dict[tuple[Path, str], RuleSet] = {}
+
+
 def load(directory: str | os.PathLike[str] | None = None) -> RuleSet:
-    """Load, check and hash the rule set in `directory` (default: $BUP_RULES_DIR or rules/)."""
+    """Load, check and hash the rule set in `directory` (default: $BUP_RULES_DIR or rules/).
+
+    Checking a rule set (every rule's effective condition, exactly one rule per combination
+    of facts) takes about a second, so a process checks each content once: the same files,
+    byte for byte, give the same (immutable) RuleSet; any change is loaded and checked anew.
+    """
     root = Path(directory or resources.rules_dir()).resolve()
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.yaml")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    key = (root, digest.hexdigest())
+    if key not in _LOADED:
+        if len(_LOADED) >= 16:
+            _LOADED.clear()
+        _LOADED[key] = _load(root)
+    return _LOADED[key]
+
+
+def _load(root: Path) -> RuleSet:
     hasher = hashlib.sha256()
     top = _validate(rf.RuleSetFile, _read_yaml(root / "ruleset.yaml", hasher, root), "ruleset.yaml")
 
