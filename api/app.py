@@ -35,6 +35,7 @@ from api.security import caller_name
 from api.server import REQUEST_ID, configure_logging
 from api.work import ClientGone, Limits, Overloaded, TimeLimit, Work
 from classifier import InputError, default_classifier, privacy
+from classifier.decisions import new_id as new_decision_id
 from classifier.engine import EngineError, RuleSetDefect
 from classifier.errors import with_swedish
 from classifier.models import (
@@ -405,10 +406,11 @@ def create_app() -> FastAPI:
         return _error_response(500, "internal error", [
             {"path": "$", "message": "the service failed; the request was not classified", "type": "internal"}])
 
-    async def compute(request: Request, heavy: bool, job: Callable[[Any, threading.Event], Any]) -> Any:
-        """The execution model (api/work.py): the body is read here, on the loop; decoding and the job
-        run in the pool."""
-        body = await read_body(request)
+    async def compute(request: Request, heavy: bool, job: Callable[[Any, threading.Event], Any],
+                      body: bytes | None = None) -> Any:
+        """The execution model (api/work.py): the body is read here, on the loop (unless the caller has
+        read it); decoding and the job run in the pool."""
+        body = await read_body(request) if body is None else body
         if not heavy and len(body) <= INLINE_MAX_BYTES:  # bounded below ~0.5 ms: a thread hop would cost more
             return job(decode(body), _NEVER)
         return await work.run(request.receive, heavy, lambda cancelled: job(decode(body), cancelled))
@@ -432,11 +434,20 @@ def create_app() -> FastAPI:
 
     async def decide(request: Request, heavy: bool, kind: str, job: Callable[[Any, threading.Event], Any]) -> Response:
         """`run` for a classification: `job` answers (payload, answer). With the decision log on,
-        the answer is recorded before it is returned (api/decisions.py); off, it is encoded in the pool."""
+        the answer gets a decision_id, is encoded in the pool as well, and is recorded with the request body
+        before it is returned (api/decisions.py)."""
         if decision_log.current(request) is None:
             return await run(request, heavy, lambda decoded, cancelled: job(decoded, cancelled)[1])
-        payload, result = await compute(request, heavy, job)
-        return await decision_log.answer(request, kind, payload, result)
+        body = await read_body(request)
+        decision_id = new_decision_id()
+
+        def with_id(decoded: Any, cancelled: threading.Event) -> bytes:
+            result = job(decoded, cancelled)[1]
+            result["decision_id"] = decision_id
+            return orjson.dumps(result)
+
+        encoded = await compute(request, heavy, with_id, body)
+        return await decision_log.answer(request, kind, decision_id, body, encoded)
 
     @app.post(
         "/v1/classify", tags=["classify"], summary="Classify one contact",
