@@ -395,6 +395,7 @@ class Writer:
     def __init__(self, url: str, keep_request: bool, spool_dir: str | None, retention_days: int | None,
                  statuses: dict[str, str]):
         self.engine = store.engine_for(url)
+        self.appender = store.Appender(self.engine)
         self.keep_request = keep_request
         self.spool_dir = Path(spool_dir) if spool_dir else None
         self.retention_days = retention_days
@@ -441,6 +442,7 @@ class Writer:
             self._replay_spool()
         if self._spool_fh:
             self._spool_fh.close()
+        self.appender.close()
         self.engine.dispose()
 
     def _entry(self, frame: tuple[bytes, bytes, bytes]) -> dict[str, Any]:
@@ -462,8 +464,7 @@ class Writer:
         ok = b"+"
         if entries:
             try:
-                with self.engine.begin() as conn:
-                    store.write(conn, entries)
+                self.appender.write(entries)
             except Exception as exc:
                 log.error("decision log: commit of %d decision(s) failed: %s", len(entries), type(exc).__name__)
                 if self.spool_dir is None or not self._spool(entries):
@@ -540,8 +541,7 @@ class Writer:
                         return
             try:
                 for i in range(0, len(entries), _SPOOL_CHUNK):
-                    with self.engine.begin() as conn:
-                        store.write(conn, entries[i : i + _SPOOL_CHUNK])
+                    self.appender.write(entries[i : i + _SPOOL_CHUNK])
             except Exception as exc:
                 log.error("decision log: spool replay waits for the database: %s", type(exc).__name__)
                 return
