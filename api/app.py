@@ -336,14 +336,19 @@ def _body(schema_ref: str | dict[str, Any], examples: dict[str, Any]) -> dict[st
     return {"requestBody": {"required": True, "content": content}}
 
 
-def _responses(model: type, example: Any) -> dict[int | str, dict[str, Any]]:
+def _responses(model: type, example: Any, logged: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The documented answers; `logged`: a classification, recorded in the decision log when it is on."""
     err = {"model": docs.ErrorResponse}
+    busy = "Busy or past the time limit (with Retry-After)" + (
+        ", or the decision log is on and the answer could not be recorded, so it is not returned (`type` "
+        "`decision_log_unavailable`)." if logged else ".")
     return {
         200: {"model": model, "content": {"application/json": {"example": example}}},
         413: {**err, "description": "Body too large (checked before parsing)."},
         415: {**err, "description": "Not a JSON body, or a Content-Type other than application/json."},
         422: {**err, "description": "Invalid request: every problem with its JSON path and what was expected.",
               "content": {"application/json": {"example": docs.ERROR_EXAMPLE}}},
+        503: {**err, "description": busy},
     }
 
 
@@ -451,7 +456,7 @@ def create_app() -> FastAPI:
 
     @app.post(
         "/v1/classify", tags=["classify"], summary="Classify one contact",
-        response_model=Classification, responses=_responses(Classification, ex["classify_answer"]),
+        response_model=Classification, responses=_responses(Classification, ex["classify_answer"], logged=True),
         openapi_extra=_body("ClassifyRequest", ex["classify"]),
     )
     async def classify(request: Request) -> Response:
@@ -461,7 +466,7 @@ def create_app() -> FastAPI:
 
     @app.post(
         "/v1/classify/batch", tags=["classify"], summary="Classify many independent contacts",
-        response_model=BatchResponse, responses=_responses(BatchResponse, ex["batch_answer"]),
+        response_model=BatchResponse, responses=_responses(BatchResponse, ex["batch_answer"], logged=True),
         openapi_extra=_body(docs.BATCH_SCHEMA, ex["batch"]),
     )
     async def classify_batch(request: Request) -> Response:
@@ -478,7 +483,7 @@ def create_app() -> FastAPI:
 
     @app.post(
         "/v1/classify/timeline", tags=["classify"], summary="Classify one patient's contacts in order",
-        response_model=TimelineResponse, responses=_responses(TimelineResponse, ex["timeline_answer"]),
+        response_model=TimelineResponse, responses=_responses(TimelineResponse, ex["timeline_answer"], logged=True),
         openapi_extra=_body("TimelineRequest", ex["timeline"]),
     )
     async def classify_timeline(request: Request) -> Response:

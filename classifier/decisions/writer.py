@@ -170,6 +170,11 @@ class DecisionLog:
         self._start()
         atexit.register(self.close)
 
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process's id (None while it is being restarted)."""
+        return self._proc.pid if self._proc is not None else None
+
     # -- the request side ---------------------------------------------------------------
 
     async def record(self, decision_id: str, caller: str, kind: str, body: bytes, answer: bytes) -> None:
