@@ -154,7 +154,7 @@ class DecisionLog:
                         "retention_days": retention_days, "statuses": dict(statuses or {})}
         self._waiting: dict[str, tuple[asyncio.Future[None], float]] = {}  # by id: future, time sent
         self._watch: asyncio.TimerHandle | None = None
-        self._next = bytearray()  # frames gathered for the next write
+        self._next: list[bytes] = []  # the parts of the frames gathered for the next write
         self._next_n = 0
         self._out = bytearray()  # the write in progress
         self._unacked = 0  # decisions written and not yet acknowledged
@@ -193,10 +193,7 @@ class DecisionLog:
         if loop is not self._loop:
             self._attach(loop)
         meta = orjson.dumps([decision_id, time.time_ns(), caller, kind])
-        self._next += _HEAD.pack(len(meta), len(body), len(answer))
-        self._next += meta
-        self._next += body
-        self._next += answer
+        self._next += (_HEAD.pack(len(meta), len(body), len(answer)), meta, body, answer)
         self._next_n += 1
         fut = loop.create_future()
         self._waiting[decision_id] = (fut, time.monotonic())
@@ -247,7 +244,7 @@ class DecisionLog:
         ours.sendall(_HEAD.pack(len(config), 0, 0) + config)
         ours.setblocking(False)
         self._sock, self._acks = ours, b""
-        self._out, self._next, self._next_n, self._unacked = bytearray(), bytearray(), 0, 0
+        self._out, self._next, self._next_n, self._unacked = bytearray(), [], 0, 0
         if self._loop is not None and not self._loop.is_closed():
             self._loop.add_reader(ours.fileno(), self._read_acks)
 
@@ -282,8 +279,8 @@ class DecisionLog:
         if self._sock is None or self._unacked or not self._next_n:
             return
         self._last_flush = time.monotonic()
-        self._out += self._next
-        self._unacked, self._next, self._next_n = self._next_n, bytearray(), 0
+        self._out += b"".join(self._next)
+        self._unacked, self._next, self._next_n = self._next_n, [], 0
         self._send()
 
     def _send(self) -> None:
@@ -340,7 +337,7 @@ class DecisionLog:
                     self._loop.remove_writer(sock.fileno())
             sock.close()
         self._writing = self._flush_due = False
-        self._out, self._next, self._next_n, self._unacked = bytearray(), bytearray(), 0, 0
+        self._out, self._next, self._next_n, self._unacked = bytearray(), [], 0, 0
         code = _reap(proc)
         log.error("decision log: %s (exit %s); %d waiting decision(s) refused", why, code, len(self._waiting))
         for fut, _ in self._waiting.values():
@@ -366,7 +363,7 @@ class DecisionLog:
             try:
                 sock.setblocking(True)
                 sock.settimeout(timeout)
-                sock.sendall(self._out + self._next)
+                sock.sendall(self._out + b"".join(self._next))
                 sock.shutdown(socket.SHUT_WR)  # the writer commits what it has read, then ends
                 while sock.recv(1 << 16) and time.monotonic() < deadline:
                     pass
