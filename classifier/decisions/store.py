@@ -18,8 +18,6 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
 from classifier.decisions.schema import decision_contacts, decisions
 
@@ -57,6 +55,9 @@ def engine_for(url: str) -> sa.Engine:
 
 def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the newest migration (alembic); safe to run from several processes."""
+    from alembic import command  # here, so the writer process (which never migrates) does not load it
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:

@@ -1,6 +1,6 @@
 """The decision log's writer: group commit in a process of its own, never an unrecorded answer.
 
-Each service worker starts one writer process (`python -m classifier.decisions.writer`)
+Each service worker starts one writer process (`main` below)
 and talks to it over a Unix socket pair. The request path does almost nothing: the
 endpoint hands over the request body and the answer exactly as it returns them (bytes
 already encoded), `DecisionLog.record` frames them into an outgoing buffer that the
@@ -51,7 +51,7 @@ from classifier.decisions import store
 log = logging.getLogger("bup_classifier")
 MAX_BATCH = 1000  # decisions in one transaction at most
 PURGE_EVERY_S = 3600.0
-COMMIT_EVERY_S = float(os.environ.get("BUP_DECISION_LOG_COMMIT_MS", "2")) / 1000  # see DecisionLog._flush_soon
+COMMIT_EVERY_S = 0.002  # at most one write to the writer per 2 ms (DecisionLog._flush_soon)
 ACK_TIMEOUT_S = 30.0  # a decision not acknowledged by then is refused (503)
 RESTART_EVERY_S = 1.0  # a writer that died is restarted at most this often
 _SPOOL_CHUNK = 1000
@@ -232,8 +232,8 @@ class DecisionLog:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
         try:
-            self._proc = subprocess.Popen([sys.executable, "-m", "classifier.decisions.writer", str(theirs.fileno())],
-                                          pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+            self._proc = subprocess.Popen([sys.executable, "-c", "from classifier.decisions.writer import main; main()",
+                                           str(theirs.fileno())], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         except OSError as exc:
             ours.close()
             log.error("decision log: cannot start the writer: %s", type(exc).__name__)
@@ -584,7 +584,7 @@ def _alive(pid: int) -> bool:
 
 
 def main() -> None:
-    """The writer process: `python -m classifier.decisions.writer FD` (started by DecisionLog, never by hand).
+    """The writer process, on the socket FD in argv[1] (started by DecisionLog, never by hand).
 
     It ignores SIGINT and SIGTERM: a stop of the service reaches it as the end of its socket,
     after the service has sent its last decisions, so it commits them before it ends."""
@@ -611,5 +611,3 @@ def main() -> None:
     Writer(**config).run(sock, buf)
 
 
-if __name__ == "__main__":
-    main()
