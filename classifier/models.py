@@ -393,9 +393,9 @@ class Classification(BaseModel):
     warnings: list[Warning]
     ruleset: RuleSetRef
     decision_id: str | None = Field(
-        None, description="On /v1/classify: the id of this answer in the decision log (GET /v1/decisions/{id}, "
-                          "also in the X-Decision-Id header); present only when the decision log is on. Never "
-                          "in a batch's or a timeline's results (their answer as a whole has one).")
+        None, description="On /v1/classify: the id of this answer in the decision log (also in the X-Decision-Id "
+                          "header); present only when the decision log is on. Never in a batch's or a timeline's "
+                          "results (their answer as a whole has one).")
 
 
 class ErrorItem(BaseModel):
@@ -412,8 +412,8 @@ class ErrorEntry(BaseModel):
     errors: list[ErrorItem]
 
 
-_DECISION_ID = ("The id of this answer in the decision log (GET /v1/decisions/{id}, also in the X-Decision-Id "
-                "header); present only when the decision log is on.")
+_DECISION_ID = ("The id of this answer in the decision log (also in the X-Decision-Id header); present only "
+                "when the decision log is on.")
 
 
 class BatchResponse(BaseModel):
