@@ -11,6 +11,7 @@ no body, no patient reference, no contact id is ever logged.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -546,6 +547,10 @@ MIDDLEWARES: list[Callable[[Any], Any]] = [AccessLog, auth.protect]
 def _lifespan(work: Work) -> Any:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
+        # Everything built at start-up (rule sets, engine, schemas) lives as long as the process: out of the
+        # collector's sight, a full collection scans only what requests left behind (~70 ms -> ~1 ms here; a
+        # request waiting for the decision log lives through several young collections and gets promoted).
+        gc.freeze()
         yield
         await asyncio.to_thread(work.shutdown)  # after uvicorn's grace time: the jobs stop at their next item
 
