@@ -1,16 +1,16 @@
 """The decision log's writer: group commit in a process of its own, never an unrecorded answer.
 
-Each service worker starts one writer process (`main` below)
-and talks to it over a Unix socket pair. The request path does almost nothing: the
-endpoint hands over the request body and the answer exactly as it returns them (bytes
-already encoded), `DecisionLog.record` frames them into an outgoing buffer that the
-event loop writes once per loop turn, and awaits a future. The writer process reads
-every frame that has arrived while its previous commit ran, turns them into rows (JSON
-parsing, hashing), writes them in one transaction, and sends one acknowledgement per
-decision; the event loop reads the acknowledgements (no thread, no lock) and resolves
-the futures. So each answer waits for its own commit, while the JSON and database work
-runs outside the worker's interpreter (measured before this design, a writer *thread*
-halved one worker's throughput by holding the GIL; bench/README.md).
+Each service worker starts one writer process (`main` below) and talks to it over a Unix
+socket pair. The request path does little: the endpoint hands over the request body and
+the answer exactly as it returns them (bytes, already encoded), `DecisionLog.record`
+frames them and awaits a future, and the event loop writes the frames gathered in one
+write, once the writer has acknowledged the previous one and at most every 2 ms. The
+writer process turns them into rows (JSON parsing, hashing), inserts them in one
+transaction and acknowledges each decision; the event loop reads the acknowledgements
+(no thread, no lock) and resolves the futures. So each answer waits for its own commit,
+while the JSON and database work runs outside the worker's interpreter (a writer
+*thread* had halved one worker's throughput by holding its GIL; README.md, the
+decision-log benchmark).
 
 When a commit fails the decisions are either refused (the endpoint answers 503 and
 returns no classification) or, with a spool directory, appended to a local JSON-lines
