@@ -3,8 +3,8 @@
 With the log on, a classify endpoint puts a `decision_id` into its answer and encodes it as
 before, then hands the request body and the answer bytes to `answer()`, which waits until
 the writer process has committed them (group commit, classifier/decisions/writer.py) and
-only then returns the answer, with the id in the body and in `X-Decision-Id`. A decision that cannot be recorded gets
-a 503 and no classification. Reading the log needs the `audit` role (api/security.py).
+only then returns the answer, with the id in the body and in `X-Decision-Id`. A decision
+that cannot be recorded gets a 503 and no classification. Reading the log needs the `audit` role (api/security.py).
 """
 
 from __future__ import annotations
