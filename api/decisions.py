@@ -1,15 +1,14 @@
 """The decision log in the service: recording each answer, and /v1/decisions to read it back.
 
-The classify endpoints build their answer as before and hand it to `answer()`, which
-(when the log is on) gives it a `decision_id`, waits until the writer thread has
-committed it (group commit, classifier/decisions/writer.py) and only then returns it,
-with the id in the body and in `X-Decision-Id`. A decision that cannot be recorded gets
-a 503 and no classification. Reading the log needs the `audit` role (api/security.py).
+With the log on, a classify endpoint puts a `decision_id` into its answer and encodes it as
+before, then hands the request body and the answer bytes to `answer()`, which waits until
+the writer process has committed them (group commit, classifier/decisions/writer.py) and
+only then returns the answer, with the id in the body and in `X-Decision-Id`. A decision
+that cannot be recorded gets a 503 and no classification. Reading the log needs the `audit` role (api/security.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from typing import Any
@@ -25,7 +24,6 @@ from api.security import caller, require_role
 from api.server import REQUEST_ID
 from classifier import decisions
 from classifier.decisions import store
-from classifier.decisions.writer import utcnow
 from classifier.errors import with_swedish
 from classifier.rulesets import RuleSets
 
@@ -44,20 +42,22 @@ def _error(status: int, detail: str, path: str, message: str, kind: str) -> JSON
     return JSONResponse(body, status_code=status)
 
 
-async def answer(request: Request, kind: str, payload: Any, result: dict[str, Any]) -> Response:
-    """The endpoint's answer as JSON, recorded first when the log is on (503 when it cannot be)."""
+async def answer(request: Request, kind: str, decision_id: str, body: bytes, encoded: bytes) -> Response:
+    """The endpoint's answer (`encoded`, holding `decision_id`), returned only once it is recorded with the
+    request `body` (503 when it cannot be)."""
     log = current(request)
-    if log is None:
-        return Response(orjson.dumps(result), media_type="application/json")
-    decision_id = decisions.new_id()
-    result["decision_id"] = decision_id
-    pending = decisions.Pending(decision_id, utcnow(), caller(request).name, kind, payload, result)
+    assert log is not None
     try:
-        await asyncio.wrap_future(log.submit(pending))
+        await log.record(decision_id, caller(request).name, kind, body, encoded)
     except decisions.LogUnavailable:
-        return _error(503, "decision log unavailable: the answer was not recorded, so it is not returned", "$",
-                      "the decision could not be recorded; retry later", "decision_log_unavailable")
-    return Response(orjson.dumps(result), media_type="application/json", headers={HEADER: decision_id})
+        return unavailable()
+    return Response(encoded, media_type="application/json", headers={HEADER: decision_id})
+
+
+def unavailable() -> JSONResponse:
+    """503: the decision could not be recorded, so its answer is not returned."""
+    return _error(503, "decision log unavailable: the answer was not recorded, so it is not returned", "$",
+                  "the decision could not be recorded; retry later", "decision_log_unavailable")
 
 
 def _when(value: str | None, name: str, end: bool) -> dt.datetime | None:
@@ -147,7 +147,7 @@ async def list_decisions(
 def mount(app: FastAPI, sets: RuleSets) -> None:
     """Open the log the environment asks for (BUP_DECISION_LOG…) and add /v1/decisions."""
     statuses = {c.ruleset.version: c.ruleset.status for c in sets.classifiers}
-    log = decisions.from_env(lambda version: statuses.get(version, "unspecified"))
+    log = decisions.from_env(statuses)
     app.state.decision_log = log
     app.include_router(router)
     if log is not None:

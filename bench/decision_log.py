@@ -18,7 +18,7 @@ from classifier.decisions import replay, store
 from classifier.decisions.writer import Pending, entry, new_id
 from classifier.ruleset import DEFAULT_RULES_DIR
 from tests.postgres import postgres_server
-from tests.server import running_server
+from tests.server import server_process
 
 
 @contextmanager
@@ -39,33 +39,54 @@ def _env(**values: str | None) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system, all threads) of the process `pid` and of its children (the writer)."""
+    def one(p: int) -> float:
+        try:
+            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            return 0.0
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return one(pid), sum(one(int(c)) for c in children)
+
+
 def throughput(runs: int, seconds: float, workdir: Path, body: Path, wrk: Any, stats: Any) -> dict[str, Any]:
-    """req/s of /v1/classify at one worker: log off, SQLite, PostgreSQL; each run measures all three."""
+    """req/s of /v1/classify at one worker: log off, SQLite, PostgreSQL; each run measures all three.
+    Also the CPU time per request of the worker and of its writer process (less noisy than req/s on a
+    shared machine; the PostgreSQL server's own CPU is not in it)."""
     out: dict[str, Any] = {}
     with ExitStack() as stack:
         pg = stack.enter_context(postgres_server())
         urls = {"off": None, "sqlite": f"sqlite:///{workdir / 'bench-decisions.db'}", "postgresql": pg.url}
-        bases = {}
+        servers = {}
         for name, url in urls.items():
             with _env(BUP_DECISION_LOG=url, BUP_BENCH_BARE=None):
-                bases[name] = stack.enter_context(running_server(workdir / f"server-log-{name}.log", workers=1))
-        for base in bases.values():
+                servers[name] = stack.enter_context(server_process(workdir / f"server-log-{name}.log", workers=1))
+        for base, _ in servers.values():
             wrk(f"{base}/v1/classify", body, 1, 8)  # warm up
         rps: dict[str, list[float]] = {n: [] for n in urls}
         p99: dict[str, list[float]] = {n: [] for n in urls}
+        worker_ms: dict[str, list[float]] = {n: [] for n in urls}
+        writer_ms: dict[str, list[float]] = {n: [] for n in urls}
         ratios: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
         for _ in range(runs):
             run = {}
-            for name, base in bases.items():  # interleaved, so drift hits all alike
+            for name, (base, proc) in servers.items():  # interleaved, so drift hits all alike
+                before = _cpu_s(proc.pid)
                 r = wrk(f"{base}/v1/classify", body, seconds, 16)
+                after = _cpu_s(proc.pid)
                 assert r["errors"] == 0, (name, r)
                 run[name] = r["rps"]
                 rps[name].append(r["rps"])
                 p99[name].append(r["p99_us"] / 1000)
+                worker_ms[name].append((after[0] - before[0]) * 1000 / r["requests"])
+                writer_ms[name].append((after[1] - before[1]) * 1000 / r["requests"])
             for name in ratios:
                 ratios[name].append(run[name] / run["off"])
         out = {"rps": {n: stats(v) for n, v in rps.items()}, "p99_ms": {n: stats(v) for n, v in p99.items()},
-               "ratio_to_off": {n: stats(v) for n, v in ratios.items()}}
+               "ratio_to_off": {n: stats(v) for n, v in ratios.items()},
+               "cpu_ms_per_request": {n: {"worker": stats(worker_ms[n]), "writer": stats(writer_ms[n])} for n in urls}}
     return out
 
 
@@ -105,11 +126,13 @@ def replay_time(n: int, workdir: Path, requests: list[dict[str, Any]]) -> dict[s
 
 def markdown(r: dict[str, Any], fmt: Any) -> list[str]:
     t, rp = r["throughput"], r["replay"]
-    lines = ["| decision log, 1 worker (wrk, loopback) | /v1/classify req/s | ratio to off | p99 ms |",
-             "|---|---|---|---|"]
+    lines = ["| decision log, 1 worker (wrk, loopback) | /v1/classify req/s | ratio to off | p99 ms "
+             "| CPU ms per request: worker | writer process |", "|---|---|---|---|---|---|"]
     for name in ("off", "sqlite", "postgresql"):
         ratio = fmt(t["ratio_to_off"][name], 2) if name in t["ratio_to_off"] else "1"
-        lines.append(f"| {name} | {fmt(t['rps'][name])} | {ratio} | {fmt(t['p99_ms'][name], 2)} |")
+        cpu = t.get("cpu_ms_per_request", {}).get(name)
+        cpus = f"{fmt(cpu['worker'], 3)} | {fmt(cpu['writer'], 3)}" if cpu else "– | –"
+        lines.append(f"| {name} | {fmt(t['rps'][name])} | {ratio} | {fmt(t['p99_ms'][name], 2)} | {cpus} |")
     lines += ["", f"Replay of {rp['decisions']:,} logged decisions (SQLite, {rp['db_mb']} MB) under a candidate "
               f"rule set: {rp['seconds']:.1f} s ({rp['per_s']:,.0f}/s, {rp['changed_contacts']:,} changed)"
               + ("" if rp["decisions"] >= 1_000_000 else

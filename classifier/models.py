@@ -399,6 +399,10 @@ class Classification(BaseModel):
     commitment: Commitment | None
     warnings: list[Warning]
     ruleset: RuleSetRef
+    decision_id: str | None = Field(
+        None, description="On /v1/classify: the id of this answer in the decision log (also in the X-Decision-Id "
+                          "header); present only when the decision log is on. Never in a batch's or a timeline's "
+                          "results (their answer as a whole has one).")
 
 
 class ErrorItem(BaseModel):
@@ -415,9 +419,15 @@ class ErrorEntry(BaseModel):
     errors: list[ErrorItem]
 
 
+_DECISION_ID = ("The id of this answer in the decision log (also in the X-Decision-Id header); present only "
+                "when the decision log is on.")
+
+
 class BatchResponse(BaseModel):
     results: list[Classification | ErrorEntry]
+    decision_id: str | None = Field(None, description=_DECISION_ID)
 
 
 class TimelineResponse(BaseModel):
     results: list[Classification]
+    decision_id: str | None = Field(None, description=_DECISION_ID)

@@ -8,6 +8,9 @@ import copy
 import datetime as dt
 import hashlib
 import json
+import os
+import signal
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +25,7 @@ from hypothesis import strategies as st
 from api.security import Caller
 from classifier import rulesets
 from classifier.cli import main
-from classifier.decisions import store
+from classifier.decisions import store, writer
 from classifier.decisions.writer import new_id
 
 with warnings.catch_warnings():
@@ -214,6 +217,74 @@ def test_no_answer_when_the_decision_cannot_be_recorded(monkeypatch: pytest.Monk
     finally:
         _mend(log_url)
     assert client.post("/v1/classify", json=contact("2026-02-26")).status_code == 200
+    log_of(client).close()
+
+
+def _until_answered(client: TestClient, seconds: float = 10.0) -> tuple[list[int], Any]:
+    """Post until a 200 comes back (bounded); every status seen, and the last answer."""
+    statuses, deadline = [], time.monotonic() + seconds
+    while True:
+        r = client.post("/v1/classify", json=contact("2026-02-26"))
+        statuses.append(r.status_code)
+        if r.status_code == 200 or time.monotonic() > deadline:
+            return statuses, r
+        time.sleep(0.1)
+
+
+def test_a_writer_process_that_dies_is_noticed_and_replaced(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    client = make_client(monkeypatch, url)
+    log = log_of(client)
+    first = client.post("/v1/classify", json=contact("2026-02-26")).json()["decision_id"]
+    old = log.writer_pid
+    os.kill(old, signal.SIGKILL)
+    statuses, r = _until_answered(client)
+    assert set(statuses) <= {200, 503} and statuses[-1] == 200, statuses  # refused, never answered unrecorded
+    assert log.writer_pid not in (None, old)
+    log.close()
+    engine = store.engine_for(url)
+    with engine.connect() as conn:
+        assert sorted(store.ids(conn)) == sorted([first, r.json()["decision_id"]])
+    engine.dispose()
+
+
+def test_a_writer_that_does_not_answer_gets_503_not_a_hang(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(writer, "ACK_TIMEOUT_S", 1.0)
+    client = make_client(monkeypatch, f"sqlite:///{tmp_path / 'd.db'}")
+    log = log_of(client)
+    assert client.post("/v1/classify", json=contact("2026-02-26")).status_code == 200
+    os.kill(log.writer_pid, signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        r = client.post("/v1/classify", json=contact("2026-02-26"))
+        assert r.status_code == 503 and r.json()["errors"][0]["type"] == "decision_log_unavailable"
+        assert time.monotonic() - start < 10
+    finally:
+        os.kill(log.writer_pid, signal.SIGCONT)
+    statuses, _ = _until_answered(client)
+    assert statuses[-1] == 200, statuses
+    log.close()
+
+
+def test_openapi_shows_the_decision_id_and_the_503(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from classifier.models import BatchResponse, Classification, TimelineResponse
+
+    spec = make_client(monkeypatch, None).get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    for name in ("Classification", "BatchResponse", "TimelineResponse"):
+        assert schemas[name]["properties"]["decision_id"]["anyOf"] == [{"type": "string"}, {"type": "null"}]
+        assert "decision_id" not in schemas[name].get("required", [])
+    for path in ("/v1/classify", "/v1/classify/batch", "/v1/classify/timeline"):
+        answers = spec["paths"][path]["post"]["responses"]
+        assert "decision_log_unavailable" in answers["503"]["description"]
+        assert answers["503"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
+    assert "decision_log" not in spec["paths"]["/v1/reports/monthly"]["post"]["responses"]["503"]["description"]
+    client = make_client(monkeypatch, f"sqlite:///{tmp_path / 'd.db'}")
+    for path, model, body in (("/v1/classify", Classification, contact("2026-02-26")),
+                              ("/v1/classify/batch", BatchResponse, {"items": [contact("2026-02-26")]}),
+                              ("/v1/classify/timeline", TimelineResponse, TIMELINE)):
+        r = client.post(path, json=body)
+        assert model.model_validate(r.json()).decision_id == r.headers["x-decision-id"]
     log_of(client).close()
 
 

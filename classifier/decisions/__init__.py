@@ -2,7 +2,7 @@
 
 - `schema`, `migrations/`: the tables, created and upgraded by alembic.
 - `store`: write, read, list, export and purge (SQLAlchemy Core; SQLite or PostgreSQL).
-- `writer`: group commit from the service, with an optional spool file.
+- `writer`: group commit in a writer process beside each service worker, with an optional spool file.
 - `replay`: classify logged (or example) requests under two rule sets and report the change.
 
 Configuration comes from the environment, so every uvicorn worker reads the same:
@@ -14,15 +14,15 @@ BUP_DECISION_LOG_RETENTION_DAYS (purge older decisions; 0 = keep).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Mapping
 
 from classifier.decisions.writer import DecisionLog, LogUnavailable, Pending, new_id
 
 DEFAULT_RETENTION_DAYS = 730
 
 
-def from_env(status_of: Callable[[str], str]) -> DecisionLog | None:
-    """The log the environment asks for, or None when it is off."""
+def from_env(statuses: Mapping[str, str]) -> DecisionLog | None:
+    """The log the environment asks for, or None when it is off (`statuses`: each rule-set version's status)."""
     url = os.environ.get("BUP_DECISION_LOG")
     if not url:
         return None
@@ -31,7 +31,7 @@ def from_env(status_of: Callable[[str], str]) -> DecisionLog | None:
         raise ValueError(f"BUP_DECISION_LOG_STORE: expected 'request' or 'digest', got {store_mode!r}")
     retention = int(os.environ.get("BUP_DECISION_LOG_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
     return DecisionLog(url, keep_request=store_mode == "request", spool_dir=os.environ.get("BUP_DECISION_LOG_SPOOL"),
-                       retention_days=retention or None, status_of=status_of)
+                       retention_days=retention or None, statuses=statuses)
 
 
 __all__ = ["DEFAULT_RETENTION_DAYS", "DecisionLog", "LogUnavailable", "Pending", "from_env", "new_id"]

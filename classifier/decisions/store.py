@@ -1,7 +1,8 @@
 """Reading and writing the decision log: SQLite (a file) or PostgreSQL (a URL).
 
-Everything here is synchronous SQLAlchemy Core; the service calls it from one
-background writer thread (writer.py) and from the read endpoints' thread pool.
+Everything here is synchronous SQLAlchemy Core (and, for the writer process's inserts,
+the driver's connection itself: `Appender`); the service calls it from its writer process
+(writer.py) and from the read endpoints' thread pool.
 Writes are idempotent (a decision id already present is skipped), so a batch that is
 retried or a spool file replayed twice never records a decision twice.
 """
@@ -9,6 +10,7 @@ retried or a spool file replayed twice never records a decision twice.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +18,10 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
 from classifier.decisions.schema import decision_contacts, decisions
 
+log = logging.getLogger("bup_classifier")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _ADVISORY_KEY = 0x6275_7064_6563  # "bupdec": one migration at a time on a shared PostgreSQL
 
@@ -54,6 +55,9 @@ def engine_for(url: str) -> sa.Engine:
 
 def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the newest migration (alembic); safe to run from several processes."""
+    from alembic import command  # here, so the writer process (which never migrates) does not load it
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
@@ -77,27 +81,74 @@ _DECISION_COLS = [c.name for c in decisions.columns]
 _CONTACT_COLS = [c.name for c in decision_contacts.columns]
 
 
-def write(conn: sa.Connection, entries: list[dict[str, Any]]) -> None:
-    """Insert entries ({"decision": row, "contacts": [rows]}, JSON-shaped) in the caller's transaction.
-
-    Times go in as UTC; SQLite gets them as the text SQLAlchemy itself writes and reads there.
-    """
-    lite = conn.dialect.name == "sqlite"
+def _rows(entries: list[dict[str, Any]], lite: bool) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The entries' rows for the driver. Times go in as UTC; SQLite gets them as the text SQLAlchemy
+    itself writes and reads there."""
     rows, contacts = [], []
     for e in entries:
         d = e["decision"]
         when = dt.datetime.fromisoformat(d["recorded_at"]).astimezone(dt.UTC).replace(tzinfo=None)
-        row = {**d, "recorded_at": when.strftime("%Y-%m-%d %H:%M:%S.%f") if lite else when}
+        row = {**d, "recorded_at": when.isoformat(" ", "microseconds") if lite else when}
         rows.append(tuple(row[c] for c in _DECISION_COLS))
         for c in e["contacts"]:
             day = c.get("contact_date")
             c = {**c, "contact_date": day if lite or not day else dt.date.fromisoformat(day)}
             contacts.append(tuple(c[k] for k in _CONTACT_COLS))
+    return rows, contacts
+
+
+def write(conn: sa.Connection, entries: list[dict[str, Any]]) -> None:
+    """Insert entries ({"decision": row, "contacts": [rows]}, JSON-shaped) in the caller's transaction."""
+    lite = conn.dialect.name == "sqlite"
+    rows, contacts = _rows(entries, lite)
     dialect = "sqlite" if lite else "postgresql"
     if rows:
         conn.exec_driver_sql(_SQL[("decisions", dialect)], rows)
     if contacts:
         conn.exec_driver_sql(_SQL[("decision_contacts", dialect)], contacts)
+
+
+class Appender:
+    """`write` and commit on one driver connection kept open (the writer process's hot path): no pool
+    checkout, ping or SQLAlchemy transaction per commit, and on PostgreSQL both inserts and the commit
+    in one pipeline (one round trip). A connection that failed is dropped; the next call opens another."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self.lite = engine.dialect.name == "sqlite"
+        self._conn: Any = None
+
+    def write(self, entries: list[dict[str, Any]]) -> None:
+        """Insert and commit; an exception when the database did not take them (nothing committed)."""
+        rows, contacts = _rows(entries, self.lite)
+        dialect = "sqlite" if self.lite else "postgresql"
+        if self._conn is None:
+            self._conn = self.engine.raw_connection()
+        raw = self._conn.driver_connection
+        try:
+            if self.lite:
+                cur = raw.cursor()
+                cur.executemany(_SQL[("decisions", dialect)], rows)
+                if contacts:
+                    cur.executemany(_SQL[("decision_contacts", dialect)], contacts)
+                raw.commit()
+            else:
+                with raw.pipeline(), raw.cursor() as cur:
+                    cur.executemany(_SQL[("decisions", dialect)], rows)
+                    if contacts:
+                        cur.executemany(_SQL[("decision_contacts", dialect)], contacts)
+                    raw.commit()
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                conn.invalidate()  # never back into the pool half-way through a transaction
+            except Exception as exc:
+                log.error("decision log: closing a failed connection: %s", type(exc).__name__)
 
 
 def moment(value: str | None, end: bool) -> dt.datetime | None:

@@ -1,31 +1,45 @@
-"""The decision log's writer: group commit off the request path, never an unrecorded answer.
+"""The decision log's writer: group commit in a process of its own, never an unrecorded answer.
 
-A request hands its answer to `DecisionLog.submit` and awaits the returned future; one
-background thread takes every entry queued while the previous commit ran, writes them
-in one transaction and resolves their futures. So each answer waits for its own
-commit (latency rises by about one commit), while throughput holds: under load one
-commit carries many decisions.
+Each service worker starts one writer process (`main` below) and talks to it over a Unix
+socket pair. The request path does little: the endpoint hands over the request body and
+the answer exactly as it returns them (bytes, already encoded), `DecisionLog.record`
+frames them and awaits a future, and the event loop writes the frames gathered in one
+write, once the writer has acknowledged the previous one and at most every 2 ms. The
+writer process turns them into rows (JSON parsing, hashing), inserts them in one
+transaction and acknowledges each decision; the event loop reads the acknowledgements
+(no thread, no lock) and resolves the futures. So each answer waits for its own commit,
+while the JSON and database work runs outside the worker's interpreter (a writer
+*thread* had halved one worker's throughput by holding its GIL; README.md, the
+decision-log benchmark).
 
-When a commit fails the entries are either failed (the endpoint answers 503 and
+When a commit fails the decisions are either refused (the endpoint answers 503 and
 returns no classification) or, with a spool directory, appended to a local JSON-lines
-file and fsynced before their futures resolve; spooled entries are written into the
+file and fsynced before they are acknowledged; spooled decisions are written into the
 database once it answers again (idempotently: a decision id already there is skipped).
-Either way no answered decision is lost.
+If the writer process dies, every decision waiting for it is refused (503) and a new
+writer is started; an acknowledgement that does not come within `ACK_TIMEOUT_S` is a
+503 too. Either way no answered decision is lost and no request waits forever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import datetime as dt
 import hashlib
 import logging
 import os
-import queue
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,9 +49,15 @@ import orjson
 from classifier.decisions import store
 
 log = logging.getLogger("bup_classifier")
-MAX_BATCH = 1000
+MAX_BATCH = 1000  # decisions in one transaction at most
 PURGE_EVERY_S = 3600.0
+COMMIT_EVERY_S = 0.002  # at most one write to the writer per 2 ms (DecisionLog._flush_soon)
+ACK_TIMEOUT_S = 30.0  # a decision not acknowledged by then is refused (503)
+RESTART_EVERY_S = 1.0  # a writer that died is restarted at most this often
 _SPOOL_CHUNK = 1000
+_HEAD = struct.Struct("<III")  # a frame: lengths of meta, request body, answer; then the three
+_ACK = 37  # an acknowledgement: b"+" (recorded) or b"-" (refused), then the 36-character decision id
+_SOCKET_BUFFER = 4 << 20
 
 
 class LogUnavailable(RuntimeError):
@@ -63,12 +83,17 @@ def new_id() -> str:
         _last_ms = ms
         seq = _seq
     rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    return str(uuid.UUID(int=(ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand))
+    h = f"{(ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass
 class Pending:
-    """One answer waiting to be recorded (serialised in the writer thread, not on the request path)."""
+    """One answered decision, as the rows are built from it (in the writer process, not on the request path)."""
 
     decision_id: str
     recorded_at: dt.datetime
@@ -76,6 +101,7 @@ class Pending:
     kind: str  # classify | batch | timeline
     payload: Any
     answer: dict[str, Any]
+    answer_json: bytes | None = None  # the answer exactly as returned, when the caller has it encoded
 
 
 def contact_dates(kind: str, payload: Any) -> list[str | None]:
@@ -98,116 +124,356 @@ def entry(p: Pending, keep_request: bool, status_of: Callable[[str], str]) -> di
         "ruleset_name": a["ruleset"]["name"], "ruleset_version": a["ruleset"]["version"],
         "ruleset_status": status_of(a["ruleset"]["version"]), "ruleset_sha256": a["ruleset"]["sha256"],
     } for i, a in enumerate(answers) if "contact_type" in a]
+    answer = p.answer_json if p.answer_json is not None else orjson.dumps(p.answer)
     return {
         "decision": {
             "decision_id": p.decision_id, "recorded_at": p.recorded_at.isoformat(), "caller": p.caller,
             "kind": p.kind, "stored": "request" if keep_request else "digest",
             "request_sha256": hashlib.sha256(request).hexdigest(),
             "request": request.decode() if keep_request else None,
-            "answer": orjson.dumps(p.answer).decode(),
+            "answer": answer.decode(),
         },
         "contacts": contacts,
     }
 
 
+# ---- the service side ---------------------------------------------------------------------
+
+
 class DecisionLog:
-    """The log of one process: a database, a writer thread, and optionally a spool directory."""
+    """The log of one service process: the database (read here, written by its writer process)."""
 
     def __init__(self, url: str, *, keep_request: bool = True, spool_dir: str | os.PathLike[str] | None = None,
-                 retention_days: int | None = None, status_of: Callable[[str], str] = lambda _v: "unspecified"):
+                 retention_days: int | None = None, statuses: Mapping[str, str] | None = None):
         self.url = url
         self.engine = store.engine_for(url)
         store.migrate(self.engine)
+        if spool_dir:
+            Path(spool_dir).mkdir(parents=True, exist_ok=True)
+        self._config = {"url": url, "keep_request": keep_request, "spool_dir": str(spool_dir) if spool_dir else None,
+                        "retention_days": retention_days, "statuses": dict(statuses or {})}
+        self._waiting: dict[str, tuple[asyncio.Future[None], float]] = {}  # by id: future, time sent
+        self._watch: asyncio.TimerHandle | None = None
+        self._next: list[bytes] = []  # the parts of the frames gathered for the next write
+        self._next_n = 0
+        self._out = bytearray()  # the write in progress
+        self._unacked = 0  # decisions written and not yet acknowledged
+        self._sock: socket.socket | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._acks = b""
+        self._flush_due = False
+        self._writing = False
+        self._last_flush = 0.0
+        self._started = 0.0
+        self._closed = False
+        self._start()
+        atexit.register(self.close)
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process's id (None while it is being restarted)."""
+        return self._proc.pid if self._proc is not None else None
+
+    # -- the request side ---------------------------------------------------------------
+
+    async def record(self, decision_id: str, caller: str, kind: str, body: bytes, answer: bytes) -> None:
+        """Return once the decision (the request body and the answer as returned) is committed or spooled.
+
+        LogUnavailable when it is not: the database refused it, the writer died, or no
+        acknowledgement came within ACK_TIMEOUT_S.
+        """
+        if self._closed:
+            raise LogUnavailable("the decision log is closed")
+        if self._sock is None and time.monotonic() - self._started >= RESTART_EVERY_S:
+            self._start()
+        if self._sock is None:
+            raise LogUnavailable("the decision log's writer is restarting")
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._attach(loop)
+        meta = orjson.dumps([decision_id, time.time_ns(), caller, kind])
+        self._next += (_HEAD.pack(len(meta), len(body), len(answer)), meta, body, answer)
+        self._next_n += 1
+        fut = loop.create_future()
+        self._waiting[decision_id] = (fut, time.monotonic())
+        self._flush_soon()
+        if self._watch is None:
+            self._watch = loop.call_later(1.0, self._overdue)
+        try:
+            await fut
+        finally:
+            self._waiting.pop(decision_id, None)
+
+    def _overdue(self) -> None:
+        """Refuse the decisions waiting longer than ACK_TIMEOUT_S (one timer for all, not one per request)."""
+        self._watch = None
+        since = time.monotonic() - ACK_TIMEOUT_S
+        late = []
+        for decision_id, (_fut, t) in self._waiting.items():  # in the order they were sent
+            if t > since:
+                break
+            late.append(decision_id)
+        if late:
+            log.error("decision log: %d decision(s) not acknowledged within %g s; refused", len(late), ACK_TIMEOUT_S)
+        for decision_id in late:
+            fut = self._waiting.pop(decision_id)[0]
+            if not fut.done():
+                fut.set_exception(LogUnavailable("the decision log did not answer in time"))
+        if self._waiting and self._loop is not None and not self._loop.is_closed():
+            self._watch = self._loop.call_later(1.0, self._overdue)
+
+    def _start(self) -> None:
+        """Start a writer process and hand it the configuration (not on its command line: the URL may hold
+        a password)."""
+        self._started = time.monotonic()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        for s in (ours, theirs):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
+        try:
+            self._proc = subprocess.Popen([sys.executable, "-c", "from classifier.decisions.writer import main; main()",
+                                           str(theirs.fileno())], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            ours.close()
+            log.error("decision log: cannot start the writer: %s", type(exc).__name__)
+            return
+        finally:
+            theirs.close()
+        config = orjson.dumps(self._config)
+        ours.sendall(_HEAD.pack(len(config), 0, 0) + config)
+        ours.setblocking(False)
+        self._sock, self._acks = ours, b""
+        self._out, self._next, self._next_n, self._unacked = bytearray(), [], 0, 0
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.add_reader(ours.fileno(), self._read_acks)
+
+    def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Read acknowledgements on this event loop (one in the service; the test client opens one per request)."""
+        assert self._sock is not None
+        old = self._loop
+        if old is not None and not old.is_closed():
+            old.remove_reader(self._sock.fileno())
+            if self._writing:
+                old.remove_writer(self._sock.fileno())
+        self._loop, self._writing, self._flush_due, self._watch = loop, False, False, None
+        loop.add_reader(self._sock.fileno(), self._read_acks)
+        if self._out:
+            self._send()
+
+    def _flush_soon(self) -> None:
+        """Group commit: the decisions gathered go to the writer in one write, once it has acknowledged the
+        previous write and at most every COMMIT_EVERY_S; each commit costs the database about as much as
+        a hundred decisions in it, so under load one commit carries many. After a pause, at once."""
+        if self._flush_due or self._unacked or not self._next_n or self._loop is None:
+            return
+        self._flush_due = True
+        wait = self._last_flush + COMMIT_EVERY_S - time.monotonic()
+        if wait > 0:
+            self._loop.call_later(wait, self._flush)
+        else:
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        if self._sock is None or self._unacked or not self._next_n:
+            return
+        self._last_flush = time.monotonic()
+        self._out += b"".join(self._next)
+        self._unacked, self._next, self._next_n = self._next_n, [], 0
+        self._send()
+
+    def _send(self) -> None:
+        """Write what the socket takes now; the rest when it is writable."""
+        if self._sock is None or self._loop is None:
+            return
+        try:
+            sent = self._sock.send(self._out)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._lost("the connection to the writer broke")
+            return
+        del self._out[:sent]
+        if self._out and not self._writing:
+            self._writing = True
+            self._loop.add_writer(self._sock.fileno(), self._send)
+        elif not self._out and self._writing:
+            self._writing = False
+            self._loop.remove_writer(self._sock.fileno())
+
+    def _read_acks(self) -> None:
+        assert self._sock is not None
+        try:
+            data = self._sock.recv(1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._lost("the writer process ended")
+            return
+        acks = self._acks + data
+        whole = len(acks) - len(acks) % _ACK
+        for i in range(0, whole, _ACK):
+            fut = self._waiting.pop(acks[i + 1 : i + _ACK].decode(), (None,))[0]
+            if fut is not None and not fut.done():
+                if acks[i] == 0x2B:  # "+"
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(LogUnavailable("the decision log is unavailable"))
+        self._acks = acks[whole:]
+        self._unacked = max(0, self._unacked - whole // _ACK)
+        self._flush_soon()
+
+    def _lost(self, why: str) -> None:
+        """The writer is gone: refuse every decision waiting for it, and start another."""
+        sock, proc = self._sock, self._proc
+        self._sock, self._proc = None, None
+        if sock is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(sock.fileno())
+                if self._writing:
+                    self._loop.remove_writer(sock.fileno())
+            sock.close()
+        self._writing = self._flush_due = False
+        self._out, self._next, self._next_n, self._unacked = bytearray(), [], 0, 0
+        code = _reap(proc)
+        log.error("decision log: %s (exit %s); %d waiting decision(s) refused", why, code, len(self._waiting))
+        for fut, _ in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(LogUnavailable("the decision log's writer ended"))
+        self._waiting.clear()
+        if not self._closed and time.monotonic() - self._started >= RESTART_EVERY_S:
+            self._start()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Let the writer commit what it has and stop (at shutdown)."""
+        if self._closed:
+            return
+        self._closed = True
+        sock, proc = self._sock, self._proc
+        self._sock = None
+        if sock is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(sock.fileno())
+                if self._writing:
+                    self._loop.remove_writer(sock.fileno())
+            deadline = time.monotonic() + timeout
+            try:
+                sock.setblocking(True)
+                sock.settimeout(timeout)
+                sock.sendall(self._out + b"".join(self._next))
+                sock.shutdown(socket.SHUT_WR)  # the writer commits what it has read, then ends
+                while sock.recv(1 << 16) and time.monotonic() < deadline:
+                    pass
+            except OSError:
+                pass
+            sock.close()
+            if proc is not None:
+                try:
+                    proc.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    log.error("decision log: the writer did not stop within %g s; killed", timeout)
+        _reap(proc)
+        self.engine.dispose()
+
+
+def _reap(proc: subprocess.Popen[bytes] | None) -> int | None:
+    """The exit code of a writer that ended (one still running is killed first)."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        proc.kill()
+    return proc.wait()
+
+
+# ---- the writer process ---------------------------------------------------------------------
+
+
+class Writer:
+    """The writer process's work: group commit, acknowledgements, the spool, retention."""
+
+    def __init__(self, url: str, keep_request: bool, spool_dir: str | None, retention_days: int | None,
+                 statuses: dict[str, str]):
+        self.engine = store.engine_for(url)
+        self.appender = store.Appender(self.engine)
         self.keep_request = keep_request
         self.spool_dir = Path(spool_dir) if spool_dir else None
-        if self.spool_dir:
-            self.spool_dir.mkdir(parents=True, exist_ok=True)
         self.retention_days = retention_days
-        self.status_of = status_of
-        self._queue: queue.SimpleQueue[tuple[Pending, Future[None]] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self.statuses = statuses
         self._spool_fh: Any = None
         self._spool_pending = bool(self.spool_dir and any(self.spool_dir.glob("*.jsonl")))
         self._next_purge = 0.0
         self._next_replay = 0.0
-        self._closed = False
 
-    # -- the request side ---------------------------------------------------------------
+    def status_of(self, version: str) -> str:
+        return self.statuses.get(version, "unspecified")
 
-    def submit(self, pending: Pending) -> Future[None]:
-        """Queue one decision; the future resolves once it is committed (or spooled)."""
-        if self._closed:
-            raise LogUnavailable("the decision log is closed")
-        if self._thread is None:
-            with self._start_lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
-                    self._thread.start()
-                    atexit.register(self.close)
-        fut: Future[None] = Future()
-        self._queue.put((pending, fut))
-        return fut
-
-    def close(self, timeout: float = 30.0) -> None:
-        """Commit what is queued and stop the writer (at shutdown)."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout)
+    def run(self, sock: socket.socket, buf: bytearray) -> None:
+        """Until the service closes its end: read the frames that have arrived, commit them together, ack.
+        (The service paces its writes, DecisionLog.record, so one commit carries many decisions.)"""
+        ended = False
+        while True:
+            frames, used = _frames(buf, MAX_BATCH)
+            if frames:
+                del buf[:used]
+                self._commit(frames, sock)
+                self._housekeeping()
+                continue
+            if ended:
+                break
+            ready, _, _ = select.select([sock], [], [], 1.0)
+            if not ready:
+                self._housekeeping()
+                continue
+            while True:  # everything there is now
+                try:
+                    data = sock.recv(1 << 20, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    data = b""
+                if not data:
+                    ended = True  # a torn last frame was never acknowledged, so never answered: dropped
+                    break
+                buf += data
+                if len(data) < 1 << 20:
+                    break
         if self._spool_pending:  # a last try, so a clean stop leaves no spool behind when the database is back
             self._replay_spool()
         if self._spool_fh:
             self._spool_fh.close()
+        self.appender.close()
         self.engine.dispose()
 
-    # -- the writer thread ----------------------------------------------------------------
+    def _entry(self, frame: tuple[bytes, bytes, bytes]) -> dict[str, Any]:
+        meta, body, answer = frame
+        decision_id, ns, caller, kind = orjson.loads(meta)
+        when = dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.UTC).replace(microsecond=ns // 1000 % 1_000_000)
+        p = Pending(decision_id, when, caller, kind, orjson.loads(body),
+                    orjson.loads(answer), answer)
+        return entry(p, self.keep_request, self.status_of)
 
-    def _run(self) -> None:
-        stop = False
-        while not stop:
+    def _commit(self, frames: list[tuple[bytes, bytes, bytes]], sock: socket.socket) -> None:
+        acks, entries = [], []
+        for f in frames:
             try:
-                first = self._queue.get(timeout=1.0)
-            except queue.Empty:
-                self._housekeeping()
-                continue
-            batch: list[tuple[Pending, Future[None]]] = []
-            item = first
-            while True:
-                if item is None:
-                    stop = True
-                else:
-                    batch.append(item)
-                if len(batch) >= MAX_BATCH:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                self._commit(batch)
-            self._housekeeping()
-
-    def _commit(self, batch: list[tuple[Pending, Future[None]]]) -> None:
-        try:
-            entries = [entry(p, self.keep_request, self.status_of) for p, _ in batch]
-        except Exception as exc:  # an answer of a shape the log cannot read: fail those requests
-            for _, fut in batch:
-                fut.set_exception(LogUnavailable(f"cannot record: {type(exc).__name__}"))
-            return
-        try:
-            with self.engine.begin() as conn:
-                store.write(conn, entries)
-        except Exception as exc:
-            log.error("decision log: commit of %d decision(s) failed: %s", len(batch), type(exc).__name__)
-            if self.spool_dir is None or not self._spool(entries):
-                for _, fut in batch:
-                    fut.set_exception(LogUnavailable("the decision log is unavailable"))
-                return
-        for _, fut in batch:
-            fut.set_result(None)
+                entries.append(self._entry(f))
+            except Exception as exc:  # an answer of a shape the log cannot read: refuse that decision
+                log.error("decision log: cannot record a decision: %s", type(exc).__name__)
+                acks.append(b"-" + orjson.loads(f[0])[0].encode())
+        ok = b"+"
+        if entries:
+            try:
+                self.appender.write(entries)
+            except Exception as exc:
+                log.error("decision log: commit of %d decision(s) failed: %s", len(entries), type(exc).__name__)
+                if self.spool_dir is None or not self._spool(entries):
+                    ok = b"-"
+        acks += [ok + e["decision"]["decision_id"].encode() for e in entries]
+        with contextlib.suppress(OSError):  # the service is gone: what it sent is committed all the same
+            sock.sendall(b"".join(acks))
 
     def _housekeeping(self) -> None:
         if self._spool_pending and time.monotonic() >= self._next_replay:
@@ -277,14 +543,32 @@ class DecisionLog:
                         return
             try:
                 for i in range(0, len(entries), _SPOOL_CHUNK):
-                    with self.engine.begin() as conn:
-                        store.write(conn, entries[i : i + _SPOOL_CHUNK])
+                    self.appender.write(entries[i : i + _SPOOL_CHUNK])
             except Exception as exc:
                 log.error("decision log: spool replay waits for the database: %s", type(exc).__name__)
                 return
             path.unlink()
             log.info("decision log: %d spooled decision(s) written from %s", len(entries), path.name)
         self._spool_pending = self._spool_fh is not None
+
+
+def _frames(buf: bytearray, limit: int) -> tuple[list[tuple[bytes, bytes, bytes]], int]:
+    """The complete frames at the start of buf (at most `limit`), and the bytes they take."""
+    out, at, size = [], 0, _HEAD.size
+    view = memoryview(buf)
+    try:
+        while len(out) < limit and len(buf) - at >= size:
+            m, b, a = _HEAD.unpack_from(buf, at)
+            end = at + size + m + b + a
+            if end > len(buf):
+                break
+            start = at + size
+            out.append((bytes(view[start : start + m]), bytes(view[start + m : start + m + b]),
+                        bytes(view[start + m + b : end])))
+            at = end
+    finally:
+        view.release()
+    return out, at
 
 
 def _alive(pid: int) -> bool:
@@ -299,7 +583,31 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+def main() -> None:
+    """The writer process, on the socket FD in argv[1] (started by DecisionLog, never by hand).
+
+    It ignores SIGINT and SIGTERM: a stop of the service reaches it as the end of its socket,
+    after the service has sent its last decisions, so it commits them before it ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        from api.server import configure_logging  # the service's JSON log lines, when the service is installed
+
+        configure_logging()
+    except ImportError:
+        logging.basicConfig(level=logging.INFO)
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    buf = bytearray()
+    while True:
+        frames, used = _frames(buf, 1)
+        if frames:
+            break
+        data = sock.recv(1 << 16)
+        if not data:
+            return
+        buf += data
+    del buf[:used]
+    config = orjson.loads(frames[0][0])
+    Writer(**config).run(sock, buf)
 
 
