@@ -7,6 +7,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -58,10 +59,15 @@ def test_log_has_one_structured_line_per_request_and_no_body(server) -> None:
     before = log.read_text().count("\n")
     assert httpx.post(f"{base}/v1/classify", json=req).status_code == 200
     assert httpx.post(f"{base}/v1/classify", json={**req, "contact": {**req["contact"], "x": 1}}).status_code == 422
-    text = log.read_text()
+    deadline = time.monotonic() + 10  # the access line is written once the answer is sent: wait for both
+    while True:
+        text = log.read_text()
+        lines = [json.loads(line) for line in text.splitlines()[before:] if line.startswith('{"')]
+        if sum(x.get("path") == "/v1/classify" for x in lines) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     for secret in (secret_ref, secret_id, "Q-SECRET-PROBLEM"):
         assert secret not in text
-    lines = [json.loads(line) for line in text.splitlines()[before:] if line.startswith("{")]
     assert [(x["method"], x["path"], x["status"], x["contacts"]) for x in lines[-2:]] == [
         ("POST", "/v1/classify", 200, 1), ("POST", "/v1/classify", 422, 1)]
     assert all({"duration_ms", "ruleset_version"} <= set(x) for x in lines)
