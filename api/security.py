@@ -69,7 +69,9 @@ ACCESS: tuple[tuple[str, str], ...] = (
     ("/v1/impact", "audit"),
     ("/v1/ruleset", ANY),
 )
-EXACT_OPEN = frozenset({"/"})  # the page itself (the prefix "/" would match everything)
+# The pages themselves (the prefix "/" would match everything): a browser opens them without a
+# header, and they send the key the workbench asked for with every API call they make.
+EXACT_OPEN = frozenset({"/", "/workbench/month", "/workbench/impact"})
 
 
 def declared(path: str) -> str | None:

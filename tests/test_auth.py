@@ -223,7 +223,7 @@ def test_open_paths_stay_open(client) -> None:
     page = client.get("/")
     assert page.status_code == 200 and 'id="key-form"' in page.text
     for path in ("/workbench/static/workbench.js", "/workbench/static/workbench.css", "/docs", "/openapi.json",
-                 "/docs/oauth2-redirect"):
+                 "/docs/oauth2-redirect", "/workbench/month", "/workbench/impact", "/workbench/static/pages.js"):
         assert client.get(path).status_code == 200, path
 
 
@@ -552,13 +552,28 @@ def test_the_workbench_asks_for_a_key_on_401_and_sends_it(auth_file, tmp_path) -
             assert pg.evaluate("sessionStorage.getItem('bup-api-key')") == keys["journal-a"]
             pg.click(f'button[data-example="{example.name}"]')
             pg.wait_for_selector("#answer-card")
+            # The month's upload page opens without a header and sends the key the workbench asked for.
+            extract = tmp_path / "extract.csv"
+            extract.write_text("patient_ref,event_id,event_type,date,region,unit,pathway,setting,activity,"
+                               "health_problem\np1,e1,care_request,2026-03-01,R,U,A,,,\n"
+                               "p1,e2,contact,2026-03-10,R,U,,bup,assessment,F41\n", encoding="utf-8")
+            pg.goto(base + "/workbench/month")
+            pg.set_input_files("#file", str(extract))
+            pg.click("button[type=submit]")
+            assert pg.wait_for_selector("#totals").inner_text().startswith("1 patienter, 1 kontakter, 1 mätpunkter")
+            # The impact page needs the audit role: with a classify key it says so instead of failing.
+            pg.goto(base + "/workbench/impact")
+            pg.wait_for_selector("body[data-ready=true]")
+            pg.click("#run")
+            assert "kräver rollen audit" in pg.wait_for_selector("#out .error").inner_text()
             assert uncaught == []
         finally:
             browser.close()
     lines = [x for x in map(json.loads, filter(None, log.read_text().splitlines())) if "method" in x]
     assert [(x["path"], x["status"], x["caller"]) for x in lines if x["path"].startswith(("/v1", "/workbench/l"))] == [
         ("/workbench/library", 401, None), ("/workbench/library", 401, None),
-        ("/workbench/library", 200, "journal-a"), ("/v1/classify", 200, "journal-a")]
+        ("/workbench/library", 200, "journal-a"), ("/v1/classify", 200, "journal-a"),
+        ("/v1/months", 200, "journal-a"), ("/v1/ruleset", 200, "journal-a"), ("/v1/impact", 403, "journal-a")]
 
 
 @given(st.lists(st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=60), min_size=3,
