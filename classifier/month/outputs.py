@@ -202,6 +202,12 @@ def _figures_table(rows: list[dict[str, Any]]) -> str:
     return f"<table>{head}{body}</table>"
 
 
+def _figures(rows: list[dict[str, Any]]) -> str:
+    """A section's figures: the chart with its legend, then the table."""
+    return ("<p class='legend'><span style='background:#999'></span>som registrerat "
+            "<span style='background:#1f5fa8'></span>enligt reglerna</p>" + _bars(rows) + _figures_table(rows))
+
+
 def _pattern(cell: dict[str, Any], ruleset: RuleSet) -> str:
     rule_id = next(iter(cell["rules_fired"]))
     rule = ruleset.rules_by_id[rule_id]
@@ -240,9 +246,7 @@ def audit_html(audit: dict[str, Any], ruleset: RuleSet) -> str:
         f"<li>{_e(FINDING_SV.get(k, k))}: {n}</li>" for k, n in audit["finding_counts"].items()) + "</ul>")
     for r in audit["regions"]:
         out.append(f"<section><h2>{_e(r['region'])} – hela regionen</h2>")
-        out.append("<p class='legend'><span style='background:#999'></span>som registrerat "
-                   "<span style='background:#1f5fa8'></span>enligt reglerna</p>" + _bars(r["figures"]))
-        out.append(_figures_table(r["figures"]))
+        out.append(_figures(r["figures"]))
         if r["money"]:
             out.append("<h3>Prestationsmedel (månadens nivå)</h3><table><tr><th>Månad</th><th>Område</th>"
                        "<th>Som registrerat</th><th>Enligt reglerna</th><th>Skillnad mnkr</th></tr>" + "".join(
@@ -256,9 +260,7 @@ def audit_html(audit: dict[str, Any], ruleset: RuleSet) -> str:
         out.append(f"<section><h2>{_e(u['unit'])} <span class='muted'>({_e(u['region'])})</span></h2>")
         out.append(f"<p>{reg['compared']} registrerade kontakter jämförda: {reg['agree']} stämmer, "
                    f"{reg['disagree']} avviker.</p>")
-        out.append("<p class='legend'><span style='background:#999'></span>som registrerat "
-                   "<span style='background:#1f5fa8'></span>enligt reglerna</p>" + _bars(u["figures"]))
-        out.append(_figures_table(u["figures"]))
+        out.append(_figures(u["figures"]))
         if u["matrix"]:
             out.append("<h3>Avvikelser: registrerat × enligt reglerna</h3><table><tr><th>Registrerat</th>"
                        "<th>Enligt reglerna</th><th>Antal</th><th>Regel</th><th>Kontakt-id</th></tr>" + "".join(
