@@ -10,7 +10,7 @@ from typing import Any
 
 from classifier.engine import Decision
 from classifier.facts import Derived, commitment_window
-from classifier.models import CareRequest, Contact
+from classifier.models import CareRequest, Contact, iso
 from classifier.ruleset import RuleSet
 
 
@@ -106,7 +106,7 @@ def wait(
     rule = ruleset.tables["exclusions"]["codes"].get(exclusion) if exclusion else None
     within = days <= limit
     out.update(
-        start_date=start.isoformat(),
+        start_date=iso(start),
         days=days,
         within_limit=within,
         in_numerator=within and not (rule and rule["excluded_from_numerator"]),

@@ -29,6 +29,7 @@ from classifier.models import (
     Pathway,
     Setting,
     TreatmentConcluded,
+    iso,
 )
 
 if TYPE_CHECKING:  # the loader imports FACT_VALUES from here
@@ -307,5 +308,4 @@ def commitment_window(derived: Derived, contact_date: date, continues: bool, mon
         opened, latest = derived.ongoing
     else:
         return None
-    return {"opened": opened.isoformat(), "latest_contact": latest.isoformat(),
-            "window_ends": plus_months(latest, months).isoformat()}
+    return {"opened": iso(opened), "latest_contact": iso(latest), "window_ends": iso(plus_months(latest, months))}

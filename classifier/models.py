@@ -59,6 +59,13 @@ def _calendar_date(value: str) -> date:
     return parsed
 
 
+@functools.lru_cache(maxsize=65536)
+def iso(day: date) -> str:
+    """`day.isoformat()`, cached: a month of answers writes each of a few hundred dates thousands of
+    times, and date.isoformat formats through printf (measured: ~8 % of the month's instructions)."""
+    return day.isoformat()
+
+
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(reject_identity_number)]
 AtcCode = Annotated[str, Field(pattern=r"^[A-Z][0-9]{2}[A-Z]{2}[0-9]{2}$", examples=["N06BA04"])]

@@ -98,6 +98,11 @@ class RuleSet:
         return {i["id"]: i for i in self.tables["checklist"]["items"]}
 
     @functools.cached_property
+    def checklist_fields(self) -> dict[str, str]:
+        """Checklist id (D1…X1) -> the model field that answers it (an extract's columns are the ids)."""
+        return {i: item["field"] for i, item in self.checklist_by_id.items()}
+
+    @functools.cached_property
     def medication_prefixes(self) -> tuple[str, ...]:
         """The care-guarantee ATC codes and prefixes, for one str.startswith per code."""
         return tuple(e["code"] for e in self.tables["medications"]["atc"])

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from classifier.models import (
     CareClosed,
+    Contact,
     InvestigationConcluded,
     TimelineCareRequest,
     TimelineContact,
@@ -369,6 +370,14 @@ def _blank(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None and v != ""}
 
 
+# A contact's text fields and the columns they come from (empty cells are left out, so the model's
+# defaults apply); its id is contact_id, or the event_id when the extract has no contact id.
+_CONTACT_TEXT = (("date", "date"), ("setting", "setting"), ("activity", "activity"),
+                 ("health_problem", "health_problem"), ("treatment_modality", "treatment_modality"),
+                 ("contact_form", "contact_form"), ("decision_date", "decision_date"),
+                 ("wait_exclusion", "wait_exclusion"))
+
+
 def _problems_of(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
     out = []
     for e in exc.errors():
@@ -396,21 +405,23 @@ def to_row(rec: dict[str, Any], ruleset: RuleSet, names: list[str]) -> Row | Rej
         problems += [(c, "required") for c in ("region", "unit") if not rec.get(c)]
     event: Any = None
     if etype in EVENT_TYPES:  # every problem of the row, not only the first
-        checklist = {i: item["field"] for i, item in ruleset.checklist_by_id.items()}
+        checklist = ruleset.checklist_fields
         try:
             if etype == "contact":
+                contact: dict[str, Any] = {"id": rec.get("contact_id") or rec.get("event_id"),
+                                           "medications_atc": _list(rec.get("medications_atc")),
+                                           "kva_codes": _list(rec.get("kva_codes"))}
+                for key, col in _CONTACT_TEXT:
+                    if value := rec.get(col):
+                        contact[key] = value
                 urgent = _bool(rec.get("urgent"), "urgent", problems)
-                contact = _blank({
-                    "id": rec.get("contact_id") or rec.get("event_id"), "date": rec.get("date"),
-                    "setting": rec.get("setting"), "activity": rec.get("activity"), "urgent": urgent,
-                    "health_problem": rec.get("health_problem"), "treatment_modality": rec.get("treatment_modality"),
-                    "medications_atc": _list(rec.get("medications_atc")), "kva_codes": _list(rec.get("kva_codes")),
-                    "contact_form": rec.get("contact_form"), "decision_date": rec.get("decision_date"),
-                    "wait_exclusion": rec.get("wait_exclusion"),
-                })
-                for k in ("medications_atc", "kva_codes"):
-                    contact.setdefault(k, [])
-                event = TimelineContact.model_validate({"type": "contact", "contact": contact})
+                if urgent is not None:
+                    contact["urgent"] = urgent
+                if not contact["id"]:
+                    del contact["id"]
+                # The contact is validated by its model; the event around it adds no field to check.
+                event = TimelineContact.model_construct(type="contact", contact=Contact.model_validate(contact),
+                                                        care_request=None)
             elif etype == "care_request":
                 evi = {checklist[c]: _bool(rec.get(c), c, problems) for c in CHECKLIST_COLUMNS if c in checklist}
                 evi = _blank(evi)

@@ -21,7 +21,7 @@ from dateutil.relativedelta import relativedelta
 from classifier import answer
 from classifier.classify import Classifier, TimelineFold, default_classifier
 from classifier.errors import InputError
-from classifier.models import CareClosed, TimelineCareRequest, TimelineContact, TimelineDecision
+from classifier.models import CareClosed, TimelineCareRequest, TimelineContact, TimelineDecision, iso
 from classifier.month.extract import FIELD_COLUMN, Rejected, Row, to_row
 from classifier.reporting import figures
 
@@ -125,7 +125,7 @@ class PatientFolder:
     def month_of(self, day: date) -> str | None:
         if not self.first_day <= day <= self.last_day:
             return None
-        return f"{day.year:04d}-{day.month:02d}"
+        return iso(day)[:7]
 
     def fold(self, rows: list[Row]) -> None:
         rows.sort(key=lambda r: (r.event.date, r.file, r.row))  # date order; same date: extract order
@@ -175,11 +175,11 @@ class PatientFolder:
             out.measurement_points += 1
             out.rules.count_completed(region, unit, ctype, month, wait["in_numerator"], wait["in_denominator"], where)
             out.completed.append({
-                "region": region, "unit": unit, "month": month, "date": step.contact.date.isoformat(),
+                "region": region, "unit": unit, "month": month, "date": iso(step.contact.date),
                 "event_id": row.event_id, "contact_id": step.contact.id, "contact_type": ctype,
                 "exclusion": wait["exclusion"], "days": wait["days"],
-                "received_date": step.care_request.received_date.isoformat() if step.care_request else None,
-                "decision_date": step.contact.decision_date.isoformat() if step.contact.decision_date else None,
+                "received_date": iso(step.care_request.received_date) if step.care_request else None,
+                "decision_date": iso(step.contact.decision_date) if step.contact.decision_date else None,
             })
             if wait["start_date"] is None:
                 out.findings.append(_finding(
@@ -206,7 +206,7 @@ class PatientFolder:
         cell.count += 1
         cell.rules_fired[res["rule"]["id"]] += 1
         cell.contact_ids.append(step.contact.id)
-        out.disagreements.append({"month": month, "region": region, "unit": unit, "date": step.contact.date.isoformat(),
+        out.disagreements.append({"month": month, "region": region, "unit": unit, "date": iso(step.contact.date),
                                   "event_id": row.event_id, "contact_id": step.contact.id,
                                   "registered": row.registered, "rules": ctype, "rule": res["rule"]["id"]})
 
@@ -216,7 +216,7 @@ class PatientFolder:
         for table in (self.out.rules, self.out.registered):  # who waits does not depend on registrations
             table.count_waiting(row.region, row.unit, area, month, exclusion, days)
         self.out.waiting.append({"region": row.region, "unit": row.unit, "month": month, "area": area,
-                                 "wait_start": start.isoformat(), "exclusion": exclusion,
+                                 "wait_start": iso(start), "exclusion": exclusion,
                                  "event_id": row.event_id, "days": days})
 
     def _waiting(self, fold: TimelineFold, meta: dict[int, Row], month: str, bounds: tuple[date, date],
