@@ -32,7 +32,6 @@ from pydantic import ValidationError
 
 from classifier.models import (
     CareClosed,
-    Contact,
     InvestigationConcluded,
     TimelineCareRequest,
     TimelineContact,
@@ -419,9 +418,7 @@ def to_row(rec: dict[str, Any], ruleset: RuleSet, names: list[str]) -> Row | Rej
                     contact["urgent"] = urgent
                 if not contact["id"]:
                     del contact["id"]
-                # The contact is validated by its model; the event around it adds no field to check.
-                event = TimelineContact.model_construct(type="contact", contact=Contact.model_validate(contact),
-                                                        care_request=None)
+                event = TimelineContact.model_validate({"type": "contact", "contact": contact})
             elif etype == "care_request":
                 evi = {checklist[c]: _bool(rec.get(c), c, problems) for c in CHECKLIST_COLUMNS if c in checklist}
                 evi = _blank(evi)
