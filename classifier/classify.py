@@ -124,6 +124,7 @@ class Step:
 class OpenCareRequest:
     event: TimelineCareRequest
     during_commitment: bool  # arrived while a care commitment was ongoing: ended by the next commitment contact
+    care_request: CareRequest  # what a contact that takes it is classified with (built once, not per contact)
 
 
 def _modality_matches(a: str | None, b: str | None) -> bool:
@@ -156,7 +157,8 @@ class TimelineFold:
         if isinstance(event, TimelineContact):
             return self._contact(event, prefix)
         if isinstance(event, TimelineCareRequest):
-            self.open_care_requests.append(OpenCareRequest(event, self.index.commitment_ongoing(event.date)))
+            self.open_care_requests.append(OpenCareRequest(event, self.index.commitment_ongoing(event.date),
+                                                           event.as_care_request()))
         elif isinstance(event, TimelineDecision):
             self.open_decisions.append(event)
         else:
@@ -181,8 +183,8 @@ class TimelineFold:
         contact, care_request = event.contact, event.care_request
         cr_from = dec_from = None
         if care_request is None and self.open_care_requests:
-            cr_from = self.open_care_requests[-1].event
-            care_request = cr_from.as_care_request()
+            taken = self.open_care_requests[-1]
+            cr_from, care_request = taken.event, taken.care_request
         if contact.decision_date is None and contact.activity in AREAS:
             dec_from = next((d for d in reversed(self.open_decisions)
                              if d.area == contact.activity and d.health_problem == contact.health_problem
@@ -205,7 +207,8 @@ class TimelineFold:
                 contact = contact.model_copy(update={"wait_exclusion": source.wait_exclusion})
                 result = classifier._classify(contact, care_request, self.index, prefix)
         ctype = result["contact_type"]
-        self.index.add(history_contact(contact, ctype))
+        # What history_contact(contact, ctype) would add, without building the model for it.
+        self.index.add_contact(contact.date, ctype, contact.health_problem, contact.treatment_modality)
         if ctype == "first_visit" or (result["measurement_point"] and result["rule"]["stage"] == "new_commitment"):
             self.open_care_requests.clear()
         elif ctype in classifier.ruleset.commitment_types:

@@ -23,6 +23,7 @@ from classifier.models import (
     CareClosed,
     CareRequest,
     Contact,
+    EviAssessment,
     HistoryContact,
     HistoryItem,
     InvestigationConcluded,
@@ -204,14 +205,31 @@ def direct_start(care_request: CareRequest | None, ruleset: RuleSet) -> Checklis
     """docs/definitions.md §4 'direct start allowed': pathway B or C, D1–D7 positively met, X1 not raised.
 
     What an unanswered item means is data (tables/evi_checklist.yaml `unanswered`): a D item
-    not answered is not met; X1 not answered means nobody raised a doubt.
+    not answered is not met; X1 not answered means nobody raised a doubt. Without a checklist
+    the outcome depends on the pathway alone, so it is worked out once per pathway and rule set.
     """
+    pathway = care_request.pathway if care_request is not None else None
+    assessment = care_request.evi_assessment if care_request is not None else None
+    if assessment is not None:
+        return _direct_start(pathway, assessment, ruleset)
+    key = (ruleset.sha256, pathway)  # the content hash: a rule set loaded again, or changed, is its own key
+    found = _NO_CHECKLIST.get(key)
+    if found is None:
+        if len(_NO_CHECKLIST) > 10_000:  # tests load many rule sets; a service a few
+            _NO_CHECKLIST.clear()
+        found = _NO_CHECKLIST[key] = _direct_start(pathway, None, ruleset)
+    return found
+
+
+_NO_CHECKLIST: dict[tuple[str, str | None], Checklist] = {}
+
+
+def _direct_start(pathway: str | None, assessment: EviAssessment | None, ruleset: RuleSet) -> Checklist:
     table = ruleset.tables["checklist"]
     not_met: list[str] = []
     unanswered: list[str] = []
-    if care_request is None or care_request.pathway not in table["pathways_allowing_direct_start"]:
+    if pathway not in table["pathways_allowing_direct_start"]:
         not_met.append("pathway")
-    assessment = care_request.evi_assessment if care_request is not None else None
     for item in table["items"]:
         value = getattr(assessment, item["field"]) if assessment is not None else None
         if value is None:

@@ -42,7 +42,7 @@ def _iso_date(value: object) -> object:
     """Accept only 'YYYY-MM-DD' strings (or dates): no timestamps, no datetimes, no guessing."""
     if isinstance(value, date):
         return value
-    if not isinstance(value, str) or len(value) != 10 or not _ISO_DATE.fullmatch(value):
+    if not isinstance(value, str):
         raise ValueError("expected a date as 'YYYY-MM-DD'")
     return _calendar_date(value)
 
@@ -50,6 +50,8 @@ def _iso_date(value: object) -> object:
 @functools.lru_cache(maxsize=8192)
 def _calendar_date(value: str) -> date:
     """A checked 'YYYY-MM-DD' as a date; cached, as a month of contacts repeats a few hundred dates."""
+    if len(value) != 10 or not _ISO_DATE.fullmatch(value):
+        raise ValueError("expected a date as 'YYYY-MM-DD'")
     try:
         parsed = date.fromisoformat(value)
     except ValueError:

@@ -139,7 +139,8 @@ class PatientFolder:
         for row in rows:
             ev = row.event
             while pending is not None and ev.date > pending[1][1]:
-                self._waiting(fold, meta, pending[0], pending[1], last_event)
+                if fold.open_care_requests or fold.open_decisions:  # most month ends find no one waiting
+                    self._waiting(fold, meta, pending[0], pending[1], last_event)
                 pending = next(ends, None)
             if pending is None:
                 break  # after the last month asked: nothing more to say
