@@ -193,9 +193,9 @@ class TimelineFold:
                 contact = contact.model_copy(update={"decision_date": dec_from.date})
         # The care request is known only now (sent, or taken from an open care_request event):
         # check it against the contact here, e.g. an En väg in contact needs one (docs/definitions.md §5).
-        taken = f" (the care request taken from the care_request event of {cr_from.date})" if cr_from else ""
         problems = _contact_problems(contact, care_request, prefix)
         if problems:
+            taken = f" (the care request taken from the care_request event of {cr_from.date})" if cr_from else ""
             raise errors.InputError([{"path": p, "message": m + taken, "type": "contradiction"}
                                      for p, m in problems])
         classifier = self.classifier

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,7 @@ class Row:
     registered: str | None
     file: int
     row: int
+    date: date  # the event's date (read once: a contact's is a property of the event)
 
 
 # ---- reading ---------------------------------------------------------------------------------------
@@ -392,15 +394,14 @@ def to_row(rec: dict[str, Any], ruleset: RuleSet, names: list[str]) -> Row | Rej
     """A row of the extract as its timeline event, or every problem it has by column."""
     problems: list[tuple[str, str]] = []
     etype = rec.get("event_type")
-    for col in ("patient_ref", "event_id", "event_type", "date"):
-        if not rec.get(col):
-            problems.append((col, "required"))
+    if not (rec.get("patient_ref") and rec.get("event_id") and etype and rec.get("date")):
+        problems += [(col, "required") for col in ("patient_ref", "event_id", "event_type", "date") if not rec.get(col)]
     if etype and etype not in EVENT_TYPES:
         problems.append(("event_type", f"{etype!r}; expected one of {', '.join(EVENT_TYPES)}"))
     registered = rec.get("registered_contact_type") or None
     if registered is not None and registered not in CONTACT_TYPES:
         problems.append(("registered_contact_type", f"{registered!r}; expected one of {', '.join(CONTACT_TYPES)}"))
-    if etype in ("care_request", "decision", "contact"):
+    if etype in ("care_request", "decision", "contact") and not (rec.get("region") and rec.get("unit")):
         problems += [(c, "required") for c in ("region", "unit") if not rec.get(c)]
     event: Any = None
     if etype in EVENT_TYPES:  # every problem of the row, not only the first
@@ -446,4 +447,4 @@ def to_row(rec: dict[str, Any], ruleset: RuleSet, names: list[str]) -> Row | Rej
         unique = list(dict.fromkeys((c, m) for c, m in problems if (c, "required") not in problems or m == "required"))
         return Rejected(names[rec["_file"]], rec["_row"], rec.get("event_id") or "", unique)
     return Row(event, rec["event_id"], rec["patient_ref"], rec.get("region") or "", rec.get("unit") or "",
-               registered, rec["_file"], rec["_row"])
+               registered, rec["_file"], rec["_row"], event.date)

@@ -128,7 +128,7 @@ class PatientFolder:
         return iso(day)[:7]
 
     def fold(self, rows: list[Row]) -> None:
-        rows.sort(key=lambda r: (r.event.date, r.file, r.row))  # date order; same date: extract order
+        rows.sort(key=lambda r: (r.date, r.file, r.row))  # date order; same date: extract order
         fold = TimelineFold(self.classifier)
         meta: dict[int, Row] = {}
         ends = iter(zip(self.months, self.bounds, strict=True))
@@ -137,14 +137,14 @@ class PatientFolder:
         closed: Row | None = None  # a care_closed not yet followed by a new care request
         self.out.patients += 1
         for row in rows:
-            ev = row.event
-            while pending is not None and ev.date > pending[1][1]:
+            ev, day = row.event, row.date
+            while pending is not None and day > pending[1][1]:
                 if fold.open_care_requests or fold.open_decisions:  # most month ends find no one waiting
                     self._waiting(fold, meta, pending[0], pending[1], last_event)
                 pending = next(ends, None)
             if pending is None:
                 break  # after the last month asked: nothing more to say
-            month = self.month_of(ev.date)
+            month = self.month_of(day)
             if isinstance(ev, CareClosed):
                 closed = row
             elif isinstance(ev, TimelineCareRequest) or (isinstance(ev, TimelineContact) and ev.care_request):
@@ -160,7 +160,7 @@ class PatientFolder:
                 self.out.rejected[-1].file = str(row.file)
                 continue
             meta[id(ev)] = row
-            last_event = ev.date
+            last_event = day
             if step is not None and month is not None:
                 self._contact(step, row, month)
         while pending is not None:
