@@ -11,7 +11,6 @@ from __future__ import annotations
 import heapq
 import html
 import io
-import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -81,34 +80,35 @@ def spill(kind: str, records: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def write_delivery(out: Path, parts: dict[str, list[Path]]) -> list[Path]:
-    """delivery/{completed,waiting}.{csv,json}: the spilled parts merged in delivery order, in one pass."""
+def write_delivery(out: Path, kind: str, parts: list[Path]) -> list[Path]:
+    """delivery/{kind}.{csv,json}: the spilled parts merged in delivery order, in one pass."""
     (out / "delivery").mkdir(parents=True, exist_ok=True)
-    written = []
-    for kind in ("completed", "waiting"):
-        files = [p.open("rb") for p in parts[kind]]
-        csv_path, json_path = out / "delivery" / f"{kind}.csv", out / "delivery" / f"{kind}.json"
-        try:
-            with csv_path.open("w", newline="", encoding="utf-8") as c, json_path.open("w", encoding="utf-8") as j:
-                csv_writer(c).writerow(DELIVERY_MAP[kind])
-                j.write("[")
-                streams = [(orjson.loads(line) for line in f) for f in files]
-                for i, (_order_key, line, obj) in enumerate(heapq.merge(*streams, key=lambda x: x[0])):
-                    c.write(line)
-                    j.write("," + obj if i else obj)
-                j.write("]")
-        finally:
-            for f in files:
-                f.close()
-        written += [csv_path, json_path]
-    return written
+    files = [p.open("rb") for p in parts]
+    csv_path, json_path = out / "delivery" / f"{kind}.csv", out / "delivery" / f"{kind}.json"
+    try:
+        with csv_path.open("w", newline="", encoding="utf-8") as c, json_path.open("w", encoding="utf-8") as j:
+            csv_writer(c).writerow(DELIVERY_MAP[kind])
+            j.write("[")
+            streams = [(orjson.loads(line) for line in f) for f in files]
+            for i, (_order_key, line, obj) in enumerate(heapq.merge(*streams, key=lambda x: x[0])):
+                c.write(line)
+                j.write("," + obj if i else obj)
+            j.write("]")
+    finally:
+        for f in files:
+            f.close()
+    return [csv_path, json_path]
 
 
-def write_all(out: Path, audit: dict[str, Any], res: BucketResult, ruleset: RuleSet) -> list[Path]:
-    """Every file of docs/month.md §4 into `out`."""
-    written = write_delivery(out, res.delivery_parts)
+def write_all(out: Path, audit: dict[str, Any], res: BucketResult, ruleset: RuleSet,
+              delivery: bool = True) -> list[Path]:
+    """Every file of docs/month.md §4 into `out` (`delivery=False`: all but the delivery, which the
+    caller merges itself, in parallel: run.py)."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [p for kind in ("completed", "waiting") for p in write_delivery(out, kind, res.delivery_parts[kind])
+               ] if delivery else []
     p = out / "audit.json"
-    p.write_text(json.dumps(audit, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    p.write_bytes(orjson.dumps(audit, option=orjson.OPT_INDENT_2))  # as POST /v1/months answers it
     written.append(p)
     fig_rows = []
     for level, items in (("region", audit["regions"]), ("unit", audit["units"])):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
@@ -72,19 +73,19 @@ def run(extracts: list[str | Path], months: list[str], out: Path | None = None, 
                                         "event_ids": [r.event_id], "detail": f"rad {r.row} i {r.file}: "
                                         + r.problems[0][1]})
         jobs = [(f, months, part.names, out is not None, part.duplicates) for f in part.files]
-        if workers == 1 or len(jobs) == 1:
-            for i, job in enumerate(jobs):
-                result.extend(fold_bucket(job))
+        parallel = workers > 1 and len(jobs) > 1
+        with (multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start) if parallel
+              else contextlib.nullcontext()) as pool:
+            folded = pool.imap_unordered(fold_bucket, jobs) if pool is not None else map(fold_bucket, jobs)
+            for i, r in enumerate(folded):
+                result.extend(r)
                 if progress:
                     progress(i + 1, len(jobs))
-        else:
-            ctx = multiprocessing.get_context("fork")
-            with ctx.Pool(workers, initializer=_worker_start) as pool:
-                for i, r in enumerate(pool.imap_unordered(fold_bucket, jobs)):
-                    result.extend(r)
-                    if progress:
-                        progress(i + 1, len(jobs))
-        audit = audit_mod.build(result, months, classifier.ruleset, shares, extra_counts, publish)
-        if out is not None:
-            outputs.write_all(Path(out), audit, result, classifier.ruleset)
+            audit = audit_mod.build(result, months, classifier.ruleset, shares, extra_counts, publish)
+            if out is not None:  # with workers, they merge the two delivery files while this process writes the rest
+                merges = [pool.apply_async(outputs.write_delivery, (Path(out), kind, result.delivery_parts[kind]))
+                          for kind in ("completed", "waiting")] if pool is not None else []
+                outputs.write_all(Path(out), audit, result, classifier.ruleset, delivery=pool is None)
+                for m in merges:
+                    m.get()
     return audit
