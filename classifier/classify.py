@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from classifier import answer, errors
-from classifier.engine import Engine
+from classifier.engine import Engine, RememberedDecisions
 from classifier.facts import HistoryIndex, derive
 from classifier.models import (
     BatchRequest,
@@ -52,9 +52,15 @@ def _check(cancelled: threading.Event | None) -> None:
 class Classifier:
     """A loaded, checked and compiled rule set, ready to classify contacts."""
 
-    def __init__(self, rules_dir: str | os.PathLike[str] | None = None, ruleset: RuleSet | None = None):
+    def __init__(self, rules_dir: str | os.PathLike[str] | None = None, ruleset: RuleSet | None = None,
+                 engine: Engine | RememberedDecisions | None = None):
         self.ruleset = ruleset or load(rules_dir)
-        self.engine = Engine(self.ruleset)
+        self.engine = engine or Engine(self.ruleset)
+
+    def remembering(self) -> Classifier:
+        """This classifier for a batch fold: durable_rules decides each fact assignment once (engine.py)."""
+        engine = self.engine if isinstance(self.engine, RememberedDecisions) else RememberedDecisions(self.engine)
+        return Classifier(ruleset=self.ruleset, engine=engine)
 
     # -- one contact ------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from classifier import Classifier, conditions, ruleset
-from classifier.engine import Engine, EngineError, RuleSetDefect
+from classifier.engine import Engine, EngineError, RememberedDecisions, RuleSetDefect
 from classifier.verify import valid_combinations, verify
 from tests.helpers import contact, hist, request
 
@@ -65,6 +65,46 @@ def test_engine_agrees_with_the_condition_tree(classifier) -> None:
             continue
         holding = [r.id for r in rs.rules if conditions.holds(r.effective, facts)]
         assert holding == [classifier.engine.decide(facts).rule_id]
+
+
+def test_remembered_decisions_are_the_engines_own(classifier) -> None:
+    """The month's decision memory answers exactly what durable_rules answers, for every valid assignment
+    (every seventh, in a shuffled order, asked twice: the second time from memory)."""
+    remembered = RememberedDecisions(classifier.engine)
+    sample = [facts for i, facts in enumerate(valid_assignments(classifier.ruleset)) if i % 7 == 0]
+    for facts in sample + sample[::-1]:
+        assert remembered.decide(facts) == classifier.engine.decide(facts)
+    assert remembered.asked == 2 * len(sample) and remembered.by_engine == len(sample)
+
+
+def test_remembered_decisions_take_every_fact_as_the_key(classifier) -> None:
+    """Facts that differ in any one fact are different questions; a fact too many or too few is an error."""
+    remembered = RememberedDecisions(classifier.engine)
+    facts = next(valid_assignments(classifier.ruleset))
+    first = remembered.decide(facts)
+    for name, values in classifier.ruleset.domains.items():
+        for v in values:
+            if v != facts[name]:
+                other = {**facts, name: v}
+                try:
+                    expected = classifier.engine.decide(other)
+                except RuleSetDefect:  # an assignment the constraints rule out
+                    continue
+                assert remembered.decide(other) == expected
+    assert remembered.decide(facts) == first
+    with pytest.raises(EngineError, match="expected the facts"):
+        remembered.decide({**facts, "extra": True})
+
+
+def test_a_defect_is_never_remembered(rules_copy) -> None:
+    _overlap(rules_copy)
+    c = Classifier(rules_copy).remembering()
+    history = [hist("2026-01-10", "first_visit", "F90"), hist("2026-02-01", "investigation", "F90"),
+               {"type": "investigation_concluded", "date": "2026-03-01", "health_problem": "F90"}]
+    for _ in range(2):
+        with pytest.raises(RuleSetDefect, match="several rules fired: U2, U3"):
+            c.classify(request(contact("2026-03-10", "investigation", "F90"), history))
+    assert c.engine.by_engine == 2
 
 
 def _overlap(rules_copy: Path) -> None:
