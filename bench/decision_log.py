@@ -39,16 +39,27 @@ def _env(**values: str | None) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _cpu_s(pid: int) -> tuple[float, float]:
-    """CPU seconds (user + system, all threads) of the process `pid` and of its children (the writer)."""
-    def one(p: int) -> float:
-        try:
-            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            return 0.0
-        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return one(pid), sum(one(int(c)) for c in children)
+def _proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of one process; 0 when it is gone."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _cpu_s(pid: int, postmaster: int | None) -> tuple[float, float, float]:
+    """CPU seconds of the worker `pid`, of its children (the writer), and of the PostgreSQL server
+    (`postmaster` and its processes: the writer's backend, WAL writer, checkpointer; 0 without one)."""
+    pg = 0.0 if postmaster is None else _proc_cpu_s(postmaster) + sum(map(_proc_cpu_s, _children(postmaster)))
+    return _proc_cpu_s(pid), sum(map(_proc_cpu_s, _children(pid))), pg
 
 
 MANY = 64
@@ -72,21 +83,26 @@ def throughput(runs: int, seconds: float, workdir: Path, body: Path, wrk: Any, s
         p99: dict[str, list[float]] = {n: [] for n in urls}
         worker_ms: dict[str, list[float]] = {n: [] for n in urls}
         writer_ms: dict[str, list[float]] = {n: [] for n in urls}
+        pg_ms: list[float] = []
+        postmaster = int(Path(pg.datadir, "postmaster.pid").read_text().split()[0])
         ratios: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
         many: dict[str, list[float]] = {n: [] for n in urls}  # req/s with MANY connections in flight
         many_ratios: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
         for _ in range(runs):
             run = {}
             for name, (base, proc) in servers.items():  # interleaved, so drift hits all alike
-                before = _cpu_s(proc.pid)
+                server = postmaster if name == "postgresql" else None
+                before = _cpu_s(proc.pid, server)
                 r = wrk(f"{base}/v1/classify", body, seconds, 16)
-                after = _cpu_s(proc.pid)
+                after = _cpu_s(proc.pid, server)
                 assert r["errors"] == 0, (name, r)
                 run[name] = r["rps"]
                 rps[name].append(r["rps"])
                 p99[name].append(r["p99_us"] / 1000)
                 worker_ms[name].append((after[0] - before[0]) * 1000 / r["requests"])
                 writer_ms[name].append((after[1] - before[1]) * 1000 / r["requests"])
+                if server is not None:
+                    pg_ms.append((after[2] - before[2]) * 1000 / r["requests"])
             for name in ratios:
                 ratios[name].append(run[name] / run["off"])
             # Each of wrk's closed-loop connections waits for its own commit: with 16 the commit's
@@ -100,7 +116,8 @@ def throughput(runs: int, seconds: float, workdir: Path, body: Path, wrk: Any, s
                "ratio_to_off_many": {n: stats(v) for n, v in many_ratios.items()},
                "rps": {n: stats(v) for n, v in rps.items()}, "p99_ms": {n: stats(v) for n, v in p99.items()},
                "ratio_to_off": {n: stats(v) for n, v in ratios.items()},
-               "cpu_ms_per_request": {n: {"worker": stats(worker_ms[n]), "writer": stats(writer_ms[n])} for n in urls}}
+               "cpu_ms_per_request": {n: {"worker": stats(worker_ms[n]), "writer": stats(writer_ms[n])} for n in urls},
+               "postgresql_server_cpu_ms_per_request": stats(pg_ms)}
     return out
 
 
