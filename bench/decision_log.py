@@ -88,6 +88,7 @@ def throughput(runs: int, seconds: float, workdir: Path, body: Path, wrk: Any, s
         ratios: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
         many: dict[str, list[float]] = {n: [] for n in urls}  # req/s with MANY connections in flight
         many_ratios: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
+        many_cpu: dict[str, list[list[float]]] = {n: [] for n in urls}  # worker, writer, PostgreSQL ms/request
         for _ in range(runs):
             run = {}
             for name, (base, proc) in servers.items():  # interleaved, so drift hits all alike
@@ -107,9 +108,16 @@ def throughput(runs: int, seconds: float, workdir: Path, body: Path, wrk: Any, s
                 ratios[name].append(run[name] / run["off"])
             # Each of wrk's closed-loop connections waits for its own commit: with 16 the commit's
             # latency caps req/s. With more in flight the same server shows its capacity.
-            run = {name: wrk(f"{base}/v1/classify", body, seconds, MANY)["rps"] for name, (base, _) in servers.items()}
-            for name in urls:
-                many[name].append(run[name])
+            run = {}
+            for name, (base, proc) in servers.items():
+                server = postmaster if name == "postgresql" else None
+                before = _cpu_s(proc.pid, server)
+                r = wrk(f"{base}/v1/classify", body, seconds, MANY)
+                after = _cpu_s(proc.pid, server)
+                assert r["errors"] == 0, (name, r)
+                run[name] = r["rps"]
+                many[name].append(r["rps"])
+                many_cpu[name].append([(a - b) * 1000 / r["requests"] for a, b in zip(after, before, strict=True)])
             for name in many_ratios:
                 many_ratios[name].append(run[name] / run["off"])
         out = {"many_connections": MANY, "rps_many": {n: stats(v) for n, v in many.items()},
@@ -117,7 +125,9 @@ def throughput(runs: int, seconds: float, workdir: Path, body: Path, wrk: Any, s
                "rps": {n: stats(v) for n, v in rps.items()}, "p99_ms": {n: stats(v) for n, v in p99.items()},
                "ratio_to_off": {n: stats(v) for n, v in ratios.items()},
                "cpu_ms_per_request": {n: {"worker": stats(worker_ms[n]), "writer": stats(writer_ms[n])} for n in urls},
-               "postgresql_server_cpu_ms_per_request": stats(pg_ms)}
+               "postgresql_server_cpu_ms_per_request": stats(pg_ms),
+               "cpu_ms_per_request_many": {n: {part: stats([c[i] for c in many_cpu[n]]) for i, part in
+                                               enumerate(("worker", "writer", "postgresql"))} for n in urls}}
     return out
 
 

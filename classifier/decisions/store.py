@@ -77,17 +77,24 @@ def _insert_sql(table: sa.Table, dialect: str) -> str:
 
 
 def _unnest_sql(table: sa.Table) -> str:
-    """PostgreSQL: one INSERT … SELECT FROM unnest(column arrays) for a whole batch. A statement per row
-    cost the writer (psycopg's per-row pipeline work) and the server (a Bind/Execute per row) about twice
-    what one statement per table costs (bench/README.md, the decision log)."""
     cols = [c.name for c in table.columns]
     arrays = ", ".join(f"%b::{_PG_TYPE[type(c.type)]}[]" for c in table.columns)
     return f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
 
 
+def _pg_batch_sql() -> str:
+    """PostgreSQL: a whole batch in one statement, each column as one binary array:
+    WITH d AS (INSERT INTO decisions … SELECT FROM unnest(…)) INSERT INTO decision_contacts … SELECT FROM
+    unnest(…). A statement per row cost the writer (psycopg's per-row pipeline work) and the server (a
+    Bind/Execute per row); one statement in autocommit is also one round trip without a pipeline or a
+    separate COMMIT (bench/README.md, the decision log). The contacts' foreign-key checks run at the end
+    of the statement, when the decisions are in."""
+    return f"WITH d AS ({_unnest_sql(decisions)}) {_unnest_sql(decision_contacts)}"
+
+
 _PG_TYPE = {sa.String: "text", sa.Text: "text", sa.DateTime: "timestamp", sa.Integer: "int4", sa.Date: "date"}
 _SQL = {(t.name, d): _insert_sql(t, d) for t in (decisions, decision_contacts) for d in ("sqlite", "postgresql")}
-_UNNEST = {t.name: _unnest_sql(t) for t in (decisions, decision_contacts)}
+_PG_BATCH = _pg_batch_sql()
 _DECISION_COLS = [c.name for c in decisions.columns]
 _CONTACT_COLS = [c.name for c in decision_contacts.columns]
 
@@ -121,8 +128,8 @@ def write(conn: sa.Connection, entries: list[dict[str, Any]]) -> None:
 
 class Appender:
     """`write` and commit on one driver connection kept open (the writer process's hot path): no pool
-    checkout, ping or SQLAlchemy transaction per commit, and on PostgreSQL both inserts and the commit
-    in one pipeline (one round trip). A connection that failed is dropped; the next call opens another."""
+    checkout, ping or SQLAlchemy transaction per commit, and on PostgreSQL the whole batch in one
+    statement (one round trip). A connection that failed is dropped; the next call opens another."""
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
@@ -144,11 +151,11 @@ class Appender:
                     cur.executemany(_SQL[("decision_contacts", dialect)], contacts)
                 raw.commit()
             else:
-                with raw.pipeline(), raw.cursor() as cur:
-                    cur.execute(_UNNEST["decisions"], list(map(list, zip(*rows, strict=True))))
-                    if contacts:
-                        cur.execute(_UNNEST["decision_contacts"], list(map(list, zip(*contacts, strict=True))))
-                    raw.commit()
+                if not raw.autocommit:
+                    raw.autocommit = True  # the one statement is its own transaction
+                columns = [list(c) for c in zip(*rows, strict=True)]
+                columns += [list(c) for c in zip(*contacts, strict=True)] or [[] for _ in _CONTACT_COLS]
+                raw.execute(_PG_BATCH, columns)
         except Exception:
             self.close()
             raise
