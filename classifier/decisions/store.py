@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,9 @@ _SQL = {(t.name, d): _insert_sql(t, d) for t in (decisions, decision_contacts) f
 _PG_BATCH = _pg_batch_sql()
 _DECISION_COLS = [c.name for c in decisions.columns]
 _CONTACT_COLS = [c.name for c in decision_contacts.columns]
+assert _DECISION_COLS[:2] == ["decision_id", "recorded_at"] and _CONTACT_COLS[2] == "contact_date"
+_decision_row = operator.itemgetter(*_DECISION_COLS)
+_contact_row = operator.itemgetter(*_CONTACT_COLS)
 
 
 def _rows(entries: list[dict[str, Any]], lite: bool) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -106,12 +110,12 @@ def _rows(entries: list[dict[str, Any]], lite: bool) -> tuple[list[tuple[Any, ..
     for e in entries:
         d = e["decision"]
         when = dt.datetime.fromisoformat(d["recorded_at"]).astimezone(dt.UTC).replace(tzinfo=None)
-        row = {**d, "recorded_at": when.isoformat(" ", "microseconds") if lite else when}
-        rows.append(tuple(row[c] for c in _DECISION_COLS))
+        row = _decision_row(d)
+        rows.append((row[0], when.isoformat(" ", "microseconds") if lite else when, *row[2:]))
         for c in e["contacts"]:
-            day = c.get("contact_date")
-            c = {**c, "contact_date": day if lite or not day else dt.date.fromisoformat(day)}
-            contacts.append(tuple(c[k] for k in _CONTACT_COLS))
+            row = _contact_row(c)
+            day = row[2]
+            contacts.append(row if lite or not day else (*row[:2], dt.date.fromisoformat(day), *row[3:]))
     return rows, contacts
 
 
