@@ -39,16 +39,27 @@ def _env(**values: str | None) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _cpu_s(pid: int) -> tuple[float, float]:
-    """CPU seconds (user + system, all threads) of the process `pid` and of its children (the writer)."""
-    def one(p: int) -> float:
-        try:
-            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            return 0.0
-        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return one(pid), sum(one(int(c)) for c in children)
+def _proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of one process; 0 when it is gone."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _cpu_s(pid: int, postmaster: int | None) -> tuple[float, float, float]:
+    """CPU seconds of the worker `pid`, of its children (the writer), and of the PostgreSQL server
+    (`postmaster` and its processes: the writer's backend, WAL writer, checkpointer; 0 without one)."""
+    pg = 0.0 if postmaster is None else _proc_cpu_s(postmaster) + sum(map(_proc_cpu_s, _children(postmaster)))
+    return _proc_cpu_s(pid), sum(map(_proc_cpu_s, _children(pid))), pg
 
 
 MANY = 64
@@ -72,35 +83,51 @@ def throughput(runs: int, seconds: float, workdir: Path, body: Path, wrk: Any, s
         p99: dict[str, list[float]] = {n: [] for n in urls}
         worker_ms: dict[str, list[float]] = {n: [] for n in urls}
         writer_ms: dict[str, list[float]] = {n: [] for n in urls}
+        pg_ms: list[float] = []
+        postmaster = int(Path(pg.datadir, "postmaster.pid").read_text().split()[0])
         ratios: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
         many: dict[str, list[float]] = {n: [] for n in urls}  # req/s with MANY connections in flight
         many_ratios: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
+        many_cpu: dict[str, list[list[float]]] = {n: [] for n in urls}  # worker, writer, PostgreSQL ms/request
         for _ in range(runs):
             run = {}
             for name, (base, proc) in servers.items():  # interleaved, so drift hits all alike
-                before = _cpu_s(proc.pid)
+                server = postmaster if name == "postgresql" else None
+                before = _cpu_s(proc.pid, server)
                 r = wrk(f"{base}/v1/classify", body, seconds, 16)
-                after = _cpu_s(proc.pid)
+                after = _cpu_s(proc.pid, server)
                 assert r["errors"] == 0, (name, r)
                 run[name] = r["rps"]
                 rps[name].append(r["rps"])
                 p99[name].append(r["p99_us"] / 1000)
                 worker_ms[name].append((after[0] - before[0]) * 1000 / r["requests"])
                 writer_ms[name].append((after[1] - before[1]) * 1000 / r["requests"])
+                if server is not None:
+                    pg_ms.append((after[2] - before[2]) * 1000 / r["requests"])
             for name in ratios:
                 ratios[name].append(run[name] / run["off"])
             # Each of wrk's closed-loop connections waits for its own commit: with 16 the commit's
             # latency caps req/s. With more in flight the same server shows its capacity.
-            run = {name: wrk(f"{base}/v1/classify", body, seconds, MANY)["rps"] for name, (base, _) in servers.items()}
-            for name in urls:
-                many[name].append(run[name])
+            run = {}
+            for name, (base, proc) in servers.items():
+                server = postmaster if name == "postgresql" else None
+                before = _cpu_s(proc.pid, server)
+                r = wrk(f"{base}/v1/classify", body, seconds, MANY)
+                after = _cpu_s(proc.pid, server)
+                assert r["errors"] == 0, (name, r)
+                run[name] = r["rps"]
+                many[name].append(r["rps"])
+                many_cpu[name].append([(a - b) * 1000 / r["requests"] for a, b in zip(after, before, strict=True)])
             for name in many_ratios:
                 many_ratios[name].append(run[name] / run["off"])
         out = {"many_connections": MANY, "rps_many": {n: stats(v) for n, v in many.items()},
                "ratio_to_off_many": {n: stats(v) for n, v in many_ratios.items()},
                "rps": {n: stats(v) for n, v in rps.items()}, "p99_ms": {n: stats(v) for n, v in p99.items()},
                "ratio_to_off": {n: stats(v) for n, v in ratios.items()},
-               "cpu_ms_per_request": {n: {"worker": stats(worker_ms[n]), "writer": stats(writer_ms[n])} for n in urls}}
+               "cpu_ms_per_request": {n: {"worker": stats(worker_ms[n]), "writer": stats(writer_ms[n])} for n in urls},
+               "postgresql_server_cpu_ms_per_request": stats(pg_ms),
+               "cpu_ms_per_request_many": {n: {part: stats([c[i] for c in many_cpu[n]]) for i, part in
+                                               enumerate(("worker", "writer", "postgresql"))} for n in urls}}
     return out
 
 
@@ -139,19 +166,24 @@ def replay_time(n: int, workdir: Path, requests: list[dict[str, Any]]) -> dict[s
 
 
 def markdown(r: dict[str, Any], fmt: Any) -> list[str]:
+    """Two tables: at saturation (MANY connections, the headline: capacity) and at 16 connections (each
+    closed-loop connection waits for its own commit, so req/s there is bound by latency)."""
     t, rp = r["throughput"], r["replay"]
-    lines = ["| decision log, 1 worker (wrk, loopback) | /v1/classify req/s | ratio to off | p99 ms "
-             "| CPU ms per request: worker | writer process |", "|---|---|---|---|---|---|"]
-    for name in ("off", "sqlite", "postgresql"):
-        ratio = fmt(t["ratio_to_off"][name], 2) if name in t["ratio_to_off"] else "1"
-        cpu = t.get("cpu_ms_per_request", {}).get(name)
-        cpus = f"{fmt(cpu['worker'], 3)} | {fmt(cpu['writer'], 3)}" if cpu else "– | –"
-        lines.append(f"| {name} | {fmt(t['rps'][name])} | {ratio} | {fmt(t['p99_ms'][name], 2)} | {cpus} |")
-    if "rps_many" in t:
-        lines += ["", f"With {t['many_connections']} connections in flight (wrk, closed loop; the table's runs use "
-                  f"16, each waiting for its own commit): off {fmt(t['rps_many']['off'])} req/s, SQLite "
-                  f"{fmt(t['rps_many']['sqlite'])} (ratio {fmt(t['ratio_to_off_many']['sqlite'], 2)}), PostgreSQL "
-                  f"{fmt(t['rps_many']['postgresql'])} (ratio {fmt(t['ratio_to_off_many']['postgresql'], 2)})."]
+    lines = []
+    for label, rps, ratios, cpu, pg in (
+            (f"{t['many_connections']} connections (saturation)", t["rps_many"], t["ratio_to_off_many"],
+             t["cpu_ms_per_request_many"], None),
+            ("16 connections (latency-bound)", t["rps"], t["ratio_to_off"], t["cpu_ms_per_request"],
+             t["postgresql_server_cpu_ms_per_request"])):
+        lines += [f"| decision log, 1 worker, wrk {label} | /v1/classify req/s | ratio to off "
+                  "| CPU ms per request: worker | writer process | PostgreSQL server |", "|---|---|---|---|---|---|"]
+        for name in ("off", "sqlite", "postgresql"):
+            ratio = fmt(ratios[name], 2) if name in ratios else "1"
+            server = cpu[name].get("postgresql", pg) if name == "postgresql" else None
+            lines.append(f"| {name} | {fmt(rps[name])} | {ratio} | {fmt(cpu[name]['worker'], 3)} | "
+                         f"{fmt(cpu[name]['writer'], 3)} | {fmt(server, 3) if server else '–'} |")
+        lines.append("")
+    lines.append("p99 ms at 16 connections: " + ", ".join(f"{n} {fmt(t['p99_ms'][n], 2)}" for n in t["p99_ms"]) + ".")
     lines += ["", f"Replay of {rp['decisions']:,} logged decisions (SQLite, {rp['db_mb']} MB) under a candidate "
               f"rule set: {rp['seconds']:.1f} s ({rp['per_s']:,.0f}/s, {rp['changed_contacts']:,} changed)"
               + ("" if rp["decisions"] >= 1_000_000 else

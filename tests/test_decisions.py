@@ -445,3 +445,33 @@ def test_serve_refuses_a_log_it_cannot_open() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["serve", "--port", "1", "--decision-log", "postgresql://nobody@127.0.0.1:1/none"])
     assert "cannot open the decision log (OperationalError)" in str(exc.value)
+
+
+def _entry(decision_id: str, request: str | None, contacts: int) -> dict[str, Any]:
+    return {"decision": {"decision_id": decision_id, "recorded_at": "2026-03-01T10:00:00.123456+00:00",
+                         "caller": "c", "kind": "batch", "stored": "digest" if request is None else "request",
+                         "request_sha256": "1" * 64, "request": request, "answer": '{"results":[]}'},
+            "contacts": [{"decision_id": decision_id, "position": i, "contact_date": None if i else "2026-02-26",
+                          "contact_type": "acute", "rule": "A1", "ruleset_name": "n", "ruleset_version": "v",
+                          "ruleset_status": "released", "ruleset_sha256": "0" * 64} for i in range(contacts)]}
+
+
+def test_appender_batches_are_idempotent_and_exact(log_url: str) -> None:
+    """The writer's batch insert (on PostgreSQL one statement of column arrays): a batch of digests only
+    (no request at all), decisions without contacts, a decision twice in one batch and again in the next:
+    each stored once, exactly as given."""
+    engine = store.engine_for(log_url)
+    store.migrate(engine)
+    appender = store.Appender(engine)
+    a, b, c = new_id(), new_id(), new_id()
+    appender.write([_entry(a, None, 0), _entry(b, None, 0)])  # no request, no contact in the whole batch
+    appender.write([_entry(c, '{"x": "ä\\"\\n"}', 3), _entry(c, '{"x": "ä\\"\\n"}', 3), _entry(a, None, 0)])
+    appender.write([_entry(c, '{"x": "ä\\"\\n"}', 3)])
+    appender.close()
+    with engine.connect() as conn:
+        assert sorted(store.ids(conn)) == sorted([a, b, c])
+        got = store.get(conn, c)
+        assert store.get(conn, a)["request"] is None and store.get(conn, a)["contacts"] == []
+    engine.dispose()
+    assert got is not None and got["request"] == {"x": 'ä"\n'} and got["recorded_at"] == "2026-03-01T10:00:00.123456Z"
+    assert [(x["position"], x["contact_date"]) for x in got["contacts"]] == [(0, "2026-02-26"), (1, None), (2, None)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,9 +77,30 @@ def _insert_sql(table: sa.Table, dialect: str) -> str:
             "ON CONFLICT DO NOTHING")
 
 
+def _unnest_sql(table: sa.Table) -> str:
+    cols = [c.name for c in table.columns]
+    arrays = ", ".join(f"%b::{_PG_TYPE[type(c.type)]}[]" for c in table.columns)
+    return f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
+
+
+def _pg_batch_sql() -> str:
+    """PostgreSQL: a whole batch in one statement, each column as one binary array:
+    WITH d AS (INSERT INTO decisions … SELECT FROM unnest(…)) INSERT INTO decision_contacts … SELECT FROM
+    unnest(…). A statement per row cost the writer (psycopg's per-row pipeline work) and the server (a
+    Bind/Execute per row); one statement in autocommit is also one round trip without a pipeline or a
+    separate COMMIT (bench/README.md, the decision log). The contacts' foreign-key checks run at the end
+    of the statement, when the decisions are in."""
+    return f"WITH d AS ({_unnest_sql(decisions)}) {_unnest_sql(decision_contacts)}"
+
+
+_PG_TYPE = {sa.String: "text", sa.Text: "text", sa.DateTime: "timestamp", sa.Integer: "int4", sa.Date: "date"}
 _SQL = {(t.name, d): _insert_sql(t, d) for t in (decisions, decision_contacts) for d in ("sqlite", "postgresql")}
+_PG_BATCH = _pg_batch_sql()
 _DECISION_COLS = [c.name for c in decisions.columns]
 _CONTACT_COLS = [c.name for c in decision_contacts.columns]
+assert _DECISION_COLS[:2] == ["decision_id", "recorded_at"] and _CONTACT_COLS[2] == "contact_date"
+_decision_row = operator.itemgetter(*_DECISION_COLS)
+_contact_row = operator.itemgetter(*_CONTACT_COLS)
 
 
 def _rows(entries: list[dict[str, Any]], lite: bool) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -88,12 +110,12 @@ def _rows(entries: list[dict[str, Any]], lite: bool) -> tuple[list[tuple[Any, ..
     for e in entries:
         d = e["decision"]
         when = dt.datetime.fromisoformat(d["recorded_at"]).astimezone(dt.UTC).replace(tzinfo=None)
-        row = {**d, "recorded_at": when.isoformat(" ", "microseconds") if lite else when}
-        rows.append(tuple(row[c] for c in _DECISION_COLS))
+        row = _decision_row(d)
+        rows.append((row[0], when.isoformat(" ", "microseconds") if lite else when, *row[2:]))
         for c in e["contacts"]:
-            day = c.get("contact_date")
-            c = {**c, "contact_date": day if lite or not day else dt.date.fromisoformat(day)}
-            contacts.append(tuple(c[k] for k in _CONTACT_COLS))
+            row = _contact_row(c)
+            day = row[2]
+            contacts.append(row if lite or not day else (*row[:2], dt.date.fromisoformat(day), *row[3:]))
     return rows, contacts
 
 
@@ -110,8 +132,8 @@ def write(conn: sa.Connection, entries: list[dict[str, Any]]) -> None:
 
 class Appender:
     """`write` and commit on one driver connection kept open (the writer process's hot path): no pool
-    checkout, ping or SQLAlchemy transaction per commit, and on PostgreSQL both inserts and the commit
-    in one pipeline (one round trip). A connection that failed is dropped; the next call opens another."""
+    checkout, ping or SQLAlchemy transaction per commit, and on PostgreSQL the whole batch in one
+    statement (one round trip). A connection that failed is dropped; the next call opens another."""
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
@@ -133,11 +155,11 @@ class Appender:
                     cur.executemany(_SQL[("decision_contacts", dialect)], contacts)
                 raw.commit()
             else:
-                with raw.pipeline(), raw.cursor() as cur:
-                    cur.executemany(_SQL[("decisions", dialect)], rows)
-                    if contacts:
-                        cur.executemany(_SQL[("decision_contacts", dialect)], contacts)
-                    raw.commit()
+                if not raw.autocommit:
+                    raw.autocommit = True  # the one statement is its own transaction
+                columns = [list(c) for c in zip(*rows, strict=True)]
+                columns += [list(c) for c in zip(*contacts, strict=True)] or [[] for _ in _CONTACT_COLS]
+                raw.execute(_PG_BATCH, columns)
         except Exception:
             self.close()
             raise
