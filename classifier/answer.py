@@ -121,12 +121,22 @@ def build(
     derived: Derived,
     contact: Contact,
     care_request: CareRequest | None,
+    explain: bool = True,
 ) -> dict[str, Any]:
-    """The classification answer of API.md for one contact."""
+    """The classification answer of API.md for one contact.
+
+    `explain=False` (a batch that counts answers: the month, impact on an extract): the
+    contact type, measurement point, wait, rule id and stage and warning codes only, without
+    the texts, facts and commitment that explain them to a reader.
+    """
     rule = ruleset.rules_by_id[decision.rule_id]
     ctype = ruleset.tables["contact_types"]["contact_types"][rule.outcome]
-    warnings = [_rule_warning(ruleset, code, derived, contact) for code in decision.warning_codes]
     wait_out, wait_warnings = wait(ruleset, rule.outcome, contact, care_request)
+    if not explain:
+        return {"contact_type": rule.outcome, "measurement_point": bool(ctype["measurement_point"]), "wait": wait_out,
+                "rule": {"id": rule.id, "stage": rule.stage},
+                "warnings": [{"code": code} for code in decision.warning_codes] + wait_warnings}
+    warnings = [_rule_warning(ruleset, code, derived, contact) for code in decision.warning_codes]
     warnings += wait_warnings
     facts: dict[str, Any] = {f: derived.facts[f] for f in rule.used_facts}
     return {

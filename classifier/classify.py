@@ -53,14 +53,17 @@ class Classifier:
     """A loaded, checked and compiled rule set, ready to classify contacts."""
 
     def __init__(self, rules_dir: str | os.PathLike[str] | None = None, ruleset: RuleSet | None = None,
-                 engine: Engine | RememberedDecisions | None = None):
+                 engine: Engine | RememberedDecisions | None = None, explain: bool = True):
         self.ruleset = ruleset or load(rules_dir)
         self.engine = engine or Engine(self.ruleset)
+        self.explain = explain
 
-    def remembering(self) -> Classifier:
-        """This classifier for a batch fold: durable_rules decides each fact assignment once (engine.py)."""
+    def for_counting(self) -> Classifier:
+        """This classifier for a batch fold that counts its answers (the month, impact on an extract):
+        durable_rules decides each fact assignment once (engine.RememberedDecisions), and each answer
+        carries its type, rule, wait and warning codes without their explanation (answer.build)."""
         engine = self.engine if isinstance(self.engine, RememberedDecisions) else RememberedDecisions(self.engine)
-        return Classifier(ruleset=self.ruleset, engine=engine)
+        return Classifier(ruleset=self.ruleset, engine=engine, explain=False)
 
     # -- one contact ------------------------------------------------------------------
 
@@ -79,7 +82,7 @@ class Classifier:
     ) -> dict[str, Any]:
         derived = derive(contact, care_request, index, self.ruleset)
         decision = self.engine.decide(derived.facts)
-        return answer.build(self.ruleset, decision, derived, contact, care_request)
+        return answer.build(self.ruleset, decision, derived, contact, care_request, self.explain)
 
     # -- many contacts ----------------------------------------------------------------
 

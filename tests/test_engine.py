@@ -98,7 +98,7 @@ def test_remembered_decisions_take_every_fact_as_the_key(classifier) -> None:
 
 def test_a_defect_is_never_remembered(rules_copy) -> None:
     _overlap(rules_copy)
-    c = Classifier(rules_copy).remembering()
+    c = Classifier(rules_copy).for_counting()
     history = [hist("2026-01-10", "first_visit", "F90"), hist("2026-02-01", "investigation", "F90"),
                {"type": "investigation_concluded", "date": "2026-03-01", "health_problem": "F90"}]
     for _ in range(2):

@@ -50,6 +50,24 @@ def test_timeline_agrees_with_the_oracle_and_with_single_contacts(classifier, tl
         assert view(res) == oracle.answer(single)
 
 
+@settings(max_examples=ORACLE_EXAMPLES // 4)
+@given(timelines())
+def test_a_counting_fold_answers_what_the_explaining_one_does(classifier, tl) -> None:
+    """The month's classifier (each fact assignment decided once, answers without their explanation)
+    gives every contact the type, rule, wait and warning codes the service's own answer has."""
+    counting = classifier.for_counting()
+    try:
+        full = classifier.classify_timeline(tl)["results"]
+    except InputError:
+        return
+    lean = counting.classify_timeline(tl)["results"]
+    assert lean == counting.classify_timeline(tl)["results"]  # the second time from the decisions remembered
+    assert [{"contact_type": a["contact_type"], "measurement_point": a["measurement_point"], "wait": a["wait"],
+             "rule": {"id": a["rule"]["id"], "stage": a["rule"]["stage"]},
+             "warnings": [{"code": w["code"]} for w in a["warnings"]]} for a in full] == [
+        {**b, "warnings": [{"code": w["code"]} for w in b["warnings"]]} for b in lean]
+
+
 @given(requests())
 def test_acute_and_outside_model_are_never_measurement_points(classifier, req) -> None:
     """docs/definitions.md §2: acute contacts and outside_model are not measurement points (no wait)."""

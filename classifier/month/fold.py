@@ -247,9 +247,9 @@ def fold_rows(records: list[dict[str, Any]], months: list[str], names: list[str]
 
     `leave_out`: (file, row) of rows already rejected elsewhere (later copies of an event id).
     `folder` makes the PatientFolder (impact passes one that also keeps every contact's answer).
-    Each fact assignment is decided by durable_rules once per call (Classifier.remembering).
+    The answers are counted, not shown: Classifier.for_counting.
     """
-    classifier = (classifier or default_classifier()).remembering()
+    classifier = (classifier or default_classifier()).for_counting()
     out = BucketResult()
     by_patient: dict[str, list[Row]] = defaultdict(list)
     for rec in records:

@@ -12,14 +12,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from classifier.classify import default_classifier
+from classifier.classify import Classifier, default_classifier
 from classifier.month import audit as audit_mod
 from classifier.month import outputs
 from classifier.month.extract import partition, read_bucket
 from classifier.month.fold import BucketResult, fold_rows
 from classifier.reporting import figures
 
-ROWS_PER_BUCKET = 40_000  # a bucket is folded in memory: about 40 MB of rows
+ROWS_PER_BUCKET = 20_000  # a bucket is folded in memory (about 20 MB of rows); more, smaller buckets
+# leave less of the last one to a single worker
 
 
 def fold_bucket(args: tuple[Path, list[str], list[str], bool, set[tuple[int, int]]]) -> BucketResult:
@@ -46,6 +47,12 @@ def _worker_start() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
+def _load() -> Classifier:
+    """The rule set, loaded before the fold workers fork so they share it instead of each loading it."""
+    figures.wait_rules()
+    return default_classifier()
+
+
 def run(extracts: list[str | Path], months: list[str], out: Path | None = None, *, workers: int | None = None,
         shares: dict[str, Decimal] | None = None, extra_counts: list[dict[str, Any]] | None = None,
         publish: bool = False, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -56,16 +63,18 @@ def run(extracts: list[str | Path], months: list[str], out: Path | None = None, 
     (default: every core), each with its own Classifier (the engine is not thread-safe).
     """
     workers = workers or os.cpu_count() or 1
-    classifier = default_classifier()
-    figures.wait_rules()  # loaded once here, so forked workers share it instead of each loading the rule set
     with tempfile.TemporaryDirectory(prefix="bup-month-") as tmp:
         sizes = sum(Path(p).stat().st_size for p in extracts)
-        buckets = max(workers * 2, min(4096, sizes // (ROWS_PER_BUCKET * 120) + 1))
+        buckets = max(workers * 4, min(4096, sizes // (ROWS_PER_BUCKET * 120) + 1))
         if workers == 1:
             part = partition(list(extracts), Path(tmp), int(buckets))
-        else:  # in a child that then exits: the memory Arrow and Python keep after a pass is given back
+            classifier = _load()
+        else:  # in a child that then exits (the memory Arrow and Python keep after a pass is given back),
+            # while this process loads the rule set
             with multiprocessing.get_context("fork").Pool(1) as once:
-                part = once.apply(partition, (list(extracts), Path(tmp), int(buckets)))
+                parted = once.apply_async(partition, (list(extracts), Path(tmp), int(buckets)))
+                classifier = _load()
+                part = parted.get()
         result = BucketResult(rejected=list(part.rejected))
         for r in part.rejected:
             if r.problems[0][0] == "event_id" and r.event_id:
