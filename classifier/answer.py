@@ -125,15 +125,16 @@ def build(
 ) -> dict[str, Any]:
     """The classification answer of API.md for one contact.
 
-    `explain=False` (a batch that counts answers: the month, impact on an extract): the
-    contact type, measurement point, wait, rule id and stage and warning codes only, without
+    `explain=False` (a batch that counts answers: the month, impact on an extract): the contact
+    id, contact type, measurement point, wait, rule id and stage and warning codes only, without
     the texts, facts and commitment that explain them to a reader.
     """
     rule = ruleset.rules_by_id[decision.rule_id]
     ctype = ruleset.tables["contact_types"]["contact_types"][rule.outcome]
     wait_out, wait_warnings = wait(ruleset, rule.outcome, contact, care_request)
     if not explain:
-        return {"contact_type": rule.outcome, "measurement_point": bool(ctype["measurement_point"]), "wait": wait_out,
+        return {"contact_id": contact.id, "contact_type": rule.outcome,
+                "measurement_point": bool(ctype["measurement_point"]), "wait": wait_out,
                 "rule": {"id": rule.id, "stage": rule.stage},
                 "warnings": [{"code": code} for code in decision.warning_codes] + wait_warnings}
     warnings = [_rule_warning(ruleset, code, derived, contact) for code in decision.warning_codes]

@@ -61,7 +61,7 @@ class Classifier:
     def for_counting(self) -> Classifier:
         """This classifier for a batch fold that counts its answers (the month, impact on an extract):
         durable_rules decides each fact assignment once (engine.RememberedDecisions), and each answer
-        carries its type, rule, wait and warning codes without their explanation (answer.build)."""
+        carries its id, type, rule, wait and warning codes without their explanation (answer.build)."""
         engine = self.engine if isinstance(self.engine, RememberedDecisions) else RememberedDecisions(self.engine)
         return Classifier(ruleset=self.ruleset, engine=engine, explain=False)
 
