@@ -65,18 +65,26 @@ def spill(kind: str, records: list[dict[str, Any]], path: Path) -> Path:
     """Some patients' delivery rows, sorted, ready to write: JSON lines `[order, CSV line, JSON object]`.
 
     Done in the pool's workers, so the parent only merges the parts (one row per part in
-    memory) and copies each row's two forms out; each CSV line went through the safe writer.
+    memory) and copies each row's two forms out; each CSV line went through the safe writer
+    (all of them into one buffer, cut at the offsets it reports).
     """
-    cols = DELIVERY_MAP[kind]
+    names, fns = list(DELIVERY_MAP[kind]), tuple(DELIVERY_MAP[kind].values())
+    keyed = sorted(((_order(r), r) for r in records), key=lambda x: x[0])
     text = io.StringIO()
     writer = csv_writer(text)
-    with path.open("wb") as f:
-        for r in sorted(records, key=_order):
-            row = {name: fn(r) for name, fn in cols.items()}
-            text.seek(0)
-            text.truncate()
-            writer.writerow(row.get(n) for n in cols)
-            f.write(orjson.dumps([_order(r), text.getvalue(), orjson.dumps(row).decode()]) + b"\n")
+    rows, ends = [], []
+    for _key, r in keyed:
+        row = [fn(r) for fn in fns]
+        writer.writerow(row)
+        rows.append(row)
+        ends.append(text.tell())
+    csv_text, start, lines = text.getvalue(), 0, []
+    for (key, _r), row, end in zip(keyed, rows, ends, strict=True):
+        obj = orjson.dumps(dict(zip(names, row, strict=True))).decode()
+        lines.append(orjson.dumps([key, csv_text[start:end], obj]))
+        start = end
+    lines.append(b"")
+    path.write_bytes(b"\n".join(lines))
     return path
 
 
