@@ -581,6 +581,18 @@ def test_csv_cells_cannot_be_formulas(value, written) -> None:
     assert safe_cell(value) == written
 
 
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from("=+-@\t\r 0123456789.,aZå١'\n")),
+                         st.from_regex(r"[+-]?[0-9]+(\.[0-9]+)?", fullmatch=True)), max_size=30))
+def test_a_whole_column_is_made_safe_as_each_cell_is(values) -> None:
+    """The month's delivery neutralises a column at once (Arrow); the result is safe_cell's, cell by cell."""
+    import pyarrow as pa
+
+    from classifier.reporting.csvsafe import safe_cell, safe_column
+
+    assert safe_column(pa.array(values, pa.string())).to_pylist() == [safe_cell(v) for v in values]
+    assert safe_column(pa.array([1, None, -7], pa.int64())).to_pylist() == [1, None, -7]
+
+
 HOSTILE = "=cmd|' /C calc'!A0"
 MARKUP = "[bold]x[/"
 

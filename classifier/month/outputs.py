@@ -8,17 +8,18 @@ here, whole, to be aligned when the contract is.
 
 from __future__ import annotations
 
-import heapq
+import csv
 import html
-import io
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
+import pyarrow.ipc as ipc
 
 from classifier.month.fold import BucketResult
-from classifier.reporting.csvsafe import csv_writer, write_csv
+from classifier.reporting.csvsafe import safe_cell, safe_column, write_csv
 from classifier.ruleset import RuleSet
 
 FAS = {"first_visit": 1, "treatment": 2, "investigation": 3}  # Fas: 1 förstakontakt, 2 åtgärd, 3 utredning
@@ -56,55 +57,55 @@ def _write(path: Path, fieldnames: list[str], rows: Iterable[dict[str, Any]]) ->
     return write_csv(path, rows, fieldnames)
 
 
-def _order(r: dict[str, Any]) -> list[str]:
-    """Delivery order: month, region, unit, then the day (completed) or the wait's start (waiting), then the id."""
-    return [r["month"], r["region"], r["unit"], r.get("date") or r["wait_start"], r["event_id"]]
+# The delivery order (month, region, unit, then the day of a completed contact or the start of a
+# wait, then the event id), kept as columns beside the delivery's own while the parts are spilled.
+_ORDER = {"_month": lambda r: r["month"], "_region": lambda r: r["region"], "_unit": lambda r: r["unit"],
+          "_day": lambda r: r.get("date") or r["wait_start"], "_event": lambda r: r["event_id"]}
+_NUMBERS = {"Fas", "Avvikelse", "Vantetid"}  # the delivery's integer columns; the rest is text
+
+
+def _schema(kind: str) -> pa.Schema:
+    return pa.schema([(n, pa.int64() if n in _NUMBERS else pa.string()) for n in DELIVERY_MAP[kind]]
+                     + [(n, pa.string()) for n in _ORDER])
 
 
 def spill(kind: str, records: list[dict[str, Any]], path: Path) -> Path:
-    """Some patients' delivery rows, sorted, ready to write: JSON lines `[order, CSV line, JSON object]`.
+    """Some patients' delivery rows as an Arrow file: the delivery's columns and the order's.
 
-    Done in the pool's workers, so the parent only merges the parts (one row per part in
-    memory) and copies each row's two forms out; each CSV line went through the safe writer
-    (all of them into one buffer, cut at the offsets it reports).
+    Done in the pool's workers, one column at a time; the parent's merge sorts all parts
+    at once and writes them (write_delivery).
     """
-    names, fns = list(DELIVERY_MAP[kind]), tuple(DELIVERY_MAP[kind].values())
-    keyed = sorted(((_order(r), r) for r in records), key=lambda x: x[0])
-    text = io.StringIO()
-    writer = csv_writer(text)
-    rows, ends = [], []
-    for _key, r in keyed:
-        row = [fn(r) for fn in fns]
-        writer.writerow(row)
-        rows.append(row)
-        ends.append(text.tell())
-    csv_text, start, lines = text.getvalue(), 0, []
-    for (key, _r), row, end in zip(keyed, rows, ends, strict=True):
-        obj = orjson.dumps(dict(zip(names, row, strict=True))).decode()
-        lines.append(orjson.dumps([key, csv_text[start:end], obj]))
-        start = end
-    lines.append(b"")
-    path.write_bytes(b"\n".join(lines))
+    schema = _schema(kind)
+    columns = {**DELIVERY_MAP[kind], **_ORDER}
+    table = pa.table({n: pa.array([fn(r) for r in records], schema.field(n).type) for n, fn in columns.items()},
+                     schema=schema)
+    with ipc.new_file(path, schema) as w:
+        w.write_table(table)
     return path
 
 
 def write_delivery(out: Path, kind: str, parts: list[Path]) -> list[Path]:
-    """delivery/{kind}.{csv,json}: the spilled parts merged in delivery order, in one pass."""
+    """delivery/{kind}.{csv,json}: the spilled parts in delivery order, every CSV cell made safe."""
     (out / "delivery").mkdir(parents=True, exist_ok=True)
-    files = [p.open("rb") for p in parts]
     csv_path, json_path = out / "delivery" / f"{kind}.csv", out / "delivery" / f"{kind}.json"
-    try:
-        with csv_path.open("w", newline="", encoding="utf-8") as c, json_path.open("w", encoding="utf-8") as j:
-            csv_writer(c).writerow(DELIVERY_MAP[kind])
-            j.write("[")
-            streams = [(orjson.loads(line) for line in f) for f in files]
-            for i, (_order_key, line, obj) in enumerate(heapq.merge(*streams, key=lambda x: x[0])):
-                c.write(line)
-                j.write("," + obj if i else obj)
-            j.write("]")
-    finally:
-        for f in files:
-            f.close()
+    tables = []
+    for part in parts:
+        with ipc.open_file(part) as f:
+            tables.append(f.read_all())
+    table = pa.concat_tables(tables) if tables else _schema(kind).empty_table()
+    table = table.sort_by([(n, "ascending") for n in _ORDER]).drop_columns(list(_ORDER))
+    with csv_path.open("w", newline="", encoding="utf-8") as c, json_path.open("wb") as j:
+        w = csv.writer(c)
+        w.writerow([safe_cell(n) for n in table.column_names])
+        j.write(b"[")
+        first = True
+        for batch in table.to_batches(max_chunksize=50_000):
+            w.writerows(zip(*(safe_column(col).to_pylist() for col in batch.columns), strict=True))
+            rows = batch.to_pylist()
+            if rows:
+                j.write((b"" if first else b",") + orjson.dumps(rows)[1:-1])
+                first = False
+        j.write(b"]")
     return [csv_path, json_path]
 
 

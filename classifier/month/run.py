@@ -26,7 +26,7 @@ ROWS_PER_BUCKET = 20_000  # a bucket is folded in memory (about 20 MB of rows); 
 def fold_bucket(args: tuple[Path, list[str], list[str], bool, set[tuple[int, int]]]) -> BucketResult:
     """Pool worker: one bucket of whole patients, folded with this process's own Classifier.
 
-    Its delivery rows are spilled, sorted, beside the bucket (when files are wanted) so
+    Its delivery rows are spilled beside the bucket (when files are wanted) so
     only counts and the exceptions travel back to the parent.
     """
     path, months, names, spill, duplicates = args
@@ -34,7 +34,7 @@ def fold_bucket(args: tuple[Path, list[str], list[str], bool, set[tuple[int, int
     for kind in ("completed", "waiting"):
         records = getattr(res, kind)
         if spill:
-            res.delivery_parts[kind].append(outputs.spill(kind, records, path.with_suffix(f".{kind}.jsonl")))
+            res.delivery_parts[kind].append(outputs.spill(kind, records, path.with_suffix(f".{kind}.arrow")))
         records.clear()
     return res
 

@@ -21,8 +21,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")  # ASCII digits: what a spreadsheet reads as a number
 
 
 def safe_cell(value: Any) -> Any:
@@ -37,6 +40,19 @@ def safe_cell(value: Any) -> Any:
     if text.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
         return "'" + text
     return text
+
+
+_FORMULA_RE = "^[" + "".join(re.escape(c) for c in FORMULA_START) + "]"
+
+
+def safe_column(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """`safe_cell` for a whole Arrow column at once (the month's delivery): text columns get the same
+    leading `'` where safe_cell would give it; other columns are returned as they are."""
+    if not pa.types.is_string(column.type):
+        return column
+    risky = pc.and_(pc.match_substring_regex(column, _FORMULA_RE),
+                    pc.invert(pc.match_substring_regex(column, "^" + _PLAIN_NUMBER.pattern + "$")))
+    return pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
 
 
 class SafeWriter:
