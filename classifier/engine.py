@@ -20,7 +20,7 @@ How the engine is used, and why (see ../shared/notes and durable/engine.py):
   rule), so one rule fires one engine action, not one per overlapping term.
 - A ruleset cannot be re-registered under one name, so each `Engine` registers its own
   uniquely named ruleset (tests and the mutation check load many rule sets).
-- A batch fold (the month: a million contacts, a few hundred distinct fact assignments)
+- A batch fold (the month: a million contacts, a few dozen distinct fact assignments)
   asks through `RememberedDecisions`: durable_rules decides each complete assignment of
   the facts once, and the same assignment gets that decision again (measured: the engine
   round trip was a quarter of the month's instructions). The service's per-request
