@@ -434,21 +434,17 @@ def create_app() -> FastAPI:
             return fn(payload)
         return job
 
-    def with_payload(fn: Callable[[Any], Any]) -> Callable[[Any, threading.Event], Any]:
-        """`plain`, answering (payload, answer) so the decision log can record the request."""
-        return plain(lambda payload: (payload, fn(payload)))
-
     async def decide(request: Request, heavy: bool, kind: str, job: Callable[[Any, threading.Event], Any]) -> Response:
-        """`run` for a classification: `job` answers (payload, answer). With the decision log on,
+        """`run` for a classification (`job` answers it). With the decision log on,
         the answer gets a decision_id, is encoded in the pool as well, and is recorded with the request body
         before it is returned (api/decisions.py)."""
         if decision_log.current(request) is None:
-            return await run(request, heavy, lambda decoded, cancelled: job(decoded, cancelled)[1])
+            return await run(request, heavy, job)
         body = await read_body(request)
         decision_id = new_decision_id()
 
         def with_id(decoded: Any, cancelled: threading.Event) -> bytes:
-            result = job(decoded, cancelled)[1]
+            result = job(decoded, cancelled)
             result["decision_id"] = decision_id
             return orjson.dumps(result)
 
@@ -463,7 +459,7 @@ def create_app() -> FastAPI:
     async def classify(request: Request) -> Response:
         """One contact with its care request and history → its contact type, wait and the rule behind it."""
         _count(request, 1)
-        return await decide(request, False, "classify", with_payload(clf.classify))
+        return await decide(request, False, "classify", plain(clf.classify))
 
     @app.post(
         "/v1/classify/batch", tags=["classify"], summary="Classify many independent contacts",
@@ -478,7 +474,7 @@ def create_app() -> FastAPI:
             refuse_identity_numbers(outside)
             if isinstance(payload, dict) and isinstance(payload.get("items"), list):
                 _count(request, len(payload["items"]))
-            return payload, clf.classify_batch(payload, cancelled, rejected)
+            return clf.classify_batch(payload, cancelled, rejected)
 
         return await decide(request, True, "batch", job)
 
@@ -493,7 +489,7 @@ def create_app() -> FastAPI:
             refuse_identity_numbers(decoded[1])
             result = clf.classify_timeline(decoded[0], cancelled)
             _count(request, len(result["results"]))
-            return decoded[0], result
+            return result
 
         return await decide(request, True, "timeline", job)
 
@@ -547,13 +543,16 @@ MIDDLEWARES: list[Callable[[Any], Any]] = [AccessLog, auth.protect]
 
 def _lifespan(work: Work) -> Any:
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> Any:
+    async def lifespan(app: FastAPI) -> Any:
         # Everything built at start-up (rule sets, engine, schemas) lives as long as the process: out of the
         # collector's sight, a full collection scans only what requests left behind (~70 ms -> ~1 ms here; a
         # request waiting for the decision log lives through several young collections and gets promoted).
         gc.freeze()
         yield
         await asyncio.to_thread(work.shutdown)  # after uvicorn's grace time: the jobs stop at their next item
+        log = decision_log.current_of(app)
+        if log is not None:  # every request is answered: its writer commits what it has and stops (on this
+            log.close()      # loop, whose reader it removes; an exit without a lifespan closes it at exit)
 
     return lifespan
 

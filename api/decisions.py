@@ -32,7 +32,11 @@ HEADER = "X-Decision-Id"
 
 def current(request: Request) -> decisions.DecisionLog | None:
     """This app's decision log, None when it is off."""
-    return getattr(request.app.state, "decision_log", None)
+    return current_of(request.app)
+
+
+def current_of(app: FastAPI) -> decisions.DecisionLog | None:
+    return getattr(app.state, "decision_log", None)
 
 
 def _error(status: int, detail: str, path: str, message: str, kind: str) -> JSONResponse:
@@ -149,6 +153,4 @@ def mount(app: FastAPI, sets: RuleSets) -> None:
     statuses = {c.ruleset.version: c.ruleset.status for c in sets.classifiers}
     log = decisions.from_env(statuses)
     app.state.decision_log = log
-    app.include_router(router)
-    if log is not None:
-        app.router.on_shutdown.append(log.close)
+    app.include_router(router)  # the log is closed at the end of the app's lifespan (api/app.py)

@@ -108,6 +108,19 @@ def test_log_off_answers_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
     assert r.status_code == 404 and r.json()["errors"][0]["type"] == "log_off"
 
 
+def test_the_log_is_closed_when_the_app_stops(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The app's lifespan ends by closing its log: the writer commits what it has and its process ends."""
+    client = make_client(monkeypatch, f"sqlite:///{tmp_path / 'd.db'}")
+    with client:  # the lifespan runs: start-up, then shutdown at the end of the block
+        r = client.post("/v1/classify", json=contact("2026-02-26"))
+        log = log_of(client)
+        proc = log._proc
+        assert r.status_code == 200 and proc is not None and proc.poll() is None
+    assert log._closed and proc.poll() is not None
+    with log.engine.connect() as conn:
+        assert store.get(conn, r.headers["x-decision-id"]) is not None
+
+
 def test_every_answer_is_recorded_and_read_back(logged: TestClient) -> None:
     req, batch = contact("2026-02-26"), {"items": [contact("2026-02-26", "b-1"), {"contact": {}}]}
     answers = {
