@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from classifier import answer, errors
 from classifier.engine import Engine, RememberedDecisions
@@ -114,8 +114,7 @@ class Classifier:
 AREAS = ("investigation", "treatment")  # a contact's area is its activity, when it is one of these
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One classified timeline contact: the contact and care request it was classified with, and the answer.
 
     `contact` carries the decision date and wait exclusion it took; `care_request_from` and

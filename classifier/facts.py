@@ -14,7 +14,7 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any, NamedTuple, get_args
 
 from dateutil.relativedelta import relativedelta
 
@@ -253,8 +253,7 @@ def pharmacological(contact: Contact) -> bool:
     return bool(contact.medications_atc)
 
 
-@dataclass(frozen=True)
-class Derived:
+class Derived(NamedTuple):
     """The facts the rules decide on, plus the evidence the answer explains them with."""
 
     facts: dict[str, Any]

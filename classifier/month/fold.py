@@ -152,7 +152,7 @@ class PatientFolder:
             elif closed is not None and month is not None and isinstance(ev, TimelineContact | TimelineDecision):
                 self.out.findings.append(_finding(
                     "event_after_care_closed", row, [closed.event_id, row.event_id], month,
-                    f"händelse {ev.date} efter avslutat vårdåtagande {closed.event.date} utan ny vårdbegäran"))
+                    f"händelse {iso(day)} efter avslutat vårdåtagande {iso(closed.date)} utan ny vårdbegäran"))
             try:
                 step = fold.add(ev)
             except InputError as exc:
@@ -237,7 +237,8 @@ class PatientFolder:
             if d.date < first and last_event is not None and last_event <= d.date:
                 self.out.findings.append(_finding(
                     "old_decision_without_follow_up", row, [row.event_id], month,
-                    f"beslut {d.date} äldre än månaden utan någon händelse därefter ({(end - d.date).days} dagar)"))
+                    f"beslut {iso(d.date)} äldre än månaden utan någon händelse därefter "
+                    f"({(end - d.date).days} dagar)"))
 
 
 def fold_rows(records: list[dict[str, Any]], months: list[str], names: list[str],
