@@ -549,10 +549,12 @@ def _lifespan(work: Work) -> Any:
         # request waiting for the decision log lives through several young collections and gets promoted).
         gc.freeze()
         yield
-        await asyncio.to_thread(work.shutdown)  # after uvicorn's grace time: the jobs stop at their next item
-        log = decision_log.current_of(app)
-        if log is not None:  # every request is answered: its writer commits what it has and stops (on this
-            log.close()      # loop, whose reader it removes; an exit without a lifespan closes it at exit)
+        try:
+            await asyncio.to_thread(work.shutdown)  # after uvicorn's grace time: the jobs stop at their next item
+        finally:
+            log = decision_log.current_of(app)
+            if log is not None:  # every request is answered: its writer commits what it has and stops (on
+                log.close()      # this loop, whose reader it removes; without a lifespan, atexit closes it)
 
     return lifespan
 

@@ -589,7 +589,8 @@ def test_a_whole_column_is_made_safe_as_each_cell_is(values) -> None:
 
     from classifier.reporting.csvsafe import safe_cell, safe_column
 
-    assert safe_column(pa.array(values, pa.string())).to_pylist() == [safe_cell(v) for v in values]
+    for text in (pa.string(), pa.large_string()):
+        assert safe_column(pa.array(values, text)).to_pylist() == [safe_cell(v) for v in values]
     assert safe_column(pa.array([1, None, -7], pa.int64())).to_pylist() == [1, None, -7]
 
 

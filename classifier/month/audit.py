@@ -69,6 +69,11 @@ def _matrix(cells: list[tuple[str, str, MatrixCell]], publish: bool) -> list[dic
     return out
 
 
+def _finding_order(f: dict[str, Any]) -> tuple[str, str, str, str, list[str], str]:
+    """Findings in one order whatever the buckets' (their number and the pool's order vary)."""
+    return (f["month"] or "", f["region"] or "", f["unit"] or "", f["kind"], f["event_ids"], f["detail"])
+
+
 def build(res: BucketResult, months: list[str], ruleset: Any, shares: dict[str, Decimal] | None = None,
           extra: list[dict[str, Any]] | None = None, publish: bool = False) -> dict[str, Any]:
     """audit.json: per unit and region, figures as registered and as the rules say, matrices, money, findings."""
@@ -147,10 +152,11 @@ def build(res: BucketResult, months: list[str], ruleset: Any, shares: dict[str, 
                      "money": [m for m in money_rows if m["region"] == region]} for region in regions],
         "units": unit_sections,
         "finding_counts": dict(sorted(kinds.items())),
-        "findings": res.findings + [
+        "findings": sorted(res.findings, key=_finding_order) + [
             {"kind": "rejected_row", "region": None, "unit": None, "month": None,
              "event_ids": [r.event_id] if r.event_id else [], "file": r.file, "row": r.row,
-             "detail": "; ".join(f"{c}: {m}" for c, m in r.problems)} for r in res.rejected],
+             "detail": "; ".join(f"{c}: {m}" for c, m in r.problems)}
+            for r in sorted(res.rejected, key=lambda r: (r.file, r.row))],
         "money_note": share_note,
         "report": rules_report,
     }

@@ -75,7 +75,7 @@ class BucketResult:
     disagreements: list[dict[str, Any]] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
-    completed: list[dict[str, Any]] = field(default_factory=list)  # delivery rows of this bucket (see run.spill)
+    completed: list[dict[str, Any]] = field(default_factory=list)  # delivery rows of this bucket (see outputs.spill)
     waiting: list[dict[str, Any]] = field(default_factory=list)
     delivery_parts: dict[str, list[Path]] = field(default_factory=lambda: {"completed": [], "waiting": []})
     patients: int = 0

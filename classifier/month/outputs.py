@@ -72,8 +72,8 @@ def _schema(kind: str) -> pa.Schema:
 def spill(kind: str, records: list[dict[str, Any]], path: Path) -> Path:
     """Some patients' delivery rows as an Arrow file: the delivery's columns and the order's.
 
-    Done in the pool's workers, one column at a time; the parent's merge sorts all parts
-    at once and writes them (write_delivery).
+    Done in the pool's workers, one column at a time; write_delivery sorts all parts at once
+    and writes them (in two of the pool's workers, one file each, when there is a pool).
     """
     schema = _schema(kind)
     columns = {**DELIVERY_MAP[kind], **_ORDER}

@@ -48,6 +48,8 @@ _FORMULA_RE = "^[" + "".join(re.escape(c) for c in FORMULA_START) + "]"
 def safe_column(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """`safe_cell` for a whole Arrow column at once (the month's delivery): text columns get the same
     leading `'` where safe_cell would give it; other columns are returned as they are."""
+    if pa.types.is_large_string(column.type) or pa.types.is_string_view(column.type):
+        column = column.cast(pa.string())
     if not pa.types.is_string(column.type):
         return column
     risky = pc.and_(pc.match_substring_regex(column, _FORMULA_RE),
