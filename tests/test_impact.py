@@ -57,12 +57,17 @@ def impact_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any
     return json.loads(capsys.readouterr().out)
 
 
+def impact_of_the_months(region: Path, rules_copy: Path,
+                         capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`impact --extract` of the region's months under the candidate, and the month's own audit of them."""
+    result = impact_json(capsys, "--candidate", str(candidate_dir(rules_copy)), "--extract",
+                         str(region / "extract.csv"), "--month", MONTHS[0], "--to", MONTHS[-1])
+    return result, json.loads((region / "out" / "audit.json").read_text(encoding="utf-8"))
+
+
 def test_the_changed_contacts_are_exactly_the_waits_between_the_two_limits(
         region: Path, rules_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cand = candidate_dir(rules_copy)
-    result = impact_json(capsys, "--candidate", str(cand), "--extract", str(region / "extract.csv"),
-                         "--month", MONTHS[0], "--to", MONTHS[-1])
-    audit = json.loads((region / "out" / "audit.json").read_text(encoding="utf-8"))
+    result, audit = impact_of_the_months(region, rules_copy, capsys)
     assert result["baseline"] == "2026.2" and result["candidate"] == "2027.1-rc" and result["months"] == MONTHS
     assert result["cases"] == audit["totals"]["patients"]
     assert result["contacts"] == audit["totals"]["contacts_in_months"]
@@ -86,10 +91,7 @@ def test_the_changed_contacts_are_exactly_the_waits_between_the_two_limits(
 
 def test_shares_before_are_the_month_audit_s_and_the_drop_is_the_changes(
         region: Path, rules_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cand = candidate_dir(rules_copy)
-    result = impact_json(capsys, "--candidate", str(cand), "--extract", str(region / "extract.csv"),
-                         "--month", MONTHS[0], "--to", MONTHS[-1])
-    audit = json.loads((region / "out" / "audit.json").read_text(encoding="utf-8"))
+    result, audit = impact_of_the_months(region, rules_copy, capsys)
     figures = {(f["region"], f["area"], f["month"]): f for f in result["report"]["figures"] if f["level"] == "region"}
     compared = 0
     for reg in audit["regions"]:
