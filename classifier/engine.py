@@ -195,7 +195,6 @@ class RememberedDecisions:
 
     def __init__(self, engine: Engine, limit: int = 1 << 17):
         self.engine = engine
-        self.ruleset = engine.ruleset
         self._names = tuple(engine.ruleset.domains)
         self._known: dict[tuple[c.Value, ...], Decision] = {}
         self._limit = limit

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import html
-import multiprocessing
 import re
 import tempfile
 from collections import Counter
@@ -32,7 +31,7 @@ from classifier.errors import InputError
 from classifier.month.audit import DEFAULT_REGION_SHARE, tables
 from classifier.month.extract import ExtractError, partition, read_bucket
 from classifier.month.fold import BucketResult, PatientFolder, fold_rows, month_bounds, month_range
-from classifier.month.run import ROWS_PER_BUCKET
+from classifier.month.run import buckets_for, fold_pool
 from classifier.reporting import figures, report
 from classifier.reporting.records import Collector
 from classifier.rulesets import RuleSets
@@ -289,9 +288,7 @@ def from_extract(paths: list[str | Path], months: list[str] | None, candidate: C
     if missing:
         raise ExtractError(f"{', '.join(missing)}: no such file; expected an extract (CSV, JSON lines or Parquet)")
     with tempfile.TemporaryDirectory(prefix="bup-impact-") as tmp:
-        size = sum(Path(p).stat().st_size for p in paths)
-        buckets = max(workers * 2, min(4096, size // (ROWS_PER_BUCKET * 120) + 1))
-        part = partition(list(paths), Path(tmp), int(buckets))
+        part = partition(list(paths), Path(tmp), buckets_for(list(paths), workers))
         months = months or extract_months(part.files)
         if not months:
             raise ExtractError("the extract has no row with a date: no month to compare")
@@ -306,7 +303,7 @@ def from_extract(paths: list[str | Path], months: list[str] | None, candidate: C
                 done: Iterable[tuple[BucketResult, BucketResult, list[Pair]]] = map(_fold_both, jobs)
                 _merge(out, sides, done)
             else:
-                with multiprocessing.get_context("fork").Pool(workers) as pool:
+                with fold_pool(workers) as pool:
                     _merge(out, sides, pool.imap_unordered(_fold_both, jobs))
         finally:
             _SIDES.clear()
