@@ -28,6 +28,7 @@ from classifier.classify import Classifier
 from classifier.decisions import store
 from classifier.decisions.writer import contact_dates
 from classifier.errors import InputError
+from classifier.models import iso
 from classifier.month.audit import DEFAULT_REGION_SHARE, tables
 from classifier.month.extract import ExtractError, partition, read_bucket
 from classifier.month.fold import BucketResult, PatientFolder, fold_rows, month_bounds, month_range
@@ -269,7 +270,7 @@ def _fold_both(job: tuple[Path, list[str], list[str], set[tuple[int, int]]]
     for eid in seen[0].keys() | seen[1].keys():
         a, b = seen[0].get(eid), seen[1].get(eid)
         row = (a or b)[1]  # type: ignore[index]
-        where = {"date": row.event.contact.date.isoformat(), "region": row.region, "unit": row.unit}
+        where = {"date": iso(row.date), "region": row.region, "unit": row.unit}
         pairs.append((eid, a and a[0], b and b[0], where))
     return results[0], results[1], pairs
 

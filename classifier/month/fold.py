@@ -139,8 +139,7 @@ class PatientFolder:
         for row in rows:
             ev, day = row.event, row.date
             while pending is not None and day > pending[1][1]:
-                if fold.open_care_requests or fold.open_decisions:  # most month ends find no one waiting
-                    self._waiting(fold, meta, pending[0], pending[1], last_event)
+                self._waiting(fold, meta, pending[0], pending[1], last_event)
                 pending = next(ends, None)
             if pending is None:
                 break  # after the last month asked: nothing more to say
