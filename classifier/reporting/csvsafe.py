@@ -30,10 +30,6 @@ _PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")  # ASCII digits: what a sp
 
 def safe_cell(value: Any) -> Any:
     """The value as a CSV cell no spreadsheet evaluates: numbers as they are, formula-like text quoted."""
-    if type(value) is str:  # most cells: checked without the generic path below
-        if value.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
-            return "'" + value
-        return value
     if value is None or isinstance(value, (bool, int, float, Decimal)):
         return value
     text = str(value)
