@@ -8,7 +8,6 @@ here, whole, to be aligned when the contract is.
 
 from __future__ import annotations
 
-import csv
 import html
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -19,7 +18,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from classifier.month.fold import BucketResult
-from classifier.reporting.csvsafe import safe_cell, safe_column, write_csv
+from classifier.reporting.csvsafe import write_csv, write_table
 from classifier.ruleset import RuleSet
 
 FAS = {"first_visit": 1, "treatment": 2, "investigation": 3}  # Fas: 1 förstakontakt, 2 åtgärd, 3 utredning
@@ -94,13 +93,12 @@ def write_delivery(out: Path, kind: str, parts: list[Path]) -> list[Path]:
             tables.append(f.read_all())
     table = pa.concat_tables(tables) if tables else _schema(kind).empty_table()
     table = table.sort_by([(n, "ascending") for n in _ORDER]).drop_columns(list(_ORDER))
-    with csv_path.open("w", newline="", encoding="utf-8") as c, json_path.open("wb") as j:
-        w = csv.writer(c)
-        w.writerow([safe_cell(n) for n in table.column_names])
+    with csv_path.open("w", newline="", encoding="utf-8") as c:
+        write_table(c, table)
+    with json_path.open("wb") as j:
         j.write(b"[")
         first = True
         for batch in table.to_batches(max_chunksize=50_000):
-            w.writerows(zip(*(safe_column(col).to_pylist() for col in batch.columns), strict=True))
             rows = batch.to_pylist()
             if rows:
                 j.write((b"" if first else b",") + orjson.dumps(rows)[1:-1])

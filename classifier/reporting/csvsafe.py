@@ -53,6 +53,15 @@ def safe_column(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArra
     return pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
 
 
+def write_table(f: TextIO, table: pa.Table, rows_at_once: int = 50_000) -> None:
+    """An Arrow table as CSV to an open text file (opened with newline=''): the header and every
+    cell made safe, a batch of rows at a time."""
+    w = csv.writer(f)
+    w.writerow([safe_cell(n) for n in table.column_names])
+    for batch in table.to_batches(max_chunksize=rows_at_once):
+        w.writerows(zip(*(safe_column(col).to_pylist() for col in batch.columns), strict=True))
+
+
 class SafeWriter:
     """csv.writer whose every cell goes through safe_cell (for files written in pieces)."""
 
