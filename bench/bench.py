@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     print("decision log ...", file=sys.stderr)
     replayed = 2_000 if s else 1_000_000 if args.full else 100_000
     result["decisions"] = {
-        "throughput": decision_log.throughput(1 if s else 3, 1 if s else 5, work, work / "body.json", wrk, stats),
+        "throughput": decision_log.throughput(1 if s else 5, 1 if s else 5, work, work / "body.json", wrk, stats),
         "replay": decision_log.replay_time(replayed, work, requests_()),
     }
     print("month ...", file=sys.stderr)

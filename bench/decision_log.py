@@ -89,6 +89,7 @@ def throughput(runs: int, seconds: float, workdir: Path, body: Path, wrk: Any, s
         many: dict[str, list[float]] = {n: [] for n in urls}  # req/s with MANY connections in flight
         many_ratios: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
         many_cpu: dict[str, list[list[float]]] = {n: [] for n in urls}  # worker, writer, PostgreSQL ms/request
+        busy: dict[str, list[float]] = {n: [] for n in urls}  # the worker's CPU seconds per second (1 = never idle)
         for _ in range(runs):
             run = {}
             for name, (base, proc) in servers.items():  # interleaved, so drift hits all alike
@@ -111,17 +112,19 @@ def throughput(runs: int, seconds: float, workdir: Path, body: Path, wrk: Any, s
             run = {}
             for name, (base, proc) in servers.items():
                 server = postmaster if name == "postgresql" else None
-                before = _cpu_s(proc.pid, server)
+                before, start = _cpu_s(proc.pid, server), time.monotonic()
                 r = wrk(f"{base}/v1/classify", body, seconds, MANY)
-                after = _cpu_s(proc.pid, server)
+                after, wall = _cpu_s(proc.pid, server), time.monotonic() - start
                 assert r["errors"] == 0, (name, r)
                 run[name] = r["rps"]
                 many[name].append(r["rps"])
                 many_cpu[name].append([(a - b) * 1000 / r["requests"] for a, b in zip(after, before, strict=True)])
+                busy[name].append((after[0] - before[0]) / wall)
             for name in many_ratios:
                 many_ratios[name].append(run[name] / run["off"])
         out = {"many_connections": MANY, "rps_many": {n: stats(v) for n, v in many.items()},
                "ratio_to_off_many": {n: stats(v) for n, v in many_ratios.items()},
+               "worker_busy_many": {n: stats(v) for n, v in busy.items()},
                "rps": {n: stats(v) for n, v in rps.items()}, "p99_ms": {n: stats(v) for n, v in p99.items()},
                "ratio_to_off": {n: stats(v) for n, v in ratios.items()},
                "cpu_ms_per_request": {n: {"worker": stats(worker_ms[n]), "writer": stats(writer_ms[n])} for n in urls},
@@ -170,18 +173,20 @@ def markdown(r: dict[str, Any], fmt: Any) -> list[str]:
     closed-loop connection waits for its own commit, so req/s there is bound by latency)."""
     t, rp = r["throughput"], r["replay"]
     lines = []
-    for label, rps, ratios, cpu, pg in (
+    for label, rps, ratios, cpu, pg, busy in (
             (f"{t['many_connections']} connections (saturation)", t["rps_many"], t["ratio_to_off_many"],
-             t["cpu_ms_per_request_many"], None),
+             t["cpu_ms_per_request_many"], None, t["worker_busy_many"]),
             ("16 connections (latency-bound)", t["rps"], t["ratio_to_off"], t["cpu_ms_per_request"],
-             t["postgresql_server_cpu_ms_per_request"])):
+             t["postgresql_server_cpu_ms_per_request"], None)):
         lines += [f"| decision log, 1 worker, wrk {label} | /v1/classify req/s | ratio to off "
-                  "| CPU ms per request: worker | writer process | PostgreSQL server |", "|---|---|---|---|---|---|"]
+                  "| CPU ms per request: worker | writer process | PostgreSQL server |"
+                  + (" worker busy |" if busy else ""), "|---|---|---|---|---|---|" + ("---|" if busy else "")]
         for name in ("off", "sqlite", "postgresql"):
             ratio = fmt(ratios[name], 2) if name in ratios else "1"
             server = cpu[name].get("postgresql", pg) if name == "postgresql" else None
             lines.append(f"| {name} | {fmt(rps[name])} | {ratio} | {fmt(cpu[name]['worker'], 3)} | "
-                         f"{fmt(cpu[name]['writer'], 3)} | {fmt(server, 3) if server else '–'} |")
+                         f"{fmt(cpu[name]['writer'], 3)} | {fmt(server, 3) if server else '–'} |"
+                         + (f" {fmt(busy[name], 2)} |" if busy else ""))
         lines.append("")
     lines.append("p99 ms at 16 connections: " + ", ".join(f"{n} {fmt(t['p99_ms'][n], 2)}" for n in t["p99_ms"]) + ".")
     lines += ["", f"Replay of {rp['decisions']:,} logged decisions (SQLite, {rp['db_mb']} MB) under a candidate "
