@@ -4,6 +4,7 @@ a real PostgreSQL server; rule sets by validity date; impact."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
 import hashlib
@@ -259,6 +260,38 @@ def test_a_writer_process_that_dies_is_noticed_and_replaced(monkeypatch: pytest.
     with engine.connect() as conn:
         assert sorted(store.ids(conn)) == sorted([first, r.json()["decision_id"]])
     engine.dispose()
+
+
+def test_what_a_writer_acknowledged_before_it_ended_is_answered(tmp_path: Path) -> None:
+    """Several writes may be in flight: when the writer is lost, the acknowledgements it sent before it
+    ended (committed decisions) are settled first, and only the rest are refused."""
+    from classifier import Classifier
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    log, decision_id = writer.DecisionLog(url), new_id()
+    request = contact("2026-02-26")
+    answer = {**Classifier().classify(request), "decision_id": decision_id}
+    engine = store.engine_for(url)
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(log.record(decision_id, "t", "classify", orjson.dumps(request),
+                                                orjson.dumps(answer)))
+        await asyncio.sleep(0)  # the decision is handed over; the task waits for its acknowledgement
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # the loop is blocked: nobody reads the acknowledgement
+            with engine.connect() as conn:
+                if decision_id in store.ids(conn):
+                    break
+            time.sleep(0.05)
+        time.sleep(0.2)  # the acknowledgement follows the commit
+        log._lost("a test")
+        await task  # committed and acknowledged before the writer was lost: answered, not refused
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        log.close()
+        engine.dispose()
 
 
 def test_a_writer_that_does_not_answer_gets_503_not_a_hang(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Faults under load against a real server (2 workers, loopback only, bounded in count and time):
-kill -9 of a worker, the database going away and coming back, SIGTERM during load.
+kill -9 of a worker or of its decision-log writer, the database going away and coming back, SIGTERM
+during load.
 Afterwards every 200 answer's decision_id is in the log exactly once."""
 
 from __future__ import annotations
@@ -135,6 +136,36 @@ def test_kill_9_of_a_worker(url: str, tmp_path: Path) -> None:
 
     load = _during_load(url, tmp_path, kill)
     assert load.statuses.get(200, 0) > 200
+    assert_all_logged_once(url, load.ids)
+
+
+def writers(pid: int) -> list[int]:
+    """The decision-log writer processes of the server `pid` (one beside each worker)."""
+    out = []
+    for worker in workers(pid):
+        ps = subprocess.run(["ps", "-o", "pid=", "--ppid", str(worker)], capture_output=True, text=True).stdout
+        out += [int(p) for p in ps.split()
+                if "classifier.decisions.writer" in Path(f"/proc/{p}/cmdline").read_text(errors="ignore")]
+    return out
+
+
+def test_kill_9_of_writers_with_writes_in_flight(url: str, tmp_path: Path) -> None:
+    """The writers stopped while requests wait for them (a worker does not wait for one write's
+    acknowledgement before the next, so several may be in flight), then killed: the waiting requests
+    get 503, new writers take over, and every 200 answer is in the log once."""
+    def stop_then_kill(proc: subprocess.Popen[bytes]) -> None:
+        pids = writers(proc.pid)
+        assert len(pids) == 2, pids
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.3)
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+
+    load = _during_load(url, tmp_path, stop_then_kill)
+    assert set(load.statuses) <= {200, 503}, load.statuses
+    assert load.statuses.get(503, 0) > 0, load.statuses  # those waiting for a dead writer: refused
+    assert load.statuses.get(200, 0) > 200, load.statuses
     assert_all_logged_once(url, load.ids)
 
 

@@ -5,9 +5,9 @@ socket pair. The request path does little: the endpoint hands over the request b
 the answer exactly as it returns them (bytes, already encoded), `DecisionLog.record`
 frames them and awaits a future, and the frames gathered go to the writer in one write
 at most every millisecond, without waiting for earlier writes to be acknowledged. The
-writer process turns them into rows (JSON parsing, hashing) and commits everything that
-has arrived in one transaction, so a commit carries what came in while the previous one
-ran (group commit); it acknowledges each decision, and the event loop reads the
+writer process turns them into rows (JSON parsing, hashing) and commits what has arrived
+(up to MAX_BATCH) in one transaction, so a commit carries what came in while the previous
+one ran (group commit); it acknowledges each decision, and the event loop reads the
 acknowledgements (no thread, no lock) and resolves the futures. So each answer waits for
 its own commit, while the JSON and database work runs outside the worker's interpreter
 (a writer *thread* had halved one worker's throughput by holding its GIL; README.md, the
@@ -162,7 +162,7 @@ class DecisionLog:
         self._proc: subprocess.Popen[bytes] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._acks = b""
-        self._flush_due = False
+        self._flush_timer: asyncio.TimerHandle | None = None  # the pending write of what has gathered
         self._writing = False
         self._last_flush = 0.0
         self._started = 0.0
@@ -192,6 +192,8 @@ class DecisionLog:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._attach(loop)
+            if self._sock is None:  # the writer broke while the frames left over were sent
+                raise LogUnavailable("the decision log's writer is restarting")
         meta = orjson.dumps([decision_id, time.time_ns(), caller, kind])
         self._next += (_HEAD.pack(len(meta), len(body), len(answer)), meta, body, answer)
         self._next_n += 1
@@ -256,7 +258,8 @@ class DecisionLog:
             old.remove_reader(self._sock.fileno())
             if self._writing:
                 old.remove_writer(self._sock.fileno())
-        self._loop, self._writing, self._flush_due, self._watch = loop, False, False, None
+        self._cancel_timers()
+        self._loop, self._writing = loop, False
         loop.add_reader(self._sock.fileno(), self._read_acks)
         if self._out:
             self._send()
@@ -270,19 +273,18 @@ class DecisionLog:
         writes, not one per decision (each commit costs the writer and the database about as much as a few
         decisions). Nothing waits for earlier writes to be acknowledged: the writer commits whatever has
         arrived, so its batches grow with the database's commit time (bench/README.md, the decision log)."""
-        if not self._next_n or self._loop is None or self._flush_due:
+        if not self._next_n or self._loop is None or self._flush_timer is not None:
             return
         wait = self._last_flush + COMMIT_EVERY_S - time.monotonic()
         if wait > 0:
-            self._flush_due = True
-            self._loop.call_later(wait, self._flush)
+            self._flush_timer = self._loop.call_later(wait, self._flush)
             return
         self._flush()
         if self._sock is not None:
             self._read_acks()
 
     def _flush(self) -> None:
-        self._flush_due = False
+        self._flush_timer = None
         if self._sock is None or not self._next_n:
             return
         self._last_flush = time.monotonic()
@@ -320,19 +322,32 @@ class DecisionLog:
         if not data:
             self._lost("the writer process ended")
             return
+        self._settle(data)
+
+    def _settle(self, data: bytes) -> None:
+        """Resolve the futures of the acknowledgements in `data` (after what was left of the last read)."""
         acks = self._acks + data
         whole = len(acks) - len(acks) % _ACK
+        self._acks = acks[whole:]  # first, so that nothing below can put the stream out of step
         for i in range(0, whole, _ACK):
             fut = self._waiting.pop(acks[i + 1 : i + _ACK].decode(), (None,))[0]
-            if fut is not None and not fut.done():
-                if acks[i] == 0x2B:  # "+"
-                    fut.set_result(None)
-                else:
-                    fut.set_exception(LogUnavailable("the decision log is unavailable"))
-        self._acks = acks[whole:]
+            if fut is None or fut.done() or fut.get_loop().is_closed():
+                continue
+            if acks[i] == 0x2B:  # "+"
+                fut.set_result(None)
+            else:
+                fut.set_exception(LogUnavailable("the decision log is unavailable"))
+
+    def _cancel_timers(self) -> None:
+        """Cancel the pending write and the overdue check (the loop changes, or the writer is gone)."""
+        for timer in (self._flush_timer, self._watch):
+            if timer is not None:
+                timer.cancel()
+        self._flush_timer = self._watch = None
 
     def _lost(self, why: str) -> None:
-        """The writer is gone: refuse every decision waiting for it, and start another."""
+        """The writer is gone: settle what it acknowledged before it ended (several writes may have been in
+        flight, and their commits count), refuse every other decision waiting for it, and start another."""
         sock, proc = self._sock, self._proc
         self._sock, self._proc = None, None
         if sock is not None:
@@ -340,15 +355,14 @@ class DecisionLog:
                 self._loop.remove_reader(sock.fileno())
                 if self._writing:
                     self._loop.remove_writer(sock.fileno())
+            self._settle(_unread(sock))
             sock.close()
-        self._writing = self._flush_due = False
+        self._writing = False
+        self._cancel_timers()
         self._out, self._next, self._next_n = bytearray(), [], 0
         code = _reap(proc)
         log.error("decision log: %s (exit %s); %d waiting decision(s) refused", why, code, len(self._waiting))
-        for fut, _ in self._waiting.values():
-            if not fut.done():
-                fut.set_exception(LogUnavailable("the decision log's writer ended"))
-        self._waiting.clear()
+        self._refuse_waiting("the decision log's writer ended")
         if not self._closed and time.monotonic() - self._started >= RESTART_EVERY_S:
             self._start()
 
@@ -365,23 +379,47 @@ class DecisionLog:
                 if self._writing:
                     self._loop.remove_writer(sock.fileno())
             deadline = time.monotonic() + timeout
+            acks = bytearray()
             try:
                 sock.setblocking(True)
                 sock.settimeout(timeout)
                 sock.sendall(self._out + b"".join(self._next))
                 sock.shutdown(socket.SHUT_WR)  # the writer commits what it has read, then ends
-                while sock.recv(1 << 16) and time.monotonic() < deadline:
-                    pass
+                while (data := sock.recv(1 << 16)) and time.monotonic() < deadline:
+                    acks += data
             except OSError:
                 pass
             sock.close()
+            self._settle(bytes(acks))
             if proc is not None:
                 try:
                     proc.wait(max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     log.error("decision log: the writer did not stop within %g s; killed", timeout)
+        self._cancel_timers()
+        self._refuse_waiting("the decision log is closed")
         _reap(proc)
         self.engine.dispose()
+
+    def _refuse_waiting(self, why: str) -> None:
+        for fut, _ in self._waiting.values():
+            if not fut.done() and not fut.get_loop().is_closed():
+                fut.set_exception(LogUnavailable(why))
+        self._waiting.clear()
+
+
+def _unread(sock: socket.socket) -> bytes:
+    """What the socket has received and not yet been read (without waiting)."""
+    chunks = []
+    while True:
+        try:
+            data = sock.recv(1 << 16, socket.MSG_DONTWAIT)
+        except OSError:  # BlockingIOError: nothing more now; anything else: nothing more ever
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
 
 
 def _reap(proc: subprocess.Popen[bytes] | None) -> int | None:
@@ -417,7 +455,8 @@ class Writer:
 
     def run(self, sock: socket.socket, buf: bytearray) -> None:
         """Until the service closes its end: read the frames that have arrived, commit them together, ack.
-        (Group commit: what arrives while a commit runs goes into the next one, up to MAX_BATCH.)"""
+        (Group commit: each commit takes the complete frames read so far, up to MAX_BATCH, and the socket
+        is read again once none is left, so a commit carries what arrived while the previous one ran.)"""
         ended = False
         while True:
             frames, used = _frames(buf, MAX_BATCH)
