@@ -80,10 +80,11 @@ class Load:
         for t in self.threads:
             t.join(60)
 
-    def until(self, n: int) -> None:
-        """Wait (bounded) until n answers came back."""
+    def until(self, n: int, status: int | None = None) -> None:
+        """Wait (bounded) until n answers came back (n with this status, when one is given)."""
         deadline = time.monotonic() + MAX_SECONDS
-        while sum(self.statuses.values()) < n and time.monotonic() < deadline:
+        while ((self.statuses.get(status, 0) if status else sum(self.statuses.values())) < n
+               and time.monotonic() < deadline):
             time.sleep(0.02)
 
 
@@ -167,9 +168,7 @@ def test_kill_9_of_writers_with_writes_in_flight(url: str, tmp_path: Path) -> No
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         answered = load.statuses.get(200, 0)
-        deadline = time.monotonic() + MAX_SECONDS
-        while load.statuses.get(200, 0) < answered + 100 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        load.until(answered + 100, status=200)
     assert set(load.statuses) <= {200, 503}, load.statuses
     assert load.statuses.get(503, 0) > 0, load.statuses  # those waiting for a dead writer: refused
     assert load.statuses.get(200, 0) >= answered + 100, load.statuses  # new writers took over

@@ -253,13 +253,8 @@ class DecisionLog:
     def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Read acknowledgements on this event loop (one in the service; the test client opens one per request)."""
         assert self._sock is not None
-        old = self._loop
-        if old is not None and not old.is_closed():
-            old.remove_reader(self._sock.fileno())
-            if self._writing:
-                old.remove_writer(self._sock.fileno())
-        self._cancel_timers()
-        self._loop, self._writing = loop, False
+        self._detach(self._sock)
+        self._loop = loop
         loop.add_reader(self._sock.fileno(), self._read_acks)
         if self._out:
             self._send()
@@ -338,8 +333,14 @@ class DecisionLog:
             else:
                 fut.set_exception(LogUnavailable("the decision log is unavailable"))
 
-    def _cancel_timers(self) -> None:
-        """Cancel the pending write and the overdue check (the loop changes, or the writer is gone)."""
+    def _detach(self, sock: socket.socket | None) -> None:
+        """Take `sock` off this loop (no more reading or writing it there) and cancel the pending write and
+        the overdue check: the loop changes, or the writer is gone."""
+        if sock is not None and self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(sock.fileno())
+            if self._writing:
+                self._loop.remove_writer(sock.fileno())
+        self._writing = False
         for timer in (self._flush_timer, self._watch):
             if timer is not None:
                 timer.cancel()
@@ -350,15 +351,10 @@ class DecisionLog:
         flight, and their commits count), refuse every other decision waiting for it, and start another."""
         sock, proc = self._sock, self._proc
         self._sock, self._proc = None, None
+        self._detach(sock)
         if sock is not None:
-            if self._loop is not None and not self._loop.is_closed():
-                self._loop.remove_reader(sock.fileno())
-                if self._writing:
-                    self._loop.remove_writer(sock.fileno())
             self._settle(_unread(sock))
             sock.close()
-        self._writing = False
-        self._cancel_timers()
         self._out, self._next, self._next_n = bytearray(), [], 0
         code = _reap(proc)
         log.error("decision log: %s (exit %s); %d waiting decision(s) refused", why, code, len(self._waiting))
@@ -373,11 +369,8 @@ class DecisionLog:
         self._closed = True
         sock, proc = self._sock, self._proc
         self._sock = None
+        self._detach(sock)
         if sock is not None:
-            if self._loop is not None and not self._loop.is_closed():
-                self._loop.remove_reader(sock.fileno())
-                if self._writing:
-                    self._loop.remove_writer(sock.fileno())
             deadline = time.monotonic() + timeout
             acks = bytearray()
             try:
@@ -396,7 +389,6 @@ class DecisionLog:
                     proc.wait(max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     log.error("decision log: the writer did not stop within %g s; killed", timeout)
-        self._cancel_timers()
         self._refuse_waiting("the decision log is closed")
         _reap(proc)
         self.engine.dispose()
