@@ -521,3 +521,37 @@ def test_appender_batches_are_idempotent_and_exact(log_url: str) -> None:
     engine.dispose()
     assert got is not None and got["request"] == {"x": 'ä"\n'} and got["recorded_at"] == "2026-03-01T10:00:00.123456Z"
     assert [(x["position"], x["contact_date"]) for x in got["contacts"]] == [(0, "2026-02-26"), (1, None), (2, None)]
+
+
+def test_the_writer_checkpoints_sqlite_beside_its_commits_not_in_them(tmp_path: Path) -> None:
+    """The writer's commits leave the WAL as it is, however long (a checkpoint inside a commit made every
+    answer waiting for it wait 5-10 ms); its WalCheckpointer thread moves the pages into the database file,
+    and a commit after a complete checkpoint starts the WAL over."""
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    store.migrate(store.engine_for(url))
+    engine = store.engine_for(url, own_checkpoints=True)
+    db, wal = tmp_path / "log.db", tmp_path / "log.db-wal"
+    appender = store.Appender(engine)
+    before = db.stat().st_size
+    for _ in range(30):  # ~2,500 pages of WAL: SQLite's default would have checkpointed twice by now
+        appender.write([_entry(new_id(), json.dumps({"x": "y" * 300}), 3) for _ in range(100)])
+    assert db.stat().st_size == before and wal.stat().st_size > 1000 * 4096
+    checkpointer = store.WalCheckpointer(engine).start()
+    try:
+        deadline = time.monotonic() + 10
+        while db.stat().st_size == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert db.stat().st_size > before  # the thread did it, no commit ran meanwhile
+        grown = wal.stat().st_size
+        time.sleep(3 * store.WAL_CHECKPOINT_EVERY_S)
+        for _ in range(5):
+            appender.write([_entry(new_id(), None, 1)])
+            time.sleep(2 * store.WAL_CHECKPOINT_EVERY_S)
+        assert wal.stat().st_size <= grown  # started over from the beginning, not appended to
+    finally:
+        checkpointer.stop()
+        appender.close()
+    with engine.connect() as conn:
+        assert len(store.ids(conn)) == 3005
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    engine.dispose()

@@ -234,8 +234,10 @@ class DecisionLog:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
         try:
-            self._proc = subprocess.Popen([sys.executable, "-c", "from classifier.decisions.writer import main; main()",
-                                           str(theirs.fileno())], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+            # -P: the working directory is not put first on sys.path, so the writer runs the service's own code
+            self._proc = subprocess.Popen([sys.executable, "-P", "-c", "from classifier.decisions.writer import main; "
+                                           "main()", str(theirs.fileno())], pass_fds=[theirs.fileno()],
+                                          stdin=subprocess.DEVNULL)
         except OSError as exc:
             ours.close()
             log.error("decision log: cannot start the writer: %s", type(exc).__name__)
@@ -431,8 +433,9 @@ class Writer:
 
     def __init__(self, url: str, keep_request: bool, spool_dir: str | None, retention_days: int | None,
                  statuses: dict[str, str]):
-        self.engine = store.engine_for(url)
+        self.engine = store.engine_for(url, own_checkpoints=True)
         self.appender = store.Appender(self.engine)
+        self.checkpointer = store.WalCheckpointer(self.engine).start() if self.appender.lite else None
         self.keep_request = keep_request
         self.spool_dir = Path(spool_dir) if spool_dir else None
         self.retention_days = retention_days
@@ -480,6 +483,8 @@ class Writer:
             self._replay_spool()
         if self._spool_fh:
             self._spool_fh.close()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.appender.close()
         self.engine.dispose()
 
