@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import operator
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,15 +36,15 @@ class LogUrlError(ValueError):
 def engine_for(url: str, *, own_checkpoints: bool = False) -> sa.Engine:
     """An engine for `sqlite:///PATH` or `postgresql://…` (driven by psycopg 3).
 
-    `own_checkpoints` (SQLite; the writer process): its connections never checkpoint the WAL as part
-    of a commit, the caller runs a `WalCheckpointer` beside them instead."""
+    `own_checkpoints` (SQLite; the writer process): its connections leave checkpointing the WAL to a
+    `WalCheckpointer` the caller runs beside them, instead of doing it inside a commit."""
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
         engine = sa.create_engine(url, pool_pre_ping=True)
         pragmas = ["journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000", "foreign_keys=ON"]
         if own_checkpoints:
-            pragmas += ["wal_autocheckpoint=0", f"journal_size_limit={WAL_KEEP_BYTES}"]
+            pragmas += [f"wal_autocheckpoint={WAL_BACKSTOP_FRAMES}", f"journal_size_limit={WAL_KEEP_BYTES}"]
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(conn: Any, _record: Any) -> None:
@@ -139,28 +140,36 @@ def write(conn: sa.Connection, entries: list[dict[str, Any]]) -> None:
 
 WAL_CHECKPOINT_EVERY_S = 0.2
 WAL_KEEP_BYTES = 64 << 20  # the WAL file is cut back to this size once it starts over
-WAL_RESTART_FRAMES = 32768  # a WAL this long (128 MB of 4 KB pages) is made to start over, even if it stalls a commit
+WAL_RESTART_FRAMES = 16384  # a WAL this long (64 MB of 4 KB pages) is made to start over (RESTART)
+WAL_RESTART_WAIT_MS = 100  # how long a RESTART may hold commits back while it waits for readers
+WAL_BACKSTOP_FRAMES = 2 * WAL_RESTART_FRAMES  # SQLite's own checkpoint in a commit, should the thread not keep up
 
 
 class WalCheckpointer:
-    """Checkpoints a SQLite decision log's WAL from a thread of its own, so no commit has to.
+    """Checkpoints a SQLite decision log's WAL from a thread of its own, so that commits need not.
 
     By default SQLite checkpoints inside the commit that takes the WAL past 1000 pages: that
     commit copies the pages into the database file and fsyncs it (5-10 ms here, a few times a
-    second under load), and every answer waiting for it waits that long. With the writer's
-    connections made not to (`engine_for(..., own_checkpoints=True)`), this thread checkpoints
-    every WAL_CHECKPOINT_EVERY_S in PASSIVE mode, which never blocks a commit; the sqlite3 module
-    lets go of the GIL meanwhile. A commit that finds the whole WAL checkpointed starts it over
-    from the beginning. Should that keep missing under load and the WAL reach WAL_RESTART_FRAMES,
-    one RESTART checkpoint waits for the commit in progress and makes the next start it over.
-    (SQLite's own advice for latency-sensitive writers: https://sqlite.org/wal.html#ckpt.)
-    bench/README.md has the measurements."""
+    second under load), and every answer waiting for it waits that long. The writer's connections
+    leave it to this thread (`engine_for(..., own_checkpoints=True)`; past WAL_BACKSTOP_FRAMES they
+    still do it themselves, should the thread not run), which checkpoints every
+    WAL_CHECKPOINT_EVERY_S in PASSIVE mode: that never blocks a commit, and the sqlite3 module lets
+    go of the GIL meanwhile. The next commit that finds the whole WAL checkpointed (and no reader
+    on an older snapshot) starts it over from the beginning. Should that keep missing under load
+    and the WAL reach WAL_RESTART_FRAMES, a RESTART checkpoint holds commits back until it has
+    copied the rest, so that the next one starts the WAL over; it waits for readers at most
+    WAL_RESTART_WAIT_MS and, when one is in the way, is tried again later, less often each time.
+    (SQLite's advice for writers that must not stall: https://sqlite.org/wal.html#ckpt;
+    bench/README.md has the measurements.) A failed checkpoint drops its connection; the next
+    round opens another."""
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wal-checkpointer", daemon=True)
         self._failing = False
+        self._restart_after = 0.0  # monotonic time before which no RESTART is tried
+        self._restart_backoff = 0.0
 
     def start(self) -> WalCheckpointer:
         self._thread.start()
@@ -171,27 +180,46 @@ class WalCheckpointer:
         if self._thread.is_alive():
             self._thread.join()
 
-    def step(self, raw: Any) -> tuple[int, int]:
-        """One checkpoint on the driver connection `raw`: the WAL's frames, and how many are now in the
-        database file."""
-        _busy, frames, done = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if frames >= WAL_RESTART_FRAMES:
-            _busy, frames, done = raw.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-        return frames, done
+    def connect(self) -> Any:
+        """A pooled connection for `step`: its busy timeout bounds how long a RESTART waits for readers."""
+        conn = self.engine.raw_connection()
+        conn.driver_connection.execute(f"PRAGMA busy_timeout={WAL_RESTART_WAIT_MS}")
+        return conn
+
+    def step(self, raw: Any) -> tuple[int, int, int]:
+        """One checkpoint on the driver connection `raw` (from `connect`): SQLite's (busy, frames in the
+        WAL, frames now in the database file)."""
+        busy, frames, done = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if frames >= WAL_RESTART_FRAMES and time.monotonic() >= self._restart_after:
+            busy, frames, done = raw.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            if busy:
+                self._restart_backoff = min(60.0, 2 * self._restart_backoff or 1.0)
+                self._restart_after = time.monotonic() + self._restart_backoff
+                log.warning("decision log: a reader keeps the WAL (%d frames) from starting over; "
+                            "next try in %g s", frames, self._restart_backoff)
+            else:
+                self._restart_backoff = 0.0
+        return busy, frames, done
 
     def _run(self) -> None:
-        conn = self.engine.raw_connection()
-        try:
-            while not self._stop.wait(WAL_CHECKPOINT_EVERY_S):
-                try:
-                    self.step(conn.driver_connection)
-                    self._failing = False
-                except Exception as exc:  # the next commit's acknowledgement says whether the log still works
-                    if not self._failing:
-                        log.error("decision log: WAL checkpoint failed: %s", type(exc).__name__)
-                    self._failing = True
-        finally:
-            conn.close()
+        conn = None
+        while not self._stop.wait(WAL_CHECKPOINT_EVERY_S):
+            try:
+                if conn is None:
+                    conn = self.connect()
+                self.step(conn.driver_connection)
+                if self._failing:
+                    log.info("decision log: WAL checkpoints work again")
+                self._failing = False
+            except Exception as exc:  # the commits' acknowledgements say whether the log itself still works
+                if conn is not None:
+                    conn.invalidate()
+                    conn = None
+                if not self._failing:
+                    log.error("decision log: WAL checkpoint failed: %s", type(exc).__name__)
+                self._failing = True
+        if conn is not None:
+            conn.invalidate()  # not back into the pool with its short busy timeout
 
 
 class Appender:

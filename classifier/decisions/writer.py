@@ -29,6 +29,7 @@ import atexit
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
 import select
@@ -59,6 +60,10 @@ _SPOOL_CHUNK = 1000
 _HEAD = struct.Struct("<III")  # a frame: lengths of meta, request body, answer; then the three
 _ACK = 37  # an acknowledgement: b"+" (recorded) or b"-" (refused), then the 36-character decision id
 _SOCKET_BUFFER = 4 << 20
+# The writer process runs with the service's own import path, so it runs this very code (with -P, Python
+# puts nothing before it; by default `-c` would put the working directory first, where another copy may lie).
+_WRITER_MAIN = ("import sys, json; sys.path[:] = json.loads(sys.argv[2]); "
+                "from classifier.decisions.writer import main; main()")
 
 
 class LogUnavailable(RuntimeError):
@@ -234,10 +239,8 @@ class DecisionLog:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
         try:
-            # -P: the working directory is not put first on sys.path, so the writer runs the service's own code
-            self._proc = subprocess.Popen([sys.executable, "-P", "-c", "from classifier.decisions.writer import main; "
-                                           "main()", str(theirs.fileno())], pass_fds=[theirs.fileno()],
-                                          stdin=subprocess.DEVNULL)
+            self._proc = subprocess.Popen([sys.executable, "-P", "-c", _WRITER_MAIN, str(theirs.fileno()),
+                                           json.dumps(sys.path)], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         except OSError as exc:
             ours.close()
             log.error("decision log: cannot start the writer: %s", type(exc).__name__)
