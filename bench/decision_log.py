@@ -18,7 +18,7 @@ from classifier.decisions import replay, store
 from classifier.decisions.writer import Pending, entry, new_id
 from classifier.ruleset import DEFAULT_RULES_DIR
 from tests.postgres import postgres_server
-from tests.server import server_process
+from tests.server import cpu_seconds, server_process
 
 
 @contextmanager
@@ -39,15 +39,6 @@ def _env(**values: str | None) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _proc_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, all threads) of one process; 0 when it is gone."""
-    try:
-        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _children(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -58,8 +49,8 @@ def _children(pid: int) -> list[int]:
 def _cpu_s(pid: int, postmaster: int | None) -> tuple[float, float, float]:
     """CPU seconds of the worker `pid`, of its children (the writer), and of the PostgreSQL server
     (`postmaster` and its processes: the writer's backend, WAL writer, checkpointer; 0 without one)."""
-    pg = 0.0 if postmaster is None else _proc_cpu_s(postmaster) + sum(map(_proc_cpu_s, _children(postmaster)))
-    return _proc_cpu_s(pid), sum(map(_proc_cpu_s, _children(pid))), pg
+    pg = 0.0 if postmaster is None else cpu_seconds(postmaster) + sum(map(cpu_seconds, _children(postmaster)))
+    return cpu_seconds(pid), sum(map(cpu_seconds, _children(pid))), pg
 
 
 MANY = 64

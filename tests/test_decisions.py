@@ -524,17 +524,22 @@ def test_appender_batches_are_idempotent_and_exact(log_url: str) -> None:
     assert [(x["position"], x["contact_date"]) for x in got["contacts"]] == [(0, "2026-02-26"), (1, None), (2, None)]
 
 
-def test_the_writer_checkpoints_sqlite_beside_its_commits_not_in_them(tmp_path: Path) -> None:
-    """The writer's commits leave the WAL to its WalCheckpointer thread (a checkpoint inside a commit made
-    every answer waiting for it wait 5-10 ms), which moves the pages into the database file; a commit
-    after a complete checkpoint starts the WAL over."""
-    url = f"sqlite:///{tmp_path / 'log.db'}"
+def _writer_log(path: Path) -> tuple[sa.Engine, store.Appender]:
+    """A migrated SQLite log at `path`, opened as the writer process opens it."""
+    url = f"sqlite:///{path}"
     plain = store.engine_for(url)
     store.migrate(plain)
     plain.dispose()
     engine = store.engine_for(url, own_checkpoints=True)
+    return engine, store.Appender(engine)
+
+
+def test_the_writer_checkpoints_sqlite_beside_its_commits_not_in_them(tmp_path: Path) -> None:
+    """The writer's commits leave the WAL to its WalCheckpointer thread (a checkpoint inside a commit made
+    every answer waiting for it wait 5-10 ms), which moves the pages into the database file; a commit
+    after a complete checkpoint starts the WAL over."""
+    engine, appender = _writer_log(tmp_path / "log.db")
     db, wal = tmp_path / "log.db", tmp_path / "log.db-wal"
-    appender = store.Appender(engine)
     before = db.stat().st_size
     for _ in range(30):  # ~2,500 pages of WAL: SQLite's default would have checkpointed twice by now
         appender.write([_entry(new_id(), json.dumps({"x": "y" * 300}), 3) for _ in range(100)])
@@ -568,12 +573,7 @@ def test_a_reader_in_the_way_holds_a_restart_back_briefly(tmp_path: Path, monkey
     it at most WAL_RESTART_WAIT_MS (holding commits back meanwhile), not the 30 s busy timeout of the
     log's connections, and is not tried again at once; once the reader is gone it succeeds."""
     monkeypatch.setattr(store, "WAL_RESTART_FRAMES", 10)
-    url = f"sqlite:///{tmp_path / 'log.db'}"
-    plain = store.engine_for(url)
-    store.migrate(plain)
-    plain.dispose()
-    engine = store.engine_for(url, own_checkpoints=True)
-    appender = store.Appender(engine)
+    engine, appender = _writer_log(tmp_path / "log.db")
     appender.write([_entry(new_id(), json.dumps({"x": "y" * 300}), 3) for _ in range(50)])
     reader = sqlite3.connect(tmp_path / "log.db", isolation_level=None)
     reader.execute("BEGIN")

@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from classifier import examples
-from tests.server import server_process
+from tests.server import cpu_seconds, server_process
 
 pytestmark = pytest.mark.slow
 
@@ -152,12 +152,6 @@ def test_a_url_with_an_identity_number_is_never_logged(server) -> None:
     assert sum('"/v1/patient/<redacted>"' in line for line in text.splitlines()) == 2
 
 
-def _cpu_s(pid: int) -> float:
-    """The CPU seconds (user + system) a process has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def test_sigterm_finishes_what_was_accepted_and_exits(tmp_path: Path) -> None:
     log = tmp_path / "server.log"
     batch = orjson.dumps({"items": [REQUEST] * 10000})
@@ -169,11 +163,11 @@ def test_sigterm_finishes_what_was_accepted_and_exits(tmp_path: Path) -> None:
                            headers={"content-type": "application/json"}, timeout=60)
             answer["status"], answer["n"] = r.status_code, len(r.json()["results"])
 
-        busy = _cpu_s(proc.pid)
+        busy = cpu_seconds(proc.pid)
         t = threading.Thread(target=send)
         t.start()
         # the signal once the server is working on the batch (~1 s of CPU), not after a guessed sleep
-        assert _wait_for(lambda: _cpu_s(proc.pid) - busy >= 0.1, 30)
+        assert _wait_for(lambda: cpu_seconds(proc.pid) - busy >= 0.1, 30)
         proc.send_signal(signal.SIGTERM)
         start = time.monotonic()
         t.join(60)
