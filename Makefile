@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: setup run test test-fast test-long lint examples bench bench-smoke wrk chromium axe postgresql clean
+.PHONY: setup run test test-fast test-long lint docs doctools examples bench bench-smoke wrk chromium axe postgresql clean
 
 # Debian packages, installed only when missing (root on these machines; CI starts from a bare Debian).
 APT_INSTALL = { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; }
@@ -41,7 +41,7 @@ run: $(VENV)/.serve
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup lint wrk chromium axe postgresql
+test: setup lint wrk chromium axe postgresql doctools
 	$(BIN)/pytest
 
 # The inner loop: everything but the tests marked slow (browser, real server, schemathesis, wheel install,
@@ -51,6 +51,13 @@ test-fast: setup lint
 
 test-long: setup lint chromium axe postgresql
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest
+
+# The docs: mkdocs-material builds docs/ into site/ offline; the pages' shown commands use curl and jq (tests/test_docs.py).
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+doctools:
+	@command -v curl >/dev/null 2>&1 && command -v jq >/dev/null 2>&1 || $(call APT_INSTALL,curl jq)
 
 # wrk (Debian) drives the HTTP benchmarks; installed here when missing (root on these machines).
 wrk:
@@ -81,4 +88,4 @@ examples: setup
 	$(BIN)/bup-classifier examples
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts site

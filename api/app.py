@@ -1,7 +1,8 @@
-"""The HTTP service journal systems call (API.md): transport only, no decisions.
+"""The HTTP service journal systems call (docs/integrators.md): transport only, no decisions.
 
-Bodies are read and guarded here (media type, size before parsing, read timeout), then
-decoded, checked (depth, numbers, duplicate keys, identity numbers) and handed to
+Bodies are read and guarded here (media type, size before parsing, read timeout), held to
+the memory budget (values counted before parsing), then decoded, checked (depth, numbers,
+duplicate keys, identity numbers) and handed to
 `classifier.Classifier`, the same entry point the CLI uses, in the worker pool of
 api/work.py (the execution model). Every request gets a request id and one structured
 log line (method, path, status, duration, contact count, rule-set version, request id);
@@ -25,20 +26,21 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from api import auth, docs, impact, month, workbench
+from api import auth, docs, impact, month, national, workbench
 from api import decisions as decision_log
-from api.security import caller_name
+from api.security import IdentityGuard, caller_name
 from api.server import REQUEST_ID, configure_logging
 from api.work import ClientGone, Limits, Overloaded, TimeLimit, Work
-from classifier import InputError, default_classifier, privacy
+from classifier import InputError, privacy
 from classifier.decisions import new_id as new_decision_id
 from classifier.engine import EngineError, RuleSetDefect
-from classifier.errors import with_swedish
+from classifier.errors import problems, with_swedish
 from classifier.models import (
     BatchResponse,
     Classification,
@@ -53,11 +55,12 @@ from classifier.rulesets import default_rulesets
 LIMITS = Limits.from_env()
 
 MiB = 1024 * 1024
-# API.md: "413 for a body over 1 MiB" (stated for POST /v1/classify). A batch may hold
+# The contract: "413 for a body over 1 MiB" (stated for POST /v1/classify). A batch may hold
 # 10,000 requests and a timeline 5,000 events, which cannot fit in 1 MiB; they get
 # limits sized for their item counts (about 3 KiB a request, 2 KiB an event).
 BODY_LIMITS = {"/v1/classify": 1 * MiB, "/v1/classify/batch": 32 * MiB, "/v1/classify/timeline": 12 * MiB,
-               "/v1/reports/monthly": 32 * MiB, "/v1/months": 16 * MiB}
+               "/v1/reports/monthly": 32 * MiB, "/v1/months": 16 * MiB,
+               "/v1/national/deliveries": 64 * MiB, "/v1/national/assessment": 16 * MiB}
 # The deepest body the models read is a workbench timeline: {timeline: {events: [{contact:
 # {medications_atc: [...]}}]}} is 6 levels; anything past 10 is not a request of this API.
 MAX_DEPTH = 10
@@ -91,7 +94,7 @@ def _error_response(status: int, detail: str, errors: list[dict[str, str]],
 
 
 def _media_type_problem(ctype: str | None) -> str | None:
-    """Why this Content-Type is refused, or None: only application/json, in UTF-8 (API.md)."""
+    """Why this Content-Type is refused, or None: only application/json, in UTF-8 (the HTTP contract)."""
     if not ctype:
         return "expected Content-Type application/json, got none"
     kind, _, params = ctype.partition(";")
@@ -137,13 +140,15 @@ async def read_body(request: Request) -> bytes:
 def decode(body: bytes) -> tuple[Any, list[str]]:
     """Parse a UTF-8 JSON body and check its shape before any model sees it (runs in the pool).
 
-    415 for a body that is not UTF-8 JSON; 422 for lone surrogates, nesting past
-    MAX_DEPTH, numbers past MAX_NUMBER and duplicate keys (each with its path). Returns
+    413 for a body past the memory budget (before parsing); 415 for a body that is not UTF-8
+    JSON; 422 for lone surrogates, nesting past MAX_DEPTH, numbers past MAX_NUMBER and
+    duplicate keys (each with its path, on every body). Returns
     the value and the paths that hold an identity number (the caller refuses them).
     """
     if body[:3] == b"\xef\xbb\xbf" or body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4]:
         raise ApiError(415, "body is not UTF-8", [
             {"path": "$", "message": "expected UTF-8 JSON without a byte-order mark", "type": "unsupported_encoding"}])
+    _within_budget(body)
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -166,13 +171,40 @@ def decode(body: bytes) -> tuple[Any, list[str]]:
     raw_colons = body.count(b":")
     if b"\\u003" in body:
         raw_colons += len(_ESCAPED_COLON.findall(body))
-    if not identity and raw_colons > shape.keys + shape.colons_in_strings:
-        raise _invalid(_duplicate_key_path(body), "duplicate key; expected each key once in an object",
+    if raw_colons > shape.keys + shape.colons_in_strings:  # every body, an identity number's too
+        raise _invalid(redact(_duplicate_key_path(body)), "duplicate key; expected each key once in an object",
                        "duplicate_key")
     return value, identity
 
 
 _ESCAPED_COLON = re.compile(rb"(?<!\\)(?:\\\\)*\\u003[aA]")
+# What one parsed JSON value costs at most in this process, its key included (an object in a list,
+# `{"a":0},`, is a 184-byte dict and its key for 8 bytes of body); strings add their own bytes.
+VALUE_BYTES = 128
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def _values_at_most(body: bytes) -> int:
+    """An upper bound of the values in a JSON body, without parsing it: one, plus one per comma, plus the
+    first element of each array or object."""
+    return 1 + body.count(b",") + body.count(b"[") + body.count(b"{")
+
+
+def _within_budget(body: bytes) -> None:
+    """413 when the parsed body would need more than the memory budget (api/work.py), before it is parsed.
+
+    The quick bound counts the commas and brackets inside strings too; only a body past it is
+    counted again with its strings left out.
+    """
+    budget = LIMITS.memory_budget * MiB
+    if _values_at_most(body) * VALUE_BYTES + len(body) <= budget:
+        return
+    values = _values_at_most(_JSON_STRING.sub(b"", body))
+    if values * VALUE_BYTES + len(body) > budget:
+        raise ApiError(413, "body needs more memory than a request may use", [
+            {"path": "$", "message": f"expected a body that needs at most {LIMITS.memory_budget} MiB once read; "
+             f"its {values} values would need about {(values * VALUE_BYTES + len(body)) // MiB} MiB",
+             "type": "memory_budget"}])
 
 
 def _invalid(path: str, message: str, kind: str) -> ApiError:
@@ -273,6 +305,14 @@ def _count(request: Request, n: int) -> None:
     request.scope.setdefault("bup.log", {})["contacts"] = n
 
 
+def new_request_id() -> str:
+    """16 random hex digits; never one that a reader of the log could take for an identity number
+    (about one in a thousand has ten digits in a row shaped like one)."""
+    while looks_like_identity_number(rid := secrets.token_hex(8)):
+        pass
+    return rid
+
+
 class AccessLog:
     """Pure ASGI middleware: the request id, and one JSON line per request, never a body or an identifier.
 
@@ -294,7 +334,7 @@ class AccessLog:
         status = {"code": 500}
         rid = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
         if not _REQUEST_ID.fullmatch(rid) or looks_like_identity_number(rid):
-            rid = secrets.token_hex(8)
+            rid = new_request_id()
         token = REQUEST_ID.set(rid)
         scope["bup.log"] = {"contacts": 0}
         header = (b"x-request-id", rid.encode())
@@ -324,11 +364,44 @@ class AccessLog:
                 "duration_ms": round((time.perf_counter() - start) * 1000, 2),
                 "contacts": scope["bup.log"]["contacts"],
                 "caller": caller_name(scope),
-                "ruleset_version": default_classifier().ruleset.version,
+                **_rulesets_line(scope["bup.log"].get("rulesets"), scope.get("app")),
                 "request_id": rid,
                 **line,
             })
             REQUEST_ID.reset(token)
+
+
+def _rulesets_line(used: dict[str, str] | None, app: Any) -> dict[str, str]:
+    """The access line's rule sets: those the request's answer named (docs/rulesets.md), else those the app
+    holds (Starlette puts the app into the scope)."""
+    if not used:
+        held = getattr(getattr(app, "state", None), "rulesets", None) or default_rulesets()
+        used = {c.ruleset.version: c.ruleset.sha256 for c in held.classifiers}
+    return {"ruleset_version": "+".join(used), "ruleset_sha256": "+".join(used.values())}
+
+
+def _rulesets_in(result: Any) -> dict[str, str]:
+    """version -> sha256 of every rule set an answer names: a classification's `ruleset`, a batch's or
+    timeline's results', a month's or report's `rulesets`, impact's baseline and candidate sets."""
+    if not isinstance(result, dict):
+        return {}
+    found: list[Any] = []
+    if isinstance(result.get("results"), list):
+        found += [r.get("ruleset") for r in result["results"] if isinstance(r, dict)]
+    named = result.get("rulesets")  # in valid_from order
+    found += named if isinstance(named, list) else [r for side in named.values() for r in side] \
+        if isinstance(named, dict) else []
+    found.append(result.get("ruleset"))
+    return {r["version"]: r["sha256"] for r in found if isinstance(r, dict) and "version" in r and "sha256" in r}
+
+
+def _noting(request: Request, job: Callable[[Any, threading.Event], Any]) -> Callable[[Any, threading.Event], Any]:
+    """`job`, with the rule sets its answer names kept for the request's access line."""
+    def noted(decoded: Any, cancelled: threading.Event) -> Any:
+        result = job(decoded, cancelled)
+        request.scope.setdefault("bup.log", {}).setdefault("rulesets", {}).update(_rulesets_in(result))
+        return result
+    return noted
 
 
 def _body(schema_ref: str | dict[str, Any], examples: dict[str, Any]) -> dict[str, Any]:
@@ -365,6 +438,7 @@ def create_app() -> FastAPI:
         docs_url=None, redoc_url=None,  # served without a CDN by docs.mount
     )
 
+    app.state.rulesets = clf  # the one holding, for the access log (docs/rulesets.md)
     work = Work(LIMITS)
     app.router.lifespan_context = _lifespan(work)
 
@@ -375,6 +449,12 @@ def create_app() -> FastAPI:
     @app.exception_handler(InputError)
     async def _input_error(_: Request, exc: InputError) -> JSONResponse:
         return _error_response(422, f"invalid request: {len(exc.errors)} problem(s)", exc.errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def _parameters(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer would echo each `input`; ours echoes a value only when it is not an identity number
+        errors = problems(exc.errors())
+        return _error_response(422, f"invalid request: {len(errors)} problem(s)", errors)
 
     @app.exception_handler(Overloaded)
     async def _overloaded(_: Request, exc: Overloaded) -> JSONResponse:
@@ -387,6 +467,15 @@ def create_app() -> FastAPI:
         return _error_response(503, "time limit", [{"path": "$", "message": f"the request took longer than the "
                                                     f"limit of {LIMITS.time_limit:g} s and was stopped",
                                                     "type": "time_limit"}],
+                               {"Retry-After": str(LIMITS.retry_after)})
+
+    @app.exception_handler(MemoryError)
+    async def _out_of_memory(_: Request, exc: MemoryError) -> JSONResponse:
+        # a job that ran out of memory despite the budget: its answer is given up, the worker lives on
+        errlog.error("a request ran out of memory", extra={"event": "out_of_memory"})
+        return _error_response(503, "out of memory", [{"path": "$", "message": "the request needed more memory "
+                                                       "than the service has free and was stopped; retry later",
+                                                       "type": "out_of_memory"}],
                                {"Retry-After": str(LIMITS.retry_after)})
 
     @app.exception_handler(ClientGone)
@@ -413,16 +502,18 @@ def create_app() -> FastAPI:
             {"path": "$", "message": "the service failed; the request was not classified", "type": "internal"}])
 
     async def compute(request: Request, heavy: bool, job: Callable[[Any, threading.Event], Any],
-                      body: bytes | None = None) -> Any:
+                      body: bytes | None = None, inline: bool = True) -> Any:
         """The execution model (api/work.py): the body is read here, on the loop (unless the caller has
-        read it); decoding and the job run in the pool."""
+        read it); decoding and the job run in the pool (`inline`: a small body's may run on the loop)."""
         body = await read_body(request) if body is None else body
-        if not heavy and len(body) <= INLINE_MAX_BYTES:  # bounded below ~0.5 ms: a thread hop would cost more
+        job = _noting(request, job)
+        if inline and not heavy and len(body) <= INLINE_MAX_BYTES:  # bounded below ~0.5 ms: a thread hop costs more
             return job(decode(body), _NEVER)
         return await work.run(request.receive, heavy, lambda cancelled: job(decode(body), cancelled))
 
     async def run(request: Request, heavy: bool, job: Callable[[Any, threading.Event], Any]) -> Response:
         """`compute`, with the answer encoded as JSON in the pool too."""
+        job = _noting(request, job)
         encoded = await compute(request, heavy, lambda decoded, cancelled: orjson.dumps(job(decoded, cancelled)))
         return Response(encoded, media_type="application/json")
 
@@ -437,19 +528,21 @@ def create_app() -> FastAPI:
     async def decide(request: Request, heavy: bool, kind: str, job: Callable[[Any, threading.Event], Any]) -> Response:
         """`run` for a classification (`job` answers it). With the decision log on,
         the answer gets a decision_id, is encoded in the pool as well, and is recorded with the request body
-        before it is returned (api/decisions.py)."""
+        before it is returned (api/decisions.py); of a batch, only the accepted items are recorded."""
         if decision_log.current(request) is None:
             return await run(request, heavy, job)
         body = await read_body(request)
         decision_id = new_decision_id()
+        job = _noting(request, job)
 
-        def with_id(decoded: Any, cancelled: threading.Event) -> bytes:
+        def with_id(decoded: Any, cancelled: threading.Event) -> tuple[bytes, bytes, bytes]:
             result = job(decoded, cancelled)
             result["decision_id"] = decision_id
-            return orjson.dumps(result)
+            encoded = orjson.dumps(result)
+            return encoded, *decision_log.accepted_only(kind, decoded[0], body, result, encoded)
 
-        encoded = await compute(request, heavy, with_id, body)
-        return await decision_log.answer(request, kind, decision_id, body, encoded)
+        encoded, stored_body, stored_answer = await compute(request, heavy, with_id, body)
+        return await decision_log.answer(request, kind, decision_id, stored_body, encoded, stored_answer)
 
     @app.post(
         "/v1/classify", tags=["classify"], summary="Classify one contact",
@@ -495,7 +588,7 @@ def create_app() -> FastAPI:
 
     @app.post(
         "/v1/reports/monthly", tags=["reports"], summary="Monthly wait-time figures and the agreement's money",
-        responses=_responses(dict, ex["report_answer"]),
+        responses=_responses(docs.MonthlyReport, ex["report_answer"]),
         openapi_extra=_body("MonthlyReportRequest", ex["report"]),
     )
     async def monthly_report(request: Request) -> Response:
@@ -524,10 +617,12 @@ def create_app() -> FastAPI:
             return FastJSON({"ok": True})
 
     decision_log.mount(app, clf)
-    workbench.mount(app, clf, lambda request, fn: compute(request, False, plain(fn)))
+    # a YAML file's cost is not bounded by its bytes as a contact's is: always in the pool, under its time limit
+    workbench.mount(app, clf, lambda request, fn: compute(request, False, plain(fn), inline=False), LIMITS)
     docs.mount(app)
     month.mount(app, lambda request, fn: compute(request, True, plain(fn)))
     impact.mount(app, clf, lambda request, fn: compute(request, True, plain(fn)))
+    national.mount(app, lambda request, fn: compute(request, True, lambda decoded, _cancelled: fn(decoded)))
     _add_request_schemas(app)
     asgi: Any = app
     for middleware in reversed(MIDDLEWARES):
@@ -536,9 +631,11 @@ def create_app() -> FastAPI:
 
 
 # Pure ASGI middlewares around the app, outermost first. AccessLog stays first: it sets the
-# request id every later layer logs with, and sees every answer (and every exception). Access
-# control (auth.protect) comes next, so the log line names the caller it authenticated.
-MIDDLEWARES: list[Callable[[Any], Any]] = [AccessLog, auth.protect]
+# request id every later layer logs with, and sees every answer (and every exception). The
+# identity guard comes next: a path, query or header holding an identity number is refused
+# before anything reads it (access control included). Access control (auth.protect) comes
+# last, so the log line names the caller it authenticated.
+MIDDLEWARES: list[Callable[[Any], Any]] = [AccessLog, IdentityGuard, auth.protect]
 
 
 def _lifespan(work: Work) -> Any:

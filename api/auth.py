@@ -2,11 +2,14 @@
 
 Off by default. With an auth file (`serve --auth-file FILE`, or the environment variable
 BUP_AUTH_FILE) every path that `api.security.access_for` does not call open needs
-credentials: `Authorization: Bearer <API key or JWT>` or `X-API-Key: <API key>`. The
-middleware puts the authenticated `Caller` into the ASGI scope (`bup.caller`), where
-`require_role` and the access log find it; it answers 401 (no or bad credentials, with
-`WWW-Authenticate`), 403 (a role the caller lacks) and 429 (over the caller's request
-limit, with `Retry-After`) before any body is read.
+credentials: `Authorization: Bearer <API key or JWT>`, `X-API-Key: <API key>`, or (with
+mutual TLS) a client certificate the file's `tls_clients` names. The middleware puts the
+authenticated `Caller` into the ASGI scope (`bup.caller`), where `require_role` and the
+access log find it; it answers 401 (no or bad credentials, with `WWW-Authenticate`), 403
+(a role the caller lacks) and 429 (over the caller's request limit, or too many failed
+authentications from the client's address, with `Retry-After`) before any body is read.
+A client address over its failed-authentication limit gets the 429 before its key is
+hashed or its token parsed. The counts are shared by the service's workers (api/ratelimit.py).
 
 API keys are stored as HMAC-SHA256 under a random per-file salt, never in clear. A key is
 256 random bits, so guessing it is out of reach however fast the hash is; a slow password
@@ -32,7 +35,6 @@ import re
 import secrets
 import tempfile
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,14 +48,16 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from api.ratelimit import Limiter, window
 from api.security import ANY, OPEN, ROLES, SCOPE_KEY, Caller, access_for, allowed
+from api.server import PEER_CERT
 from classifier.privacy import looks_like_identity_number
 
 ENV_VAR = "BUP_AUTH_FILE"
 KEY_PREFIX = "bup_"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,63}$"
 ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
-Role = Literal["classify", "audit", "admin"]
+Role = Literal["classify", "audit", "national", "admin"]
 
 log = logging.getLogger("bup_classifier")
 
@@ -100,7 +104,7 @@ class JwtSettings(_Strict):
 
 
 class Limit(_Strict):
-    """A token bucket: `burst` requests at once, refilled at `requests_per_second`."""
+    """A request limit: at most `burst` requests in any burst/requests_per_second seconds (api/ratelimit.py)."""
 
     requests_per_second: float = Field(gt=0)
     burst: int = Field(ge=1)
@@ -112,13 +116,35 @@ class RateLimits(Limit):
     clients: dict[str, Limit] = {}
 
 
+class FailedAuth(_Strict):
+    """Failed authentications a client address may make in `seconds` before it gets 429 without a check."""
+
+    attempts: int = Field(default=20, ge=1)
+    seconds: int = Field(default=60, ge=1, le=86400)
+
+
+class TlsClient(_Strict):
+    """The caller a client certificate names (mutual TLS): its name in the log and its roles."""
+
+    name: str
+    roles: list[Role] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        return check_name(name)
+
+
 class AuthFile(_Strict):
-    """The auth file as written by `bup-classifier keys` and edited by hand for jwt and rate_limit."""
+    """The auth file as written by `bup-classifier keys` and edited by hand for jwt, rate_limit, tls_clients."""
 
     salt: str = Field(pattern=r"^[0-9a-f]{64}$")
     keys: dict[str, KeyEntry] = {}
     jwt: JwtSettings | None = None
     rate_limit: RateLimits | None = None
+    failed_auth: FailedAuth = FailedAuth()
+    # By the certificate's subject CN or a subjectAltName (DNS name, URI or e-mail), exactly as written there.
+    tls_clients: dict[str, TlsClient] = {}
 
     @field_validator("keys")
     @classmethod
@@ -252,7 +278,10 @@ class JwtVerifier:
         self.keys: jwt.PyJWKSet | None = None
         self.jwks_path: Path | None = None
         if settings.jwks_url is not None:
-            self.client = jwt.PyJWKClient(settings.jwks_url, cache_jwk_set=True, lifespan=300, timeout=5)
+            # An unknown kid fetches the JWKS again at most every 30 s (PyJWT >= 2.14), so tokens with
+            # made-up kids cannot make this service hammer the identity provider.
+            self.client = jwt.PyJWKClient(settings.jwks_url, cache_jwk_set=True, lifespan=300, timeout=5,
+                                          cooldown_duration=30)
         else:
             self.jwks_path = (base / settings.jwks_file).resolve()  # type: ignore[operator]
             try:
@@ -310,6 +339,10 @@ class JwtVerifier:
             raise Unauthenticated("the token's signature does not verify") from None
         except jwt.PyJWTError:
             raise Unauthenticated("the token is not valid") from None
+        for time_claim in ("exp", "nbf", "iat"):  # PyJWT reads "1234" as 1234; RFC 7519 says a NumericDate
+            value = claims.get(time_claim)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise Unauthenticated(f"the token's {time_claim!r} claim must be a number (seconds since 1970)")
         name = _claim(claims, s.name_claim)
         if not isinstance(name, str) or not re.match(NAME_PATTERN, name):
             raise Unauthenticated(f"the token's {s.name_claim!r} claim is not a client name")
@@ -322,21 +355,36 @@ class JwtVerifier:
 
 @dataclass(frozen=True)
 class AuthConfig:
-    """A loaded auth file: key hashes by hash, the JWT checker and the request limits."""
+    """A loaded auth file: key hashes by hash, the JWT checker, certificate callers and the limits."""
 
     doc: AuthFile
     by_hash: dict[str, Caller]
     jwt: JwtVerifier | None
+    by_certificate: dict[str, Caller]
+    failed: Any  # the failed-authentication window (api/ratelimit.window)
 
     @classmethod
     def load(cls, path: Path) -> AuthConfig:
         doc = read_file(path)
         by_hash = {e.hmac_sha256: Caller(name, frozenset(e.roles)) for name, e in doc.keys.items()}
-        return cls(doc, by_hash, JwtVerifier(doc.jwt, path.parent) if doc.jwt else None)
+        by_cert = {subject: Caller(c.name, frozenset(c.roles)) for subject, c in doc.tls_clients.items()}
+        failed = window(doc.failed_auth.attempts / doc.failed_auth.seconds, doc.failed_auth.attempts)
+        return cls(doc, by_hash, JwtVerifier(doc.jwt, path.parent) if doc.jwt else None, by_cert, failed)
 
-    def limit_for(self, name: str) -> Limit | None:
+    def limit_for(self, name: str) -> Any:
+        """The request-limit window of caller `name` (None: unlimited)."""
         rl = self.doc.rate_limit
-        return None if rl is None else rl.clients.get(name, rl)
+        limit = None if rl is None else rl.clients.get(name, rl)
+        return None if limit is None else window(limit.requests_per_second, limit.burst)
+
+    def certificate_caller(self, cert: dict[str, Any] | None) -> Caller | None:
+        """The caller a verified client certificate (ssl's getpeercert()) names: its subject CN, else the
+        first of its subjectAltNames listed in tls_clients."""
+        if not cert or not self.by_certificate:
+            return None
+        names = [v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"]
+        names += [v for k, v in cert.get("subjectAltName", ()) if k in ("DNS", "URI", "email")]
+        return next((self.by_certificate[n] for n in names if n in self.by_certificate), None)
 
     async def authenticate(self, token: str) -> Caller:
         """The caller these credentials belong to, or Unauthenticated."""
@@ -394,25 +442,6 @@ class AuthSource:
         return self.config
 
 
-class RateLimiter:
-    """Token buckets by caller name, in this process (with N workers a caller gets N times the limit)."""
-
-    def __init__(self, max_callers: int = 10_000, clock: Callable[[], float] = time.monotonic):
-        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self.max_callers, self.clock = max_callers, clock
-
-    def take(self, name: str, limit: Limit) -> float:
-        """0 when the request may go on (one token taken), else the seconds until a token is back."""
-        now = self.clock()
-        tokens, last = self.buckets.pop(name, (float(limit.burst), now))
-        tokens = min(float(limit.burst), tokens + (now - last) * limit.requests_per_second)
-        wait = 0.0 if tokens >= 1 else (1 - tokens) / limit.requests_per_second
-        self.buckets[name] = (tokens - 1 if wait == 0 else tokens, now)
-        if len(self.buckets) > self.max_callers:
-            self.buckets.popitem(last=False)  # the longest idle caller starts again with a full bucket
-        return wait
-
-
 # --- the middleware ---------------------------------------------------------------------
 
 def _token(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -444,7 +473,7 @@ class AuthMiddleware:
     """Pure ASGI: authenticate, check the path's role and the caller's limit, before any body is read."""
 
     def __init__(self, app: Callable[..., Awaitable[None]], source: AuthSource):
-        self.app, self.source, self.limiter = app, source, RateLimiter()
+        self.app, self.source, self.limiter = app, source, Limiter()
         self._documents: dict[bool, bytes] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -456,26 +485,35 @@ class AuthMiddleware:
             return
         config = self.source.current()
         token = _token(scope["headers"])
-        if token is None:
+        who = config.certificate_caller(scope.get("state", {}).get(PEER_CERT)) if token is None else None
+        if token is None and who is None:
             await _answer(send, 401, "authentication required", _HOW, "unauthenticated",
                           {"WWW-Authenticate": _CHALLENGE})
             return
-        try:
-            who = await config.authenticate(token)
-        except Unauthenticated as exc:
-            await _answer(send, 401, "invalid credentials", str(exc), "invalid_credentials",
-                          {"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'})
-            return
-        except KeysUnavailable as exc:
-            await _answer(send, 503, "credentials cannot be checked now", str(exc), "auth_unavailable",
-                          {"Retry-After": "30"})
-            return
+        if who is None:
+            address = (scope.get("client") or ("unknown",))[0]
+            if (wait := await self.limiter.blocked(address, config.failed)) > 0:  # before any key or token work
+                await _answer(send, 429, "too many failed authentications",
+                              f"this address failed to authenticate {config.doc.failed_auth.attempts} times within "
+                              f"{config.doc.failed_auth.seconds} s; retry later", "auth_throttled",
+                              {"Retry-After": str(max(1, math.ceil(wait)))})
+                return
+            try:
+                who = await config.authenticate(token)  # type: ignore[arg-type]
+            except Unauthenticated as exc:
+                await self.limiter.failed(address, config.failed)
+                await _answer(send, 401, "invalid credentials", str(exc), "invalid_credentials",
+                              {"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'})
+                return
+            except KeysUnavailable as exc:
+                await _answer(send, 503, "credentials cannot be checked now", str(exc), "auth_unavailable",
+                              {"Retry-After": "30"})
+                return
         scope[SCOPE_KEY] = who
         limit = config.limit_for(who.name)
-        if limit is not None and (wait := self.limiter.take(who.name, limit)) > 0:
-            await _answer(send, 429, "too many requests", f"this client may send {limit.requests_per_second:g} "
-                          f"requests a second (bursts of {limit.burst})", "rate_limited",
-                          {"Retry-After": str(max(1, math.ceil(wait)))})
+        if limit is not None and (wait := await self.limiter.take(who.name, limit)) > 0:
+            await _answer(send, 429, "too many requests", f"this client may send {limit.amount} requests in "
+                          f"{limit.multiples} s", "rate_limited", {"Retry-After": str(max(1, math.ceil(wait)))})
             return
         if not allowed(who, need):
             await _answer(send, 403, "forbidden", f"this needs the role {need!r}", "forbidden")

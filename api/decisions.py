@@ -17,14 +17,14 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.docs import ErrorResponse
 from api.security import caller, require_role
 from api.server import REQUEST_ID
 from classifier import decisions
 from classifier.decisions import store
-from classifier.errors import with_swedish
+from classifier.errors import sent, with_swedish
 from classifier.rulesets import RuleSets
 
 HEADER = "X-Decision-Id"
@@ -46,16 +46,34 @@ def _error(status: int, detail: str, path: str, message: str, kind: str) -> JSON
     return JSONResponse(body, status_code=status)
 
 
-async def answer(request: Request, kind: str, decision_id: str, body: bytes, encoded: bytes) -> Response:
+async def answer(request: Request, kind: str, decision_id: str, body: bytes, encoded: bytes,
+                 stored: bytes | None = None) -> Response:
     """The endpoint's answer (`encoded`, holding `decision_id`), returned only once it is recorded with the
-    request `body` (503 when it cannot be)."""
+    request `body` and the answer as `stored` (default: as returned) (503 when it cannot be)."""
     log = current(request)
     assert log is not None
     try:
-        await log.record(decision_id, caller(request).name, kind, body, encoded)
+        await log.record(decision_id, caller(request).name, kind, body, encoded if stored is None else stored)
     except decisions.LogUnavailable:
         return unavailable()
     return Response(encoded, media_type="application/json", headers={HEADER: decision_id})
+
+
+def accepted_only(kind: str, payload: Any, body: bytes, result: dict[str, Any],
+                  encoded: bytes) -> tuple[bytes, bytes]:
+    """The request and answer to record: as they came and went, except that a batch keeps only its
+    accepted items. A refused item (an identity number, an invalid item) is recorded as `null` in the
+    request's `items`, so positions still match the answer's `results`, and its answer entry keeps only
+    its index and error codes: nothing the caller sent in it reaches the log, its digest or its spool.
+    Runs in the worker pool, beside the answer's encoding."""
+    results = result.get("results") if kind == "batch" else None
+    if not results or all("errors" not in r for r in results):
+        return body, encoded
+    items = payload["items"]
+    kept = {**payload, "items": [None if "errors" in r else item for item, r in zip(items, results, strict=True)]}
+    traces = [{"index": r["index"], "errors": [{"type": e["type"]} for e in r["errors"]]} if "errors" in r else r
+              for r in results]
+    return orjson.dumps(kept), orjson.dumps({**result, "results": traces})
 
 
 def unavailable() -> JSONResponse:
@@ -68,7 +86,7 @@ def _when(value: str | None, name: str, end: bool) -> dt.datetime | None:
     try:
         return store.moment(value, end)
     except ValueError:
-        raise _BadQuery(name, f"expected a date 'YYYY-MM-DD' or an ISO date-time, got {value!r}") from None
+        raise _BadQuery(name, f"expected a date 'YYYY-MM-DD' or an ISO date-time, got {sent(value)}") from None
 
 
 class _BadQuery(Exception):
@@ -84,7 +102,7 @@ def _log_or_404(request: Request) -> decisions.DecisionLog | JSONResponse:
 
 
 class Forbidden(BaseModel):
-    detail: str
+    detail: str = Field(description="Why the key may not do this (its role lacks the one needed).")
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -109,7 +127,8 @@ async def get_decision(request: Request, decision_id: str) -> Response:
 
     record = await run_in_threadpool(read)
     if record is None:
-        return _error(404, "no such decision", "decision_id", f"no decision {decision_id!r} in the log", "not_found")
+        return _error(404, "no such decision", "decision_id", f"no decision {sent(decision_id)} in the log",
+                      "not_found")
     return Response(orjson.dumps(record), media_type="application/json")
 
 
@@ -131,7 +150,7 @@ async def list_decisions(
                                 ruleset_version, caller_name)
         size = int(limit) if limit and limit.isdigit() else -1 if limit else 100
         if not 1 <= size <= 1000:
-            raise _BadQuery("limit", f"expected a whole number from 1 to 1000, got {limit!r}")
+            raise _BadQuery("limit", f"expected a whole number from 1 to 1000, got {sent(limit)}")
         if cursor:
             try:
                 uuid.UUID(cursor)

@@ -14,6 +14,12 @@ log. This module adds what it lacks, as a subclass of its h11 protocol:
   was, so a flood of slowloris connections cannot push out journal systems' keep-alive
   connections); when none is waiting, the new connection
   gets a 503 with Retry-After and is closed at once. File descriptors never run out;
+- at shutdown, a keep-alive connection waiting for its next request is ended with a FIN
+  and read on (what arrives is dropped) until the client closes it, at most `LINGER_S`:
+  closing it at once (uvicorn's way) answers a request that was already on its way with
+  a TCP reset, which clients report as an error rather than as a closed connection;
+- with mutual TLS, the verified client certificate goes into each request's scope state
+  (`api.security.PEER_CERT`), where api/auth.py finds the caller it names;
 - every log line is one JSON object, a traceback included (as a list of frames, without
   the exception's message, which may quote input);
 - with several workers, a worker that dies is logged with its exit code and replaced.
@@ -39,6 +45,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from api.work import Limits
 from classifier.privacy import redact
 
+# In each request's scope state with mutual TLS: the verified client certificate (ssl's getpeercert()), which
+# api/auth.py maps to a caller. Defined here, not in api.security, so the writer process never imports FastAPI.
+PEER_CERT = "bup.peer_cert"
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("bup_request_id", default=None)
 log = logging.getLogger("bup_classifier.server")
 
@@ -121,6 +130,7 @@ class _Counter:
             self.since = now
 
 
+LINGER_S = 2.0  # at shutdown: how long an idle connection is read on after its FIN, waiting for the client to close
 _REFUSE = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: %d\r\n"
            b"connection: close\r\ncontent-length: %d\r\n\r\n%s")
 
@@ -139,6 +149,11 @@ class Protocol(H11Protocol):
         super().connection_made(transport)
         self._timer: Any = None
         self._answered = False
+        self._lingering = False
+        tls = transport.get_extra_info("ssl_object")
+        cert = tls.getpeercert() if tls is not None else None
+        if cert:  # verified by the handshake (--tls-client-ca); every request on this connection carries it
+            self.app_state = {**self.app_state, PEER_CERT: cert}
         lim = self.limits
         if len(self.connections) > lim.max_connections:
             waiting = self.waiting_new or self.waiting_known
@@ -157,6 +172,8 @@ class Protocol(H11Protocol):
         self._phase(h11.IDLE)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # after our FIN at shutdown: read and dropped, so the close is clean
         before = self.conn.their_state
         super().data_received(data)
         if self.conn.their_state is not before:
@@ -167,6 +184,23 @@ class Protocol(H11Protocol):
         super().on_response_complete()
         if not self.transport.is_closing():
             self._phase(self.conn.their_state)
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: a request being answered is finished (with Connection: close); an idle
+        connection gets a FIN now and is closed once the client has closed its end, or after LINGER_S."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            super().shutdown()
+            return
+        self._cancel_timer()
+        self._unlist()
+        if not self.transport.can_write_eof():  # TLS: its close sends close_notify
+            super().shutdown()
+            return
+        self._lingering = True
+        self._unset_keepalive_if_required()  # its close would not wait for the client
+        self.conn.send(h11.ConnectionClosed())
+        self.transport.write_eof()
+        self._timer = self.loop.call_later(LINGER_S, self._close)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
@@ -210,10 +244,14 @@ class Protocol(H11Protocol):
 # ---- serving ------------------------------------------------------------------------------
 
 
-def serve(host: str, port: int, workers: int, limits: Limits, tls: dict[str, Any] | None = None) -> None:
+def serve(host: str, port: int, workers: int, limits: Limits, tls: dict[str, Any] | None = None,
+          forwarded_allow_ips: str | None = None) -> None:
     """Serve api.app under uvicorn with these limits (one process, or a supervisor and `workers` processes).
 
     `tls`: uvicorn's ssl_* options (certificate, key, and for mutual TLS the client CA).
+    `forwarded_allow_ips`: the reverse proxies whose X-Forwarded-For names the client (uvicorn's option;
+    None keeps uvicorn's default, $FORWARDED_ALLOW_IPS or 127.0.0.1). The failed-authentication limit
+    counts per client address, so behind a proxy it must see the client's, not the proxy's.
     """
     import uvicorn
 
@@ -222,7 +260,7 @@ def serve(host: str, port: int, workers: int, limits: Limits, tls: dict[str, Any
     config = uvicorn.Config(
         "api.app:app", host=host, port=port, workers=workers, http=Protocol, access_log=False, log_config=None,
         timeout_keep_alive=int(limits.keep_alive), timeout_graceful_shutdown=int(limits.shutdown_timeout),
-        **(tls or {}),
+        proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips, **(tls or {}),
     )
     Protocol.limits = limits
     scheme = "https" if tls else "http"
@@ -232,6 +270,13 @@ def serve(host: str, port: int, workers: int, limits: Limits, tls: dict[str, Any
     # (measured: 363 req/s and p50 44 ms with one worker, 23 req/s on one connection). Set it
     # on the listening socket; Linux hands it on to every accepted connection.
     sock = listening_socket(config)
+    from classifier.decisions import purger_from_env  # here: the decision log's modules load only when serving
+
+    purger_from_env()  # retention, in this (the main) process: once per service, not in each worker
+    if os.environ.get("BUP_AUTH_FILE"):  # request limits and failed-login counts: one store for every worker
+        from api.ratelimit import shared_storage_for_service
+
+        shared_storage_for_service()
     if config.workers <= 1:
         log.info("bup-classifier listening on %s://%s:%s", scheme, host, port, extra={"event": "listening"})
         uvicorn.Server(config).run(sockets=[sock])

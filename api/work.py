@@ -11,6 +11,10 @@ included, runs in one bounded pool of worker threads:
   `Retry-After`, at once, instead of a queue that grows;
 - each job has a time limit (`time_limit`); past it the answer is **503** and the job is
   told to stop;
+- each request has a memory budget (`memory_budget`, MiB): a JSON body whose values, counted
+  before it is parsed, would need more is refused with **413** (api/app.py `decode`), a
+  caller's YAML file is read under `yaml_max_*` (classifier/examples.py `read_text`), and
+  a job that still runs out of memory is answered **503**, its worker kept;
 - a job is told to stop too when its client goes away or the server shuts down. Batches
   and timelines check between items (`classifier.classify.Cancelled`); one item is never
   interrupted half-way, since durable-rules is not thread-safe and each decision holds
@@ -32,6 +36,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from classifier import examples
+
 T = TypeVar("T")
 
 
@@ -49,6 +55,10 @@ class Limits:
     keep_alive: float = 5.0  # seconds an idle keep-alive connection is kept
     max_connections: int = 2048  # open connections per worker process (capped by the file-descriptor limit)
     shutdown_timeout: float = 30.0  # seconds a stopping server waits for what it accepted
+    memory_budget: int = 512  # MiB one request's parsed body may need (counted before parsing it)
+    yaml_max_chars: int = examples.YAML_MAX_CHARS  # characters in a caller's YAML file (the workbench's "open")
+    yaml_max_depth: int = examples.YAML_MAX_DEPTH  # levels of nesting in it
+    yaml_max_nodes: int = examples.YAML_MAX_NODES  # keys, values and items in it
 
     @classmethod
     def from_env(cls) -> Limits:

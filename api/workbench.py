@@ -2,9 +2,11 @@
 
 The page (api/workbench/: HTML, CSS and plain JavaScript, no build step) calls the public
 API for every answer, so it shows exactly what a journal system gets. It needs only:
-- `GET /workbench/library`: the clinical examples by section, and the words a clinician
-  reads (contact types, facts, exclusions, the En väg in checklist), all from rules/ and
-  examples/, so a renamed label changes in one place;
+- `GET /workbench/library`: the clinical examples by section, the words a clinician reads
+  (contact types, facts, exclusions, the En väg in checklist, the month's findings) and the
+  values each select offers (from the request models), all from their one home (rules/,
+  examples/, classifier/models.py), so a renamed label or a new value changes in one place;
+  the month and impact pages read it too (pages.js);
 - `POST /workbench/example`: a case as a YAML file in the examples format, its
   expectation taken from today's answer (classifier.examples.record);
 - `POST /workbench/example/read`: such a file (`{"yaml": text}`) back as JSON, so the page
@@ -16,16 +18,17 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-import yaml
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api import docs
-from classifier import Classifier, InputError
+from api.work import Limits
+from classifier import Classifier, InputError, models
 from classifier import examples as library
+from classifier.month.outputs import FINDING_SV
 
 STATIC_DIR = Path(__file__).resolve().parent / "workbench"
 
@@ -55,6 +58,33 @@ def library_payload(clf: Classifier) -> dict[str, Any]:
         "definitions": {"url": "/docs/definitions", "anchors": docs.definition_anchors()},
         "exclusions": rs.tables["exclusions"]["codes"],
         "checklist": rs.tables["checklist"]["items"],
+        "options": options(),
+        # the month's data-quality findings in Swedish (month page), from their one home
+        "findings": FINDING_SV,
+    }
+
+
+def _literal(field: Any) -> list[str]:
+    """The values a field's Literal allows (an Optional unwrapped)."""
+    kind = next((a for a in get_args(field.annotation) if a is not type(None)), None)
+    return list(get_args(kind) if kind is not None and get_args(kind) else get_args(field.annotation))
+
+
+@lru_cache(maxsize=1)
+def options() -> dict[str, list[str]]:
+    """The values each select of the page may offer, taken from the request models (their one home),
+    so the page never lists them again. `event`: the event types a history holds."""
+    contact = models.Contact.model_fields
+    events = get_args(get_args(models.HistoryItem)[0])
+    return {
+        "setting": _literal(contact["setting"]),
+        "activity": _literal(contact["activity"]),
+        "modality": _literal(contact["treatment_modality"]),
+        "form": _literal(contact["contact_form"]),
+        "exclusion": _literal(contact["wait_exclusion"]),
+        "pathway": _literal(models.CareRequest.model_fields["pathway"]),
+        "contact_type": _literal(models.HistoryContact.model_fields["contact_type"]),
+        "event": [_literal(e.model_fields["type"])[0] for e in events],
     }
 
 
@@ -63,19 +93,18 @@ def _filename(title: str) -> str:
     return f"{slug[:60] or 'example'}.yaml"
 
 
-def read_example(body: object) -> dict[str, Any]:
-    """An example file's text as {title, story, request | timeline, expect}; 422 for anything else."""
+def read_example(body: object, limits: Limits | None = None) -> dict[str, Any]:
+    """An example file's text as {title, story, request | timeline, expect}; 422 for anything else.
+
+    The text is read by classifier.examples.read_text: no anchors, aliases or tags, and the
+    service's size, depth and node limits (api/work.py), so no file expands past what was sent.
+    """
     text = body.get("yaml") if isinstance(body, dict) else None
     if not isinstance(text, str):
         raise InputError([{"path": "yaml", "message": "expected the example file's text as a string",
                            "message_sv": "ska vara exempelfilens text", "type": "value_error"}])
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        n = f" {where.line + 1}" if where else ""
-        raise InputError([{"path": "yaml", "message": f"not a YAML file (line{n})",
-                           "message_sv": f"ingen YAML-fil (rad{n})", "type": "value_error"}]) from None
+    lim = limits or Limits()
+    doc = library.read_text(text, lim.yaml_max_chars, lim.yaml_max_depth, lim.yaml_max_nodes)
     if not isinstance(doc, dict) or ("request" in doc) == ("timeline" in doc):
         raise InputError([{"path": "yaml", "message": "expected an example file with either request or timeline",
                            "message_sv": "ska vara en exempelfil med antingen request eller timeline",
@@ -84,11 +113,12 @@ def read_example(body: object) -> dict[str, Any]:
     return {k: doc[k] for k in keys if k in doc}
 
 
-def mount(app: FastAPI, clf: Classifier, compute: Any) -> None:
+def mount(app: FastAPI, clf: Classifier, compute: Any, limits: Limits) -> None:
     """Add the page and its two helpers to the app (none of them is part of the API contract).
 
     `compute(request, fn)` reads the JSON body and runs `fn(payload)` in the service's
-    worker pool (api/work.py), with its guards (identity numbers refused at the door).
+    worker pool (api/work.py), under its time limit and with its guards (identity numbers
+    refused at the door).
     """
     index = STATIC_DIR / "index.html"
 
@@ -112,6 +142,6 @@ def mount(app: FastAPI, clf: Classifier, compute: Any) -> None:
 
     @app.post("/workbench/example/read", include_in_schema=False)
     async def read_example_file(request: Request) -> dict[str, Any]:
-        return await compute(request, read_example)
+        return await compute(request, lambda payload: read_example(payload, limits))
 
     app.mount("/workbench/static", StaticFiles(directory=STATIC_DIR), name="workbench")

@@ -14,6 +14,8 @@
    and the time to replay 100,000 logged decisions under a candidate (1,000,000 with --full).
 8. the month: a simulated region's extract to delivery and audit on every core, against a
    one-core loop and one HTTP request per contact (bench/month.py).
+9. the national store: a simulated country's year ingested into DuckDB and PostgreSQL and one
+   payout assessed from it, beside reading the same files with no store (bench/national_store.py).
 Every figure is the median (with min and max) of several runs; ratios are computed run
 by run. The smoke run only checks that all of it still works: it asserts nothing about time.
 """
@@ -360,15 +362,31 @@ def main(argv: list[str] | None = None) -> int:
     import month
 
     result["month"] = month.month_bench(s, work)
+    print("national store ...", file=sys.stderr)
+    import national_store
+
+    result["national"] = national_store.national_bench(s, stats)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
-    import month
-
-    text = markdown(result) + "\n" + month.markdown(result["month"])
+    text = (markdown(result) + "\n" + month.markdown(result["month"]) + "\n"
+            + "\n".join(national_store.markdown(result["national"], fmt)))
     (out / "latest.md").write_text(text)
+    if out.resolve() == (ROOT / "bench" / "results").resolve():
+        publish(text, ROOT / "docs" / "performance.md")
     print(text)
     return 0
+
+
+BLOCK_START = "<!-- bench/results/latest.md: written by bench/bench.py; do not edit by hand -->\n"
+BLOCK_END = "<!-- end bench/results/latest.md -->"
+
+
+def publish(text: str, page: Path) -> None:
+    """Copy the latest run into the performance page, between its markers (docs/performance.md §2)."""
+    doc = page.read_text()
+    head, rest = doc.split(BLOCK_START, 1)
+    page.write_text(head + BLOCK_START + text + rest[rest.index(BLOCK_END):])
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Side by side on the same contacts:
 - `bup-classifier month` (every core: patients are independent, one Classifier per process),
-  wall time and the peak RSS of its whole process tree, at two sizes (linear growth?);
+  wall time and the peak RSS of its whole process tree, at two sizes (linear growth?), on the
+  CSV extract and on the same rows as Parquet (zstd; read in row-group batches);
 - one in-process loop on one core: each patient's timeline through Classifier.classify_timeline
   (a sample of patients, extrapolated to all contacts);
 - one HTTP request per contact (/v1/classify with its derived history, one uvicorn worker,
@@ -12,6 +13,7 @@ Side by side on the same contacts:
 from __future__ import annotations
 
 import csv
+import json
 import random
 import subprocess
 import sys
@@ -146,6 +148,11 @@ def http_per_contact(bodies: list[dict[str, Any]], workdir: Path) -> dict[str, f
         return {"contacts": len(bodies), "seconds": time.perf_counter() - start}
 
 
+def _audit_totals(out: Path) -> dict[str, Any]:
+    """What the audit counted (its rejected rows name their file, which differs between the two runs)."""
+    return json.loads((out / "audit.json").read_text(encoding="utf-8"))["totals"]
+
+
 def month_bench(smoke: bool, work: Path) -> dict[str, Any]:
     sizes = (200, 1_000) if smoke else (11_500, 115_000)
     clf = Classifier()
@@ -164,6 +171,13 @@ def month_bench(smoke: bool, work: Path) -> dict[str, Any]:
              "seconds_while_sampling_memory": sampled["seconds"]}
         result["sizes"].append({"patients": patients, "rows": sum(1 for _ in extract.open()) - 1,
                                 "contacts": contacts, **m, "contacts_per_s": contacts / m["seconds"]})
+        parquet = simulate.write(list(csv.DictReader(extract.open(encoding="utf-8"))), key, d, "parquet")
+        threading.Event().wait(1)
+        timed = run_month(parquet, d / "out-parquet", days[0][:7], days[-1][:7], sample=False)
+        sampled = run_month(parquet, d / "out-parquet", days[0][:7], days[-1][:7])
+        result["sizes"][-1]["parquet"] = {"seconds": timed["seconds"], "peak_pss_mb": sampled["peak_pss_mb"],
+                                          "contacts_per_s": contacts / timed["seconds"],
+                                          "same_totals": _audit_totals(d / "out") == _audit_totals(d / "out-parquet")}
     big = result["sizes"][-1]
     small = result["sizes"][0]
     result["growth"] = {"contacts_ratio": big["contacts"] / small["contacts"],
@@ -187,8 +201,13 @@ def markdown(r: dict[str, Any]) -> str:
     lines = ["| the month (simulated region) | patients | rows | contacts | seconds | contacts/s | peak PSS MB |",
              "|---|---|---|---|---|---|---|"]
     for s in r["sizes"]:
-        lines.append(f"| `bup-classifier month`, every core | {s['patients']:,} | {s['rows']:,} | {s['contacts']:,} | "
-                     f"{s['seconds']:.1f} | {s['contacts_per_s']:,.0f} | {s['peak_pss_mb']:,.0f} |")
+        lines.append(f"| `bup-classifier month`, every core, CSV | {s['patients']:,} | {s['rows']:,} | "
+                     f"{s['contacts']:,} | {s['seconds']:.1f} | {s['contacts_per_s']:,.0f} | {s['peak_pss_mb']:,.0f} |")
+        q = s["parquet"]
+        differ = "" if q["same_totals"] else " (totals differ!)"
+        lines.append(f"| `bup-classifier month`, every core, Parquet{differ} | "
+                     f"{s['patients']:,} | {s['rows']:,} | {s['contacts']:,} | {q['seconds']:.1f} | "
+                     f"{q['contacts_per_s']:,.0f} | {q['peak_pss_mb']:,.0f} |")
     big = r["sizes"][-1]
     loop, h = r["in_process_one_core"], r["http_per_contact"]
     lines.append(f"| in-process loop, one core (sample of {loop['contacts']:,} contacts, extrapolated) | | | "
@@ -205,7 +224,6 @@ def markdown(r: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    import json
     import tempfile
 
     res = month_bench("--smoke" in sys.argv, Path(tempfile.mkdtemp(prefix="bench-month-")))

@@ -1,4 +1,4 @@
-"""Fired rule + derived facts -> the answer of API.md: type, wait, explanation, warnings.
+"""Fired rule + derived facts -> the answer of the HTTP contract (docs/reference.md): type, wait, explanation, warnings.
 
 Everything said here comes from a table in rules/ (labels, wait start, exclusions,
 warning texts) or from the rule that fired; this module only assembles it.
@@ -6,11 +6,12 @@ warning texts) or from the rule that fired; this module only assembles it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from classifier.engine import Decision
 from classifier.facts import Derived, commitment_window
 from classifier.models import CareRequest, Contact, iso
+from classifier.reporting.records import counted
 from classifier.ruleset import RuleSet
 
 
@@ -34,14 +35,32 @@ def warning(
     return out
 
 
+class Provisional(NamedTuple):
+    """Started codes matched only by provisional medication entries that decided the answer (classify.py)."""
+
+    matches: tuple[tuple[str, str], ...]  # (started ATC code, the provisional entry it matched)
+    without: str  # the contact type the answer would have without those entries
+
+
+def _provisional_warning(ruleset: RuleSet, p: Provisional) -> dict[str, Any]:
+    """Warning provisional_medication: which codes, which entries, and what the answer would be without them."""
+    types = ruleset.tables["contact_types"]["contact_types"]
+    codes = ", ".join(dict.fromkeys(code for code, _ in p.matches))
+    entries = ", ".join(dict.fromkeys(entry for _, entry in p.matches))
+    return warning(ruleset, "provisional_medication", list(dict.fromkeys(code for code, _ in p.matches)),
+                   {"codes": codes, "entries": entries, "without": types[p.without]["label_en"]},
+                   {"codes": codes, "entries": entries, "without": types[p.without]["label_sv"]})
+
+
 def _items_text(ruleset: RuleSet, ids: tuple[str, ...], lang: str) -> str:
     items = ruleset.checklist_by_id
     parts = []
     for fid in ids:
         if fid == "pathway":
-            parts.append(
-                "care request pathway is not B or C" if lang == "en" else "vårdbegäran har inte kommit via B eller C"
-            )
+            allowed = (" or " if lang == "en" else " eller ").join(
+                ruleset.tables["checklist"]["pathways_allowing_direct_start"])
+            parts.append(f"care request pathway is not {allowed}" if lang == "en"
+                         else f"vårdbegäran har inte kommit via {allowed}")
         else:
             parts.append(f"{fid} {items[fid]['text_' + lang]}")
     return "; ".join(parts)
@@ -104,14 +123,10 @@ def wait(
         return out, [warning(ruleset, missing)]
     days = (contact.date - start).days
     rule = ruleset.tables["exclusions"]["codes"].get(exclusion) if exclusion else None
-    within = days <= limit
-    out.update(
-        start_date=iso(start),
-        days=days,
-        within_limit=within,
-        in_numerator=within and not (rule and rule["excluded_from_numerator"]),
-        in_denominator=not (rule and days >= rule["excluded_from_denominator_from_days"]),
-    )
+    in_numerator, in_denominator = counted(
+        limit, (rule["excluded_from_numerator"], rule["excluded_from_denominator_from_days"]) if rule else None, days)
+    out.update(start_date=iso(start), days=days, within_limit=days <= limit,
+               in_numerator=in_numerator, in_denominator=in_denominator)
     return out, []
 
 
@@ -122,11 +137,15 @@ def build(
     contact: Contact,
     care_request: CareRequest | None,
     explain: bool = True,
+    provisional: Provisional | None = None,
 ) -> dict[str, Any]:
-    """The classification answer of API.md for one contact.
+    """The classification answer of the HTTP contract for one contact.
+
+    `provisional`: the answer was decided by provisional entries of the medication list; it
+    gets the warning provisional_medication (tables/warnings.yaml) naming them.
 
     `explain=False` (a batch that counts answers: the month, impact on an extract): the contact
-    id, contact type, measurement point, wait, rule id and stage and warning codes only, without
+    id, contact type, measurement point, wait, rule id and stage, warning codes and the rule set only, without
     the texts, facts and commitment that explain them to a reader.
     """
     rule = ruleset.rules_by_id[decision.rule_id]
@@ -136,9 +155,13 @@ def build(
         return {"contact_id": contact.id, "contact_type": rule.outcome,
                 "measurement_point": bool(ctype["measurement_point"]), "wait": wait_out,
                 "rule": {"id": rule.id, "stage": rule.stage},
-                "warnings": [{"code": code} for code in decision.warning_codes] + wait_warnings}
+                "warnings": [{"code": code} for code in decision.warning_codes] + wait_warnings
+                + ([{"code": "provisional_medication"}] if provisional else []),
+                "ruleset": ruleset.identity()}
     warnings = [_rule_warning(ruleset, code, derived, contact) for code in decision.warning_codes]
     warnings += wait_warnings
+    if provisional is not None:
+        warnings.append(_provisional_warning(ruleset, provisional))
     facts: dict[str, Any] = {f: derived.facts[f] for f in rule.used_facts}
     return {
         "contact_id": contact.id,

@@ -1,12 +1,11 @@
 """The one entry point: request -> answer (models -> facts -> engine -> answer).
 
 The CLI and the service both call `Classifier`; neither has logic of its own. The
-timeline semantics of API.md live here too, so both share them.
+timeline semantics of the HTTP contract (docs/integrators.md) live here too, so both share them.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from classifier import answer, errors
-from classifier.engine import Engine, RememberedDecisions
+from classifier.engine import Engine
 from classifier.facts import HistoryIndex, derive
 from classifier.models import (
     BatchRequest,
@@ -53,22 +52,21 @@ class Classifier:
     """A loaded, checked and compiled rule set, ready to classify contacts."""
 
     def __init__(self, rules_dir: str | os.PathLike[str] | None = None, ruleset: RuleSet | None = None,
-                 engine: Engine | RememberedDecisions | None = None, explain: bool = True):
+                 engine: Engine | None = None, explain: bool = True):
         self.ruleset = ruleset or load(rules_dir)
         self.engine = engine or Engine(self.ruleset)
         self.explain = explain
 
     def for_counting(self) -> Classifier:
-        """This classifier for a batch fold that counts its answers (the month, impact on an extract):
-        durable_rules decides each fact assignment once (engine.RememberedDecisions), and each answer
-        carries its id, type, rule, wait and warning codes without their explanation (answer.build)."""
-        engine = self.engine if isinstance(self.engine, RememberedDecisions) else RememberedDecisions(self.engine)
-        return Classifier(ruleset=self.ruleset, engine=engine, explain=False)
+        """This classifier for a batch fold that counts its answers (the month, impact on an extract): the
+        same engine and its decisions, each answer carrying its id, type, rule, wait and warning codes
+        without their explanation (answer.build)."""
+        return Classifier(ruleset=self.ruleset, engine=self.engine, explain=False)
 
     # -- one contact ------------------------------------------------------------------
 
     def classify(self, payload: object) -> dict[str, Any]:
-        """Classify one API.md request object; raises InputError naming every bad field."""
+        """Classify one request object of the HTTP contract; raises InputError naming every bad field."""
         request = errors.parse(ClassifyRequest, payload)
         return self.classify_request(request)
 
@@ -82,7 +80,12 @@ class Classifier:
     ) -> dict[str, Any]:
         derived = derive(contact, care_request, index, self.ruleset)
         decision = self.engine.decide(derived.facts)
-        return answer.build(self.ruleset, decision, derived, contact, care_request, self.explain)
+        provisional = None
+        if derived.covered and (matches := self.ruleset.provisional_matches(derived.covered)):
+            without = self.engine.decide({**derived.facts, "medication_covered": False})
+            if without.rule_id != decision.rule_id:  # the provisional entry decided the answer: say so
+                provisional = answer.Provisional(tuple(matches), self.ruleset.rules_by_id[without.rule_id].outcome)
+        return answer.build(self.ruleset, decision, derived, contact, care_request, self.explain, provisional)
 
     # -- many contacts ----------------------------------------------------------------
 
@@ -108,7 +111,7 @@ class Classifier:
             step = fold.add(event, f"events[{i}].")
             if step is not None:
                 results.append(step.result)
-        return {"results": results}
+        return {"results": results, "commitments": commitment_windows(timeline.events, results)}
 
 
 AREAS = ("investigation", "treatment")  # a contact's area is its activity, when it is one of these
@@ -140,7 +143,7 @@ def _modality_matches(a: str | None, b: str | None) -> bool:
 
 
 class TimelineFold:
-    """A patient's events folded one at a time (API.md timeline, docs/month.md §1–2).
+    """A patient's events folded one at a time (the timeline of docs/integrators.md §1, docs/month.md §1–2).
 
     Keeps the history index the rules see and the waits that are open: care requests
     not yet ended by a first visit, a direct start (a measurement point of the new-care-
@@ -226,8 +229,35 @@ class TimelineFold:
         return Step(contact, care_request, result, cr_from, dec_from)
 
 
+def commitment_windows(events: list[TimelineEvent], results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The journey's care commitments, so a page draws them without deciding where one ends.
+
+    One window per opening date (each result's `commitment`), from the opening contact to the
+    latest `window_ends` of its contacts; a care_closed that follows its last contact (in the
+    event order) on or before that end closes it on the closing date instead (docs/definitions.md §4).
+    """
+    windows: dict[str, dict[str, Any]] = {}
+    last: dict[str, int] = {}
+    answers = iter(results)
+    for i, event in enumerate(events):
+        if not isinstance(event, TimelineContact):
+            continue
+        c = next(answers).get("commitment")
+        if c is None:
+            continue
+        w = windows.setdefault(c["opened"], {"opened": c["opened"], "ends": c["window_ends"], "closed": False})
+        w["ends"] = max(w["ends"], c["window_ends"])
+        last[c["opened"]] = i
+    for opened, w in windows.items():
+        close = next((e for e in events[last[opened] + 1:]
+                      if isinstance(e, CareClosed) and e.date.isoformat() <= w["ends"]), None)
+        if close is not None:
+            w["ends"], w["closed"] = close.date.isoformat(), True
+    return list(windows.values())
+
+
 def history_contact(contact: Contact, contact_type: str) -> HistoryContact:
-    """A classified contact as the history item later contacts see (API.md timeline)."""
+    """A classified contact as the history item later contacts see (the timeline endpoint)."""
     return HistoryContact(
         type="contact",
         date=contact.date,
@@ -265,7 +295,17 @@ def classify_batch(
     return {"results": results}
 
 
-@functools.cache
 def default_classifier() -> Classifier:
-    """The process-wide classifier over rules/ (or $BUP_RULES_DIR), loaded once."""
-    return Classifier()
+    """The held rule set valid today, from the process's one holding (classifier/rulesets.py)."""
+    from classifier.rulesets import default_rulesets
+
+    return default_rulesets().default
+
+
+def _clear() -> None:
+    from classifier.rulesets import default_rulesets
+
+    default_rulesets.cache_clear()  # type: ignore[attr-defined]
+
+
+default_classifier.cache_clear = _clear  # type: ignore[attr-defined]

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from classifier import examples as ex
-from classifier.classify import default_classifier
+from classifier import rulesets
 from classifier.decisions import commands as decision_commands
 from classifier.errors import InputError
+from classifier.ruleset import RuleSetError
 
 
 def _read_items(text: str) -> tuple[str, list[Any]]:
@@ -54,9 +55,7 @@ def cmd_classify(args: argparse.Namespace, out: TextIO) -> int:
     except ValueError as exc:
         print(f"bup-classifier: {exc}", file=sys.stderr)
         return 2
-    from classifier.rulesets import default_rulesets
-
-    classifier = default_rulesets()  # honours ruleset_version and each contact's date
+    classifier = rulesets.default_rulesets()  # honours ruleset_version and each contact's date
     answers, rejected = [], 0
     for i, item in enumerate(items):
         try:
@@ -81,35 +80,46 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
+    held = rulesets.default_rulesets()
     if args.release:
-        from classifier.ruleset import DEFAULT_RULES_DIR, release
+        from classifier.ruleset import release
 
-        released = release(args.rules_dir or os.environ.get("BUP_RULES_DIR") or DEFAULT_RULES_DIR, args.release)
+        if len(held.classifiers) != 1:
+            print("bup-classifier rules --release: expected one rule-set directory (--rules DIR) to release, "
+                  f"got {len(held.classifiers)}", file=sys.stderr)
+            return 2
+        released = release(held.ruleset.directory, args.release)
+        rulesets.default_rulesets.cache_clear()  # type: ignore[attr-defined]
         out.write(f"released {released.name} {released.version} ({released.status})  sha256 {released.sha256}\n")
         return 0
-    classifier = default_classifier()
-    ruleset = classifier.ruleset
-    header = f"{ruleset.name} {ruleset.version} ({ruleset.status})  sha256 {ruleset.sha256}\n"
-    problem = ruleset.release_problem()
-    if problem:
-        header += f"NOT RELEASED: {problem}\n"
-    if args.verify:
-        from classifier.verify import verify
+    failed = False
+    for i, classifier in enumerate(held.classifiers):
+        ruleset = classifier.ruleset
+        valid = f"  valid from {ruleset.valid_from}" if ruleset.valid_from else ""
+        header = (("\n" if i else "") + f"{ruleset.name} {ruleset.version} ({ruleset.status})  "
+                  f"sha256 {ruleset.sha256}{valid}\n")
+        problem = ruleset.release_problem()
+        if problem:
+            header += f"NOT RELEASED: {problem}\n"
+        if args.verify:
+            from classifier.verify import verify
 
-        report = verify(ruleset, classifier.engine)
-        out.write(f"{header}{report.text()}\n")
-        return 0 if report.ok else 1
-    out.write(header + "\n")
-    rows = [[r.id, r.stage, r.title_sv, r.outcome, r.source] for r in ruleset.rules]
-    out.write(_table(rows, ["id", "stage", "title_sv", "outcome", "source"]) + "\n")
-    return 0
+            report = verify(ruleset, classifier.engine)
+            out.write(f"{header}{report.text()}\n")
+            failed = failed or not report.ok
+            continue
+        out.write(header + "\n")
+        rows = [[r.id, r.stage, r.title_sv, r.outcome, r.source] for r in ruleset.rules]
+        out.write(_table(rows, ["id", "stage", "title_sv", "outcome", "source"]) + "\n")
+    return 1 if failed else 0
 
 
 def cmd_examples(args: argparse.Namespace, out: TextIO) -> int:
-    classifier = default_classifier()
+    held = rulesets.default_rulesets()
+    classifier: Any = held if len(held.classifiers) > 1 else held.default  # each example's contacts by their date
     found = ex.load(args.dir)
     if args.coverage:
-        table = ex.coverage(classifier, found)
+        table = ex.coverage(held.default, found)
         rows = [[rid, str(len(v["fires"])), str(len(v["misses"])), ", ".join(v["fires"][:3]),
                  ", ".join(v["misses"][:3])] for rid, v in table.items()]
         out.write(_table(rows, ["rule", "fires", "misses", "fired by (first 3)", "just missed by (first 3)"]) + "\n")
@@ -141,6 +151,7 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     try:
         result = report.monthly_report(
             args.year, shares=records.read_source(args.shares), final=args.final, publish=args.publish,
+            population=records.read_source(args.population) if args.population else None,
             **{kind: [records.read_source(p) for p in getattr(args, kind)] for kind in ("completed", "waiting",
                                                                                        "counts")})
     except records.ReportInputError as exc:
@@ -157,19 +168,23 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
         out.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
     else:
         report.print_tables(result)
+        out.write("rule set(s) counting the waits: " + ", ".join(
+            f"{r['version']} (sha256 {r['sha256'][:12]}…)" for r in result["rulesets"]) + "\n")
     return 0
 
 
 def cmd_month(args: argparse.Namespace, out: TextIO) -> int:
     """docs/month.md: the extract -> delivery, audit and the rest in --out (a progress bar on a terminal)."""
     from classifier.month import run
-    from classifier.month.extract import ExtractError
+    from classifier.month.extract import ExtractError, Source
     from classifier.month.fold import month_range
     from classifier.reporting import records, report
 
     try:
+        extracts = [Source(p, args.encoding) for p in args.extract]
         months = month_range(args.month, args.to or args.month)
         shares = report.read_shares(args.shares) if args.shares else None
+        population = records.population_from(records.read_source(args.population)) if args.population else None
         counts = [r for path in args.counts for r in records.read_source(path).records]
     except (ValueError, OSError, KeyError, records.ReportInputError) as exc:
         print(f"bup-classifier month: {exc}", file=sys.stderr)
@@ -182,25 +197,47 @@ def cmd_month(args: argparse.Namespace, out: TextIO) -> int:
         bar.start()
         task = bar.add_task("patienter (grupper)", total=None)
     try:
-        audit = run(args.extract, months, Path(args.out), workers=args.workers, shares=shares,
-                    extra_counts=counts, publish=args.publish,
+        audit = run(extracts, months, Path(args.out), workers=args.workers, shares=shares,
+                    extra_counts=counts, publish=args.publish, population=population,
                     progress=(lambda done, total: bar.update(task, completed=done, total=total)) if bar else None)
     except (ExtractError, records.ReportInputError, OSError) as exc:
         print(f"bup-classifier month: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("bup-classifier month: out of memory reading the extract; its limits are in docs/month.md §1 "
+              "(minnet tog slut; gränserna står i docs/month.md §1)", file=sys.stderr)
         return 2
     finally:
         if bar:
             bar.stop()
     t = audit["totals"]
-    out.write(f"{', '.join(months)}: {t['patients']} patients, {t['contacts_in_months']} contacts, "
+    used = ", ".join(f"{r['version']} (sha256 {r['sha256'][:12]}…)" for r in audit["rulesets"])
+    out.write(f"{', '.join(months)}: rule set {used}; {t['patients']} patients, {t['contacts_in_months']} contacts, "
               f"{t['measurement_points']} measurement points, {t['waiting_at_month_end']} waiting at month ends, "
               f"{t['disagreements']} of {t['registered_compared']} registrations disagree with the rules, "
               f"{t['rejected_rows']} rows rejected; files in {args.out}\n")
+    if t["rejected_rows"]:  # said last, where it is seen: the figures leave these rows out
+        out.write(f"{t['rejected_rows']} rader kunde inte läsas och är inte med i siffrorna: se "
+                  f"{Path(args.out) / 'rejected.csv'} / {t['rejected_rows']} rows could not be read and are not in "
+                  f"the figures: see rejected.csv\n")
+        return 3 if args.strict else 0
     return 0
 
 
 def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
     """docs/month.md §5: a seeded synthetic region's extract and its answer key."""
+    if args.regions is not None:  # the whole country: the national follow-up's simulator (docs/national.md §6)
+        if args.patients is not None:
+            print("simulate: --regions (a country) and --patients (one region) are two simulators; give one "
+                  "of them", file=sys.stderr)
+            return 2
+        from classifier.national.commands import cmd_simulate as country
+
+        return country(args, out)
+    if args.patients is None:
+        print("simulate: expected --patients N (one region's extract) or --regions 21 (a country's deliveries)",
+              file=sys.stderr)
+        return 2
     from classifier.month import simulate
 
     rows, key = simulate.simulate(args.patients, args.seed)
@@ -275,7 +312,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     decision_commands.apply_serve_options(args)
     limits = Limits.from_env()
     given = {f.name: getattr(args, f.name) for f in fields(Limits) if getattr(args, f.name, None) is not None}
-    serve(args.host, args.port, args.workers, replace(limits, **given), tls)
+    serve(args.host, args.port, args.workers, replace(limits, **given), tls, args.forwarded_allow_ips)
     return 0
 
 
@@ -289,6 +326,10 @@ _SERVE_LIMITS = [
     ("keep_alive", float, "seconds an idle keep-alive connection is kept"),
     ("max_connections", int, "open connections per worker process"),
     ("shutdown_timeout", float, "seconds a stopping server waits for accepted requests"),
+    ("memory_budget", int, "MiB a request's parsed JSON body may need; more gets 413 before parsing"),
+    ("yaml_max_chars", int, "characters in a YAML file sent to the workbench; more gets 422"),
+    ("yaml_max_depth", int, "levels of nesting in such a file"),
+    ("yaml_max_nodes", int, "keys, values and items in such a file"),
 ]
 
 
@@ -297,18 +338,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("classify", help="classify requests from a file or stdin (-)")
     p.add_argument("file", help="a JSON request, a JSON array of requests, JSON lines, or - for stdin")
+    rulesets.add_option(p)
     p.set_defaults(func=cmd_classify)
     p = sub.add_parser("rules", help="show the rule set as a table")
     p.add_argument("--verify", action="store_true",
                    help="check every valid fact combination through the engine: gaps, overlaps, dead rules")
     p.add_argument("--release", metavar="VERSION",
                    help="set VERSION in ruleset.yaml and record the content hash it is released with")
-    p.add_argument("--rules-dir", help="the rule set to release (default: $BUP_RULES_DIR or rules/)")
+    rulesets.add_option(p, "; with --release, the one rule set to release")
     p.set_defaults(func=cmd_rules)
     p = sub.add_parser("examples", help="run the clinical examples and report each that fails")
     p.add_argument("dir", nargs="?", default=None, help="examples directory (default: examples/)")
     p.add_argument("--coverage", action="store_true",
                    help="per rule, the examples that fire it and those that just miss it")
+    rulesets.add_option(p)
     p.set_defaults(func=cmd_examples)
     p = sub.add_parser("report", help="monthly wait-time figures and the agreement's money")
     p.add_argument("--year", type=int, required=True, help="the agreement year (last year is the baseline)")
@@ -316,28 +359,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--waiting", action="append", default=[], help="month-end waiting lists, CSV or JSON lines")
     p.add_argument("--counts", action="append", default=[], help="already aggregated monthly counts")
     p.add_argument("--shares", required=True, help="each region's share of the national pots")
+    p.add_argument("--population", help="each region's population aged 0–18, CSV or JSON lines with region and "
+                   "population_0_18 (block one; without it no block-one figure)")
     p.add_argument("--out", help="write report.json, figures.csv, money.csv, payouts.csv and charts here")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
     p.add_argument("--final", action="store_true",
                    help="the year's reporting is declared final: months still not reported are 'target not met'")
     p.add_argument("--publish", action="store_true", help="figures for publication: cells under 5 suppressed")
+    rulesets.add_option(p, "; the waits of each month are counted with the set valid at its end")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("month", help="a region's extract -> the month's delivery, registration audit and figures")
     p.add_argument("--extract", action="append", required=True,
-                   help="the extract (CSV, JSON lines or Parquet); repeat for several files, e.g. consecutive months")
+                   help="the extract (CSV, JSON lines, Parquet or .xlsx); repeat for several files, e.g. "
+                        "consecutive months")
     p.add_argument("--month", required=True, help="the first month, YYYY-MM")
     p.add_argument("--to", help="the last month, YYYY-MM (default: --month)")
     p.add_argument("--out", required=True, help="directory for delivery/, audit.html, audit.json and the CSVs")
     p.add_argument("--shares", help="each region's share of the national pots (CSV or JSON lines)")
+    p.add_argument("--population", help="each region's population aged 0–18, CSV or JSON lines with region and "
+                   "population_0_18 (block one)")
     p.add_argument("--counts", action="append", default=[], help="aggregated counts, e.g. last year's baseline")
     p.add_argument("--publish", action="store_true", help="suppress every cell under 5 contacts")
     p.add_argument("--workers", type=int, default=None, help="processes (default: every core)")
+    rulesets.add_option(p)
+    p.add_argument("--encoding", help="a CSV extract's encoding, utf-8 or windows-1252 (default: UTF-8 when the "
+                   "bytes are UTF-8, else Windows-1252)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 3 when any row could not be read (the files are still written)")
     p.set_defaults(func=cmd_month)
-    p = sub.add_parser("simulate", help="a seeded synthetic region: extract and answer key")
-    p.add_argument("--patients", type=int, required=True)
+    p = sub.add_parser("simulate", help="a seeded synthetic region (--patients: extract and answer key) or "
+                       "country (--regions 21: a year of deliveries with known defects, and the answer key)")
+    p.add_argument("--patients", type=int, help="one region's extract with this many patients")
+    p.add_argument("--regions", type=int, choices=[21],
+                   help="the country: all 21 regions' deliveries (as `national simulate`)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", required=True)
-    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv", help="the region's extract")
+    p.add_argument("--months", type=int, default=11, help="with --regions: months of 2026 delivered (default 11)")
+    p.add_argument("--scale", type=float, default=1.0, help="with --regions: volume (1: about 8,000 completed a "
+                   "month nationally)")
     p.set_defaults(func=cmd_simulate)
     p = sub.add_parser("serve", help="serve the HTTP API with uvicorn")
     p.add_argument("--host", default="127.0.0.1")
@@ -352,6 +412,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", help="serve HTTPS with this certificate chain (PEM)")
     p.add_argument("--tls-key", help="the certificate's private key (PEM)")
     p.add_argument("--tls-client-ca", help="mutual TLS: require a client certificate signed by this CA (PEM)")
+    p.add_argument("--forwarded-allow-ips", metavar="IPS",
+                   help="reverse proxies (comma-separated addresses or networks, '*' for any) whose X-Forwarded-For "
+                        "names the client: the failed-login limit counts per client (default $FORWARDED_ALLOW_IPS "
+                        "or 127.0.0.1)")
+    rulesets.add_option(p)
     decision_commands.add_serve_options(p)
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("keys", help="add, list or remove the API keys in an auth file")
@@ -362,16 +427,26 @@ def build_parser() -> argparse.ArgumentParser:
         if action != "list":
             k.add_argument("name", help="the client's name (shown in the access log)")
         if action == "add":
-            k.add_argument("--role", action="append", required=True, choices=["classify", "audit", "admin"],
+            k.add_argument("--role", action="append", required=True, choices=["classify", "audit", "national", "admin"],
                            help="a role for this key (repeat for more)")
         k.add_argument("--auth-file", required=True, help="the auth file (created if missing)")
         k.set_defaults(func=cmd_keys)
     decision_commands.add_parsers(sub)
+    from classifier.national import commands as national_commands
+
+    national_commands.add_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        if hasattr(args, "rules"):  # a command that classifies: its held sets are loaded and checked first
+            rulesets.use(args.rules)  # the one holding of this process and its workers
+            rulesets.default_rulesets()
+    except RuleSetError as exc:
+        print(f"bup-classifier {args.command}: {exc}", file=sys.stderr)
+        return 2
     return int(args.func(args, sys.stdout))
 
 

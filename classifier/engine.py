@@ -1,6 +1,6 @@
 """The only module that knows durable_rules exists: facts in, fired rule ids out.
 
-How the engine is used, and why (see ../shared/notes and durable/engine.py):
+How the engine is used, and why (measured facts about durable_rules; its source, durable/engine.py):
 - durable_rules' C engine has no locks, and every `Host` starts background threads
   that call into it. Our `Host` subclass starts no threads (we use no timers and no
   async actions), and one process-wide lock serialises every call into the engine.
@@ -19,16 +19,22 @@ How the engine is used, and why (see ../shared/notes and durable/engine.py):
 - Each rule is compiled to disjoint DNF terms (durable_rules allows 32 expressions a
   rule), so one rule fires one engine action, not one per overlapping term.
 - A ruleset cannot be re-registered under one name, so each `Engine` registers its own
-  uniquely named ruleset (tests and the mutation check load many rule sets).
-- A batch fold (the month: a million contacts, a few dozen distinct fact assignments)
-  asks through `RememberedDecisions`: durable_rules decides each complete assignment of
-  the facts once, and the same assignment gets that decision again (measured: the engine
-  round trip was a quarter of the month's instructions). The service's per-request
-  answers always ask the engine.
+  uniquely named ruleset (tests and the mutation check load many rule sets), and registers
+  it again under a new name when a failure left its session mid-action.
+- durable_rules decides each complete assignment of the facts **once per rule set**, and
+  every later contact with the same assignment gets that decision again (`Engine.decide`).
+  The decision is a function of the facts alone (one fact asserted and retracted, nothing
+  left behind), the key is every fact, and the fact space is finite (`verify` enumerates
+  it), so the memory is bounded by it. Every entry point (one contact, batch, timeline,
+  the month, impact, replay) goes through this one path; the process-wide lock is taken
+  only when durable_rules is asked, i.e. the first time an assignment is seen. A defect
+  (none or several rules) is never remembered. `Engine.ask` is durable_rules' own answer
+  every time: what `verify` and the equivalence tests compare the memory with.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import threading
 from collections.abc import Mapping
@@ -104,10 +110,17 @@ def _never_run(_closure: Any) -> None:  # pragma: no cover - the action loop is 
 class Engine:
     """A compiled rule set: `decide(facts)` returns the one rule that fired and its warnings."""
 
+    # Bounded by the fact space (the product of the fact domains: 34,560 assignments today); this is a guard.
+    MEMORY_LIMIT = 1 << 17
+
     def __init__(self, ruleset: RuleSet):
         self.ruleset = ruleset
+        self._fact_names = tuple(ruleset.domains)
+        self._known: dict[tuple[c.Value, ...], Decision] = {}
+        self.asked_engine = 0  # how many decisions durable_rules was asked for (the rest were known)
         self._ids = itertools.count()
-        self._name = f"bup_{ruleset.sha256[:12]}_{next(_NAMES)}"
+        self._prefix = f"bup_{ruleset.sha256[:12]}"
+        self._name = ""  # the ruleset's name in durable_rules, new with every registration (`_register`)
         self._logical: dict[str, str] = {}  # engine rule name (one per DNF term) -> rule id or rule!warning
         definition: dict[str, Any] = {}
         for rule in ruleset.rules:
@@ -115,13 +128,19 @@ class Engine:
             for w in rule.warnings:
                 if w.when is not None:
                     self._add(definition, f"{rule.id}{_WARNING_SEP}{w.code}", c.All((rule.effective, w.when)))
+        self._definition = definition
         with _LOCK:
             self._host = _QuietHost()
-            try:
-                self._host.register_rulesets({self._name: definition})
-            except BaseException as exc:  # the C engine rejects the compiled JSON
-                raise EngineError(f"durable_rules rejected the compiled rule set: {exc}") from exc
-            self._handle = self._host.get_ruleset(self._name)._handle
+            self._handle = self._register()
+
+    def _register(self) -> int:
+        """Register the compiled rule set under a new name (called with the lock held): its C handle."""
+        self._name = f"{self._prefix}_{next(_NAMES)}"
+        try:
+            self._host.register_rulesets({self._name: copy.deepcopy(self._definition)})  # it pops 'run'
+        except BaseException as exc:  # the C engine rejects the compiled JSON
+            raise EngineError(f"durable_rules rejected the compiled rule set: {exc}") from exc
+        return self._host.get_ruleset(self._name)._handle
 
     def _add(self, definition: dict[str, Any], name: str, cond: c.Cond) -> None:
         for i, expr in enumerate(compile_condition(cond, self.ruleset.domains)):
@@ -157,20 +176,19 @@ class Engine:
                 while message:
                     names.add(self._action_name(message))
                     message = _c.complete_and_start_action(self._handle, state)
-            except EngineError:
-                raise
+                _c.retract_fact(self._handle, payload)
             except BaseException as exc:
-                _c.abandon_action(self._handle, state)
+                # A session left mid-action is not usable again (measured: after abandon_action and
+                # retract_fact the handle's next action message was garbage bytes), so a failure
+                # replaces the handle: the next classification starts on a clean registration.
+                self._handle = self._register()
+                if isinstance(exc, EngineError):
+                    raise
                 raise EngineError(f"durable_rules failed in its action loop: {exc}") from exc
-            finally:
-                try:
-                    _c.retract_fact(self._handle, payload)
-                except BaseException as exc:
-                    raise EngineError(f"durable_rules failed to retract a fact: {exc}") from exc
         return sorted(names)
 
-    def decide(self, facts: Mapping[str, c.Value]) -> Decision:
-        """The single classification rule for these facts; a RuleSetDefect when not exactly one."""
+    def ask(self, facts: Mapping[str, c.Value]) -> Decision:
+        """durable_rules' decision, asked now: the single classification rule; a RuleSetDefect when not exactly one."""
         names = self.fired(facts)
         rules = [n for n in names if _WARNING_SEP not in n]
         if len(rules) != 1:
@@ -183,34 +201,20 @@ class Engine:
         return Decision(rule.id, codes)
 
 
-class RememberedDecisions:
-    """`Engine.decide` for a batch: each complete fact assignment is decided by durable_rules once.
-
-    The engine's decision is a function of the facts alone (one fact asserted and retracted,
-    nothing left behind), so the same assignment gets the same rule and warnings; the key
-    is every fact the engine sees, in the rule set's fact order. Only decisions are kept:
-    a rule-set defect is raised again each time. Bounded by the fact domains (at most their
-    product), and by `limit` besides.
-    """
-
-    def __init__(self, engine: Engine, limit: int = 1 << 17):
-        self.engine = engine
-        self._names = tuple(engine.ruleset.domains)
-        self._known: dict[tuple[c.Value, ...], Decision] = {}
-        self._limit = limit
-        self.asked = 0  # decisions asked for
-        self.by_engine = 0  # of which durable_rules was asked (the rest were known)
-
     def decide(self, facts: Mapping[str, c.Value]) -> Decision:
-        """The engine's decision for these facts (asked of durable_rules the first time they are seen)."""
-        self.asked += 1
-        if len(facts) != len(self._names):
-            raise EngineError(f"expected the facts {', '.join(self._names)}, got {', '.join(facts)}")
-        key = tuple(map(facts.__getitem__, self._names))
+        """The decision for these facts: durable_rules' own (`ask`), asked the first time the assignment is seen.
+
+        Every fact is the key, in the rule set's fact order; a fact too many or too few is an error.
+        Dict reads need no lock in CPython; two threads that miss the same key at once both ask the
+        engine (under its lock) and store the same decision.
+        """
+        if len(facts) != len(self._fact_names):
+            raise EngineError(f"expected the facts {', '.join(self._fact_names)}, got {', '.join(facts)}")
+        key = tuple(map(facts.__getitem__, self._fact_names))
         found = self._known.get(key)
         if found is None:
-            self.by_engine += 1
-            found = self.engine.decide(facts)
-            if len(self._known) < self._limit:
+            self.asked_engine += 1
+            found = self.ask(facts)
+            if len(self._known) < self.MEMORY_LIMIT:
                 self._known[key] = found
         return found

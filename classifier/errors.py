@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from classifier.privacy import looks_like_identity_number
+from classifier.privacy import looks_like_identity_number, redact
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -72,7 +72,8 @@ _CODE_FORMATS = {
 }
 
 _TYPE_WORDS = {  # pydantic's "<kind>_type" errors: what was expected, in English and Swedish
-    "string": ("a string", "en text"), "bool": ("true or false", "true eller false (ja/nej)"),
+    "string": ("a string", "en text"),
+    "bool": ("true or false", "ett sanningsvärde, true eller false utan citattecken"),
     "int": ("a whole number", "ett heltal"), "float": ("a number", "ett tal"), "list": ("a JSON array", "en lista"),
     "dict": ("a JSON object", "ett JSON-objekt"), "model": ("a JSON object", "ett JSON-objekt"),
     "date": ("a date as 'YYYY-MM-DD'", "ett datum som 'ÅÅÅÅ-MM-DD'"),
@@ -130,7 +131,8 @@ def _pydantic(err: dict[str, Any]) -> tuple[str, str]:
         limit = ctx.get(key)
         return f"expected {en} {limit}, got {sent(value)}", f"ska vara {sv} {limit}, skickat: {_sent_sv(value)}"
     msg = err["msg"].removeprefix("Value error, ")
-    return msg, swedish_message(msg)
+    own = getattr(ctx.get("error"), "message_sv", None)  # a check that says it in Swedish itself
+    return msg, own if isinstance(own, str) else swedish_message(msg)
 
 
 # Messages the service writes itself (validators, contradictions, guards): English pattern -> Swedish.
@@ -160,6 +162,8 @@ _SV: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [(re.c
      "eller obesvarad när D2 är ja"),
     (r"^expected exactly one of request and timeline$", "ska innehålla antingen request eller timeline, inte båda"),
     (r"^expected a share between 0 and 1$", "ska vara en andel mellan 0 och 1"),
+    (r"^expected UTF-8 JSON without a byte-order mark$", "ska vara JSON i UTF-8 utan byte-ordningsmärke (BOM)"),
+    (r"^expected a month as 'YYYY-MM'$", "ska vara en månad som 'ÅÅÅÅ-MM'"),
     (r"^expected a body of at most (\d+) bytes$", r"kroppen får vara högst \1 byte"),
     (r"^expected Content-Type application/json, got (.+)$", r"ska ha Content-Type application/json, skickat: \1"),
     (r"^expected a JSON body \(UTF-8\)(.*)$", lambda m: "ska vara en JSON-kropp (UTF-8)" + m.group(1).replace(
@@ -180,14 +184,25 @@ def swedish_message(message: str) -> str:
 
 
 def with_swedish(errors: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Every error item with its `message_sv` (one already there is kept)."""
-    return [e if "message_sv" in e else {**e, "message_sv": swedish_message(e["message"])} for e in errors]
+    """Every error item with its `message_sv` (one already there is kept), and with any identity number
+    in its path or messages redacted: whatever a validator wrote, no answer repeats one."""
+    out = []
+    for e in errors:
+        item = e if "message_sv" in e else {**e, "message_sv": swedish_message(e["message"])}
+        out.append({k: redact(v) if isinstance(v, str) else v for k, v in item.items()})
+    return out
 
 
 def from_validation_error(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     """Pydantic's errors as {path, message, message_sv, type} items."""
+    return problems(exc.errors(include_url=False), prefix)
+
+
+def problems(errors: Sequence[Any], prefix: str = "") -> list[dict[str, str]]:
+    """Pydantic's (or FastAPI's request-parameter) error dicts as {path, message, message_sv, type} items;
+    a value is echoed only through `sent`, so never one shaped like an identity number."""
     out = []
-    for e in exc.errors(include_url=False):
+    for e in errors:
         en, sv = _pydantic(e)
         loc = (*e["loc"], "type") if e["type"].startswith("union_tag") else tuple(e["loc"])
         out.append({"path": json_path(loc, prefix), "message": en, "message_sv": sv, "type": e["type"]})

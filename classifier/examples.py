@@ -18,11 +18,16 @@ from classifier import resources
 from classifier.classify import Classifier
 from classifier.errors import InputError, parse
 from classifier.models import Strict, Text
-from classifier.privacy import identity_number_paths, reject_identity_number
+from classifier.privacy import identity_number_paths, looks_like_identity_number, reject_identity_number
 
 DEFAULT_EXAMPLES_DIR = resources.data_dir("examples")  # the shipped library (checkout or wheel)
 SECTIONS_FILE = "sections.yaml"
 EXPECT_KEYS = {"contact_type", "rule", "measurement_point", "wait", "warnings", "facts", "error_paths"}
+# A caller's example file (the workbench's "open"): the limits of `read_text`, overridable by the service.
+YAML_MAX_CHARS = 256 * 1024  # a hand-written example is a few KiB; a 100-event timeline about 40 KiB
+YAML_MAX_DEPTH = 16  # an example's deepest part, a timeline event's medication list, is 6 levels down
+YAML_MAX_NODES = 20_000  # keys, values and items; a 100-event timeline holds about 2,500
+MAX_NUMBER = 2**53  # as in a JSON body: beyond it a number is no longer exact, and no field needs one
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,125 @@ def load(directory: str | Path | None = None) -> list[Example]:
             )
         )
     return out
+
+
+class _Refused(Exception):
+    """A part of a caller's YAML that is refused: what it is (English, Swedish) and where."""
+
+    def __init__(self, what: str, what_sv: str, mark: yaml.Mark | None):
+        self.what, self.what_sv, self.mark = what, what_sv, mark
+
+
+_NUMBER_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
+
+
+class _CallerLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with the composer guarded: no anchor, alias or tag, bounded depth and
+    node count, no duplicate key and no identity number, each refused while the document is read,
+    so a 500-byte alias bomb is refused at its first anchor before any node is shared."""
+
+    def __init__(self, text: str, max_depth: int, max_nodes: int):
+        super().__init__(text)
+        self.max_depth, self.max_nodes = max_depth, max_nodes
+        self.depth = self.nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused("an alias (*name); write the value out instead",
+                           "ett alias (*namn); skriv ut värdet i stället", event.start_mark)
+        if event.anchor is not None:
+            raise _Refused("an anchor (&name); write each value out instead",
+                           "ett ankare (&namn); skriv ut varje värde i stället", event.start_mark)
+        if event.tag is not None:
+            raise _Refused("a tag (!…); an example file holds plain values only",
+                           "en tagg (!…); en exempelfil har bara vanliga värden", event.start_mark)
+        self.nodes += 1
+        if self.nodes > self.max_nodes:
+            raise _Refused(f"more than {self.max_nodes} keys, values and items",
+                           f"fler än {self.max_nodes} nycklar, värden och element", event.start_mark)
+        if not isinstance(event, yaml.ScalarEvent) and self.depth >= self.max_depth:
+            raise _Refused(f"more than {self.max_depth} levels of nesting",
+                           f"fler än {self.max_depth} nivåer", event.start_mark)
+        self.depth += 1
+        node = super().compose_node(parent, index)
+        self.depth -= 1
+        if isinstance(node, yaml.ScalarNode):
+            self._check_scalar(node)
+        elif isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key in (k for k, _ in node.value if isinstance(k, yaml.ScalarNode)):
+                if key.value in seen:
+                    raise _Refused(f"a duplicate key {key.value[:40]!r}; expected each key once",
+                                   f"en upprepad nyckel {key.value[:40]!r}; varje nyckel ska finnas en gång",
+                                   key.start_mark)
+                seen.add(key.value)
+        return node
+
+    def _check_scalar(self, node: yaml.ScalarNode) -> None:
+        """An identity number in a scalar of any type: its source text (escapes and all), its decoded text,
+        and for a number its decimal value (`0b…`, octal, `2012_0312_1234` and `1.2e+11` resolve to one)."""
+        source = self.buffer[node.start_mark.index:node.end_mark.index]
+        texts = [source, node.value]
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            try:
+                self.construct_object(node)
+            except ValueError:
+                raise _Refused("a date that does not exist; expected 'YYYY-MM-DD'",
+                               "ett datum som inte finns; ska vara 'ÅÅÅÅ-MM-DD'", node.start_mark) from None
+        elif node.tag in _NUMBER_TAGS:
+            try:
+                value = self.construct_object(node)
+            except ValueError:  # more digits than Python converts
+                value = float("inf")
+            if not abs(value) <= MAX_NUMBER:  # NaN too
+                raise _Refused(f"a number larger than {MAX_NUMBER}", f"ett tal större än {MAX_NUMBER}",
+                               node.start_mark)
+            texts += [str(value), f"{value:f}"] if isinstance(value, float) else [str(value)]
+        if any(looks_like_identity_number(t) for t in texts):
+            raise _Refused("a value that looks like a Swedish personal identity or coordination number (not "
+                           "repeated); an example file must not hold one (use a made-up pseudonym)",
+                           "ett värde som liknar ett personnummer eller samordningsnummer (upprepas inte); en "
+                           "exempelfil får inte innehålla något (använd en påhittad pseudonym)", node.start_mark)
+
+
+def _where(mark: Any) -> tuple[str, str]:
+    if isinstance(mark, yaml.reader.ReaderError):  # a character YAML does not allow, by its position
+        return f" at character {mark.position + 1}", f" vid tecken {mark.position + 1}"
+    if mark is None or not hasattr(mark, "line"):
+        return "", ""
+    return f" at line {mark.line + 1}, column {mark.column + 1}", f" på rad {mark.line + 1}, kolumn {mark.column + 1}"
+
+
+def read_text(text: str, max_chars: int = YAML_MAX_CHARS, max_depth: int = YAML_MAX_DEPTH,
+              max_nodes: int = YAML_MAX_NODES, path: str = "yaml") -> Any:
+    """A caller's YAML document as plain values, or an InputError naming what is refused and where.
+
+    Anchors, aliases and tags are refused (the alias bomb, `!!binary`, `!!python/…`), as are
+    duplicate keys, identity numbers in any scalar and input past the size, depth and node
+    limits: every limit is checked while the document is read, before memory is spent on it.
+    """
+    def refuse(message: str, message_sv: str) -> InputError:
+        return InputError([{"path": path, "message": message, "message_sv": message_sv, "type": "yaml_refused"}])
+
+    if len(text) > max_chars:
+        raise refuse(f"expected a YAML file of at most {max_chars} characters, got {len(text)}",
+                     f"ska vara en YAML-fil på högst {max_chars} tecken, skickat: {len(text)}")
+    loader: _CallerLoader | None = None
+    try:
+        loader = _CallerLoader(text, max_depth, max_nodes)
+        node = loader.get_single_node()
+        return None if node is None else loader.construct_document(node)
+    except _Refused as exc:
+        where, where_sv = _where(exc.mark)
+        raise refuse(f"refused{where}: {exc.what}", f"avvisas{where_sv}: {exc.what_sv}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        where, where_sv = _where(getattr(exc, "problem_mark", exc))
+        raise InputError([{"path": path, "message": f"not a YAML file{where}",
+                           "message_sv": f"ingen YAML-fil{where_sv}", "type": "value_error"}]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def sections(directory: str | Path | None = None) -> dict[str, dict[str, str]]:
@@ -220,7 +344,11 @@ def _expectation(answer: dict[str, Any], with_facts: bool) -> dict[str, Any]:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Writes a multi-line story as a `|` block, as the hand-written examples do."""
+    """Writes a multi-line story as a `|` block, as the hand-written examples do, and a value used twice
+    in full each time: a file with an anchor would not open again (`read_text` refuses anchors)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 _Dumper.add_representer(str, lambda d, v: d.represent_scalar(

@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # the loader imports FACT_VALUES from here
 NO_PATHWAY = "none"  # the `pathway` fact of a contact without a care request
 
 # The facts `derive` produces and every value each can take, the request-mirroring ones
-# from the request model's Literals (API.md). The loader requires facts.yaml to list
+# from the request model's Literals (the HTTP contract). The loader requires facts.yaml to list
 # exactly these facts with exactly these values; tests/test_ruleset.py checks that `derive`
 # produces exactly these keys.
 FACT_VALUES: dict[str, tuple[str | bool, ...]] = {

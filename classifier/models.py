@@ -1,4 +1,4 @@
-"""Pydantic v2 models of API.md's requests and answers.
+"""Pydantic v2 models of the HTTP contract's requests and answers (docs/reference.md is generated from them).
 
 Strict on purpose: this service decides money and care guarantees, so a misspelt
 field, a string where a boolean belongs, an impossible date or a contradiction is an
@@ -262,7 +262,7 @@ class ClassifyRequest(Strict):
         "valid on the contact's date."))
 
     def problems(self) -> list[tuple[str, str]]:
-        """The contradictions API.md lists, each as (JSON path, what was expected)."""
+        """The contradictions the HTTP contract refuses, each as (JSON path, what was expected)."""
         out = _contact_problems(self.contact, self.care_request, "")
         out += [
             (f"history[{i}].date", f"expected a date on or before the contact date {self.contact.date}")
@@ -348,38 +348,60 @@ class BatchRequest(BaseModel):
 
 
 class Wait(BaseModel):
-    start_date: date | None
-    start_basis: WaitBasis
-    days: int | None
-    limit_days: int
-    within_limit: bool | None
-    exclusion: Exclusion | None
-    in_numerator: bool | None
-    in_denominator: bool | None
+    """The wait of a measurement point (väntetid) and how it counts in the national follow-up."""
+
+    start_date: date | None = Field(description="The day the wait starts (väntetidens start): the care request's "
+                                                "received_date or the decision_date, per start_basis; null when "
+                                                "that date was not sent.")
+    start_basis: WaitBasis = Field(description="Where the wait starts: 'care_request_received' (vårdbegäran "
+                                               "mottagen; a first visit) or 'decision' (beslut; an investigation "
+                                               "or treatment).")
+    days: int | None = Field(description="Days from start_date to the contact date (väntetid i dagar); null "
+                                         "without a start date.")
+    limit_days: int = Field(description="The care guarantee's limit in days (vårdgarantins gräns, 30).")
+    within_limit: bool | None = Field(description="days is at most limit_days (inom gränsen); null without a "
+                                                  "start date.")
+    exclusion: Exclusion | None = Field(description="The wait exclusion sent with the contact (undantag: PVV, "
+                                                    "MOV, SOV), or null.")
+    in_numerator: bool | None = Field(description="Counted in the numerator of the share within the limit "
+                                                  "(täljare); null when it cannot be counted.")
+    in_denominator: bool | None = Field(description="Counted in the denominator (nämnare); false when an "
+                                                    "exclusion removes it; null when it cannot be counted.")
 
 
 class RuleRef(BaseModel):
-    id: str
-    stage: str
-    title_sv: str
-    title_en: str
-    source: str
+    """The rule that decided the contact type (regeln som avgjorde)."""
+
+    id: str = Field(description="The rule's id in rules/stages/ (e.g. 'N1'), stable across versions.")
+    stage: str = Field(description="The stage the rule belongs to (steg), e.g. 'new_commitment'.")
+    title_sv: str = Field(description="The rule's title in Swedish (regelns rubrik).")
+    title_en: str = Field(description="The rule's title in English.")
+    source: str = Field(description="Where the rule comes from (källa): the national document and the section "
+                                    "of docs/definitions.md.")
 
 
 class Warning(BaseModel):
-    code: str
-    message: str
-    message_sv: str
-    items: list[str] | None = None
-    items_not_met: list[str] | None = None
-    items_not_answered: list[str] | None = None
+    """Something the reader should check (varning); the answer stands, but a fact was missing or odd."""
+
+    code: str = Field(description="A stable code from rules/tables/warnings.yaml (e.g. 'missing_care_request').")
+    message: str = Field(description="What to check, in English.")
+    message_sv: str = Field(description="The same in Swedish (varningstext), for the clinician's screen.")
+    items: list[str] | None = Field(None, description="The items the warning is about (e.g. checklist ids), "
+                                                      "when it has any.")
+    items_not_met: list[str] | None = Field(None, description="En väg in checklist items answered but not met "
+                                                              "(ej uppfyllda).")
+    items_not_answered: list[str] | None = Field(None, description="En väg in checklist items not answered "
+                                                                   "(ej besvarade).")
 
 
 class RuleSetRef(BaseModel):
-    name: str
-    version: str
-    sha256: str
-    status: RuleSetStatus
+    """The rule set that answered (regelverk): name, version and the hash of its files."""
+
+    name: str = Field(description="The rule set's name (rules/ruleset.yaml).")
+    version: str = Field(description="Its version; GET /v1/ruleset lists the loaded ones.")
+    sha256: str = Field(description="SHA-256 of its files, so an answer can be tied to the exact rules.")
+    status: RuleSetStatus = Field(description="'provisional' (preliminärt: being checked against the settled "
+                                              "definitions) or 'confirmed' (fastställt).")
 
 
 class Commitment(BaseModel):
@@ -393,21 +415,25 @@ class Commitment(BaseModel):
 
 
 class Classification(BaseModel):
-    """The answer for one contact (API.md, response 200)."""
+    """The answer for one contact (response 200)."""
 
-    contact_id: str
-    kva_codes: list[str]
-    contact_type: ContactType
-    label_sv: str
-    label_en: str
-    measurement_point: bool
-    care_guarantee: bool
-    wait: Wait | None
-    rule: RuleRef
-    facts: dict[str, str | bool]
-    commitment: Commitment | None
-    warnings: list[Warning]
-    ruleset: RuleSetRef
+    contact_id: str = Field(description="The contact's id as sent (kontakt-id), echoed.")
+    kva_codes: list[str] = Field(description="The KVÅ codes as sent (åtgärdskoder), echoed; they never decide.")
+    contact_type: ContactType = Field(description="The answer (kontakttyp): first_visit, investigation, treatment, "
+                                                  "return_visit, acute or outside_model; labels in "
+                                                  "rules/tables/contact_types.yaml.")
+    label_sv: str = Field(description="The contact type in Swedish, as a clinician reads it.")
+    label_en: str = Field(description="The contact type in English.")
+    measurement_point: bool = Field(description="The contact is a measurement point (mätpunkt): its wait counts.")
+    care_guarantee: bool = Field(description="The contact is covered by the care guarantee (vårdgarantin).")
+    wait: Wait | None = Field(description="The wait of a measurement point (väntetid); null for the others.")
+    rule: RuleRef = Field(description="The rule that decided the contact type.")
+    facts: dict[str, str | bool] = Field(description="The facts the rule used (fakta), by name (rules/facts.yaml), "
+                                                     "with their values for this contact.")
+    commitment: Commitment | None = Field(description="The care commitment (vårdåtagande) the contact belongs to "
+                                                      "once classified; null when it belongs to none.")
+    warnings: list[Warning] = Field(description="What the reader should check (varningar); empty when nothing.")
+    ruleset: RuleSetRef = Field(description="The rule set that answered (regelverk).")
     decision_id: str | None = Field(
         None, description="On /v1/classify: the id of this answer in the decision log (also in the X-Decision-Id "
                           "header); present only when the decision log is on. Never in a batch's or a timeline's "
@@ -424,8 +450,10 @@ class ErrorItem(BaseModel):
 
 
 class ErrorEntry(BaseModel):
-    index: int
-    errors: list[ErrorItem]
+    """A batch item that was refused; the other items are answered."""
+
+    index: int = Field(description="The item's position in items (0-based).")
+    errors: list[ErrorItem] = Field(description="What is wrong with it, by JSON path inside the item.")
 
 
 _DECISION_ID = ("The id of this answer in the decision log (also in the X-Decision-Id header); present only "
@@ -433,10 +461,27 @@ _DECISION_ID = ("The id of this answer in the decision log (also in the X-Decisi
 
 
 class BatchResponse(BaseModel):
-    results: list[Classification | ErrorEntry]
+    """The answer of POST /v1/classify/batch, item by item."""
+
+    results: list[Classification | ErrorEntry] = Field(description="One entry per item, in order: its answer or "
+                                                                   "its errors.")
     decision_id: str | None = Field(None, description=_DECISION_ID)
 
 
+class CommitmentWindow(BaseModel):
+    """A care commitment of the journey (vårdåtagande) as the server draws it: where it opens and ends."""
+
+    opened: date = Field(description="Date of the contact that opened it.")
+    ends: date = Field(description="Where it ends: 12 calendar months after its latest commitment contact, or "
+                                   "the date of the care_closed event that closed it (see closed).")
+    closed: bool = Field(description="A care_closed event ended it (avslutat) on `ends`; false when it runs to the "
+                                     "end of its 12 months.")
+
+
 class TimelineResponse(BaseModel):
-    results: list[Classification]
+    """The answer of POST /v1/classify/timeline."""
+
+    results: list[Classification] = Field(description="One answer per contact event, in the order given.")
+    commitments: list[CommitmentWindow] = Field(description="The journey's care commitments (vårdåtaganden), in "
+                                                            "the order they opened, with where each ends.")
     decision_id: str | None = Field(None, description=_DECISION_ID)

@@ -37,6 +37,20 @@ def data_dir(name: DataName) -> Path:
     return INSTALLED_ROOT / name
 
 
-def rules_dir() -> Path:
-    """The rule set in force: $BUP_RULES_DIR when set (a reviewed copy, a mutant), else the shipped one."""
-    return Path(os.environ.get("BUP_RULES_DIR") or data_dir("rules"))
+RULES_ENV = "BUP_RULES_DIR"  # docs/rulesets.md: the one variable naming the rule sets a process holds
+RETIRED_RULES_ENV = "BUP_RULES_DIRS"  # its old second spelling, refused so no process reads two
+
+
+class RulesEnvError(ValueError):
+    """The environment names the rule sets in a way that is no longer read."""
+
+
+def rules_dirs() -> list[Path]:
+    """The rule-set directories a process holds: $BUP_RULES_DIR (one directory, or several separated by
+    os.pathsep as in PATH) when set, else the shipped one. `serve|classify|month|report|impact --rules DIR`
+    sets it (classifier/rulesets.py)."""
+    if os.environ.get(RETIRED_RULES_ENV):
+        raise RulesEnvError(f"${RETIRED_RULES_ENV} is no longer read: name the rule-set directories in "
+                            f"${RULES_ENV} (separated by {os.pathsep!r}) or with --rules DIR (docs/rulesets.md)")
+    dirs = [Path(d) for d in os.environ.get(RULES_ENV, "").split(os.pathsep) if d.strip()]
+    return dirs or [data_dir("rules")]

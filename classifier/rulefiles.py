@@ -16,7 +16,17 @@ import types
 import typing
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from classifier.models import ContactForm, ContactType, Exclusion, Pathway, RuleSetStatus, WaitBasis
 
@@ -197,6 +207,16 @@ class Medication(Schema):
     code: Annotated[StrictStr, Field(pattern=r"^[A-Z](?:[0-9]{2}(?:[A-Z](?:[A-Z](?:[0-9]{2})?)?)?)?$")]
     name: Text
     confirmed: StrictBool
+    # The public source that confirms a confirmed entry (a URL or a document reference); an entry
+    # without one is provisional, and an answer it decides says so (warning provisional_medication).
+    source: Text | None = None
+
+    @model_validator(mode="after")
+    def _confirmed_by_a_source(self) -> Medication:
+        if self.confirmed and self.source is None:
+            raise ValueError(f"{self.code} ({self.name}) is confirmed: true but names no source; expected the "
+                             "public source that confirms it (a URL or document reference), or confirmed: false")
+        return self
 
 
 class MedicationsTable(Schema):

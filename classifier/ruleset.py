@@ -12,6 +12,7 @@ reads; nothing here decides a contact.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import os
@@ -106,6 +107,19 @@ class RuleSet:
     def medication_prefixes(self) -> tuple[str, ...]:
         """The care-guarantee ATC codes and prefixes, for one str.startswith per code."""
         return tuple(e["code"] for e in self.tables["medications"]["atc"])
+
+    @functools.cached_property
+    def confirmed_medication_prefixes(self) -> tuple[str, ...]:
+        """The entries a public source confirms (medications.yaml `confirmed: true`, with its `source`)."""
+        return tuple(e["code"] for e in self.tables["medications"]["atc"] if e["confirmed"])
+
+    def provisional_matches(self, codes: tuple[str, ...]) -> list[tuple[str, str]]:
+        """(code, entry) for each started code matched by provisional entries only, when no code matches a
+        confirmed entry: the covered medications whose cover rests on the provisional part of the list."""
+        if any(code.startswith(self.confirmed_medication_prefixes) for code in codes):
+            return []
+        return [(code, e["code"]) for code in codes for e in self.tables["medications"]["atc"]
+                if not e["confirmed"] and code.startswith(e["code"])]
 
     @property
     def rules(self) -> list[Rule]:
@@ -215,7 +229,7 @@ def parse_stage(raw: Any, file: str, domains: c.Domains, tables: dict[str, Any])
 
 
 def _same(file: str, what: str, found: Any, expected: Any, source: str) -> None:
-    """Fail unless a table lists exactly the values the request model (API.md) allows."""
+    """Fail unless a table lists exactly the values the request model (the HTTP contract) allows."""
     missing = [v for v in expected if v not in found]
     extra = [v for v in found if v not in expected]
     twice = sorted({v for v in found if list(found).count(v) > 1}, key=str)
@@ -237,9 +251,9 @@ def _check_tables(tables: dict[str, Any], paths: rf.TablePaths) -> None:
                 f"(one of {list(get_args(models.WaitBasis))}) and only a measurement point has one"
             )
     _same(paths.contact_forms, "forms", tables["contact_forms"]["forms"], get_args(models.ContactForm),
-          "classifier/models.py ContactForm, the contact_form values of API.md")
+          "classifier/models.py ContactForm, the contact_form values of the HTTP contract")
     _same(paths.exclusions, "codes", tables["exclusions"]["codes"], get_args(models.Exclusion),
-          "classifier/models.py Exclusion, the wait_exclusion values of API.md")
+          "classifier/models.py Exclusion, the wait_exclusion values of the HTTP contract")
     items = tables["checklist"]["items"]
     fields = list(models.EviAssessment.model_fields)
     for i, item in enumerate(items):
@@ -330,14 +344,51 @@ def release(directory: str | os.PathLike[str], version: str) -> RuleSet:
 _LOADED: dict[tuple[Path, str], RuleSet] = {}
 
 
+def ordered(sets: list[RuleSet]) -> list[RuleSet]:
+    """Rule sets held together, by `valid_from` (none: from the start); two with one version or one start
+    date would make "the set valid on a day" ambiguous, so they are refused by name."""
+    out = sorted(sets, key=lambda r: r.valid_from or date.min)
+    versions = [r.version for r in out]
+    if len(set(versions)) != len(versions):
+        raise RuleSetError(f"two held rule sets share a version: {versions} ({[str(r.directory) for r in out]})")
+    starts = [r.valid_from or date.min for r in out]
+    if len(set(starts)) != len(starts):
+        raise RuleSetError(f"two held rule sets share a valid_from date: {[str(s) for s in starts]} "
+                           f"({[str(r.directory) for r in out]})")
+    return out
+
+
+def valid_on(starts: list[date], day: date) -> int:
+    """Which of the sets starting on `starts` (ascending) answers for `day`: the latest that started on or
+    before it; a day before every start takes the earliest (there is no older set to ask)."""
+    return max(bisect.bisect_right(starts, day) - 1, 0)
+
+
+def held() -> list[RuleSet]:
+    """Every rule set this process holds ($BUP_RULES_DIR, docs/rulesets.md), ordered by valid_from."""
+    try:
+        dirs = resources.rules_dirs()
+    except resources.RulesEnvError as exc:
+        raise RuleSetError(str(exc)) from None
+    return ordered([load(d) for d in dirs])
+
+
+def held_on(day: date) -> RuleSet:
+    """The held rule set valid on `day` (engine-free: the reporting layer counts waits with it)."""
+    sets = held()
+    return sets[valid_on([r.valid_from or date.min for r in sets], day)]
+
+
 def load(directory: str | os.PathLike[str] | None = None) -> RuleSet:
-    """Load, check and hash the rule set in `directory` (default: $BUP_RULES_DIR or rules/).
+    """Load, check and hash the rule set in `directory` (default: the held set valid today).
 
     Checking a rule set (every rule's effective condition, exactly one rule per combination
     of facts) takes about a second, so a process checks each content once: the same files,
     byte for byte, give the same (immutable) RuleSet; any change is loaded and checked anew.
     """
-    root = Path(directory or resources.rules_dir()).resolve()
+    if directory is None:
+        return held_on(date.today())
+    root = Path(directory).resolve()
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.yaml")):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")

@@ -1,26 +1,32 @@
-"""Several rule sets at once, each valid from a date: a contact is classified by the set
+"""The rule sets a process holds, each valid from a date: a contact is classified by the set
 valid on its date, unless the request names a version (`ruleset_version`).
 
 The agreement and its definitions are yearly, so a 2025 contact must keep its 2025
-answer after the 2026 rules are released. `RuleSets` has the same interface as
-`Classifier` (classify, classify_batch, classify_timeline, ruleset, engine), so the
-service and the CLI take either; with one loaded set it answers exactly as that set.
-A contact dated before every loaded set's `valid_from` is classified by the earliest
-set: there is no older one to ask (README, "Rule sets by validity date").
+answer after the 2026 rules are released. One variable says which sets a process holds,
+$BUP_RULES_DIR (one directory, or several separated by os.pathsep), and one flag sets it,
+`--rules DIR` (repeatable) on every command (docs/rulesets.md). `default_rulesets()` is the
+one holding per process: classify, batch, timeline, the month, the reports, impact, the
+access log, the decision log and /v1/ruleset all take each contact's set from it.
+`RuleSets` has the same interface as `Classifier` (classify, classify_batch,
+classify_timeline, ruleset, engine), so the service and the CLI take either; with one held
+set it answers exactly as that set. A contact dated before every held set's `valid_from`
+is classified by the earliest set: there is no older one to ask.
 """
 
 from __future__ import annotations
 
-import bisect
+import argparse
 import functools
 import os
 import threading
 from datetime import date
+from pathlib import Path
 from typing import Any
 
-from classifier import errors
-from classifier.classify import Classifier, classify_batch, default_classifier
+from classifier import errors, resources
+from classifier.classify import Classifier, classify_batch, commitment_windows
 from classifier.models import TimelineContact, TimelineRequest
+from classifier.ruleset import RuleSet, RuleSetError, held, ordered, valid_on
 
 
 class RuleSets:
@@ -29,17 +35,12 @@ class RuleSets:
     def __init__(self, classifiers: list[Classifier], today: date | None = None):
         if not classifiers:
             raise ValueError("RuleSets needs at least one rule set")
-        ordered = sorted(classifiers, key=lambda c: c.ruleset.valid_from or date.min)
-        versions = [c.ruleset.version for c in ordered]
-        if len(set(versions)) != len(versions):
-            raise ValueError(f"two loaded rule sets share a version: {versions}")
-        starts = [c.ruleset.valid_from or date.min for c in ordered]
-        if len(set(starts)) != len(starts):
-            raise ValueError(f"two loaded rule sets share a valid_from date: {[str(s) for s in starts]}")
-        self.classifiers = ordered
-        self._starts = starts
-        self.by_version = {c.ruleset.version: c for c in ordered}
-        self.default = self.for_date(today or date.today())
+        by_ruleset = {id(c.ruleset): c for c in classifiers}
+        self.classifiers = [by_ruleset[id(r)] for r in ordered([c.ruleset for c in classifiers])]
+        self._starts = [c.ruleset.valid_from or date.min for c in self.classifiers]
+        self.by_version = {c.ruleset.version: c for c in self.classifiers}
+        self.today = today or date.today()
+        self.default = self.for_date(self.today)
 
     # -- the Classifier interface (the default set's rules, per-contact choice) ----------
 
@@ -53,8 +54,18 @@ class RuleSets:
 
     def for_date(self, day: date) -> Classifier:
         """The set valid on `day`: the latest whose valid_from is on or before it (else the earliest)."""
-        i = bisect.bisect_right(self._starts, day) - 1
-        return self.classifiers[max(i, 0)]
+        return self.classifiers[valid_on(self._starts, day)]
+
+    def for_counting(self) -> RuleSets:
+        """Every held set as Classifier.for_counting gives it (the month, impact on an extract)."""
+        if all(c.explain is False for c in self.classifiers):
+            return self
+        return RuleSets([c.for_counting() for c in self.classifiers], self.today)
+
+    def identities(self, versions: object = None) -> list[dict[str, Any]]:
+        """Name, version, sha256, status and valid_from of the held sets (only `versions`, when given), in
+        valid_from order: what an answer or output that used them names."""
+        return [identity(c.ruleset) for c in self.classifiers if versions is None or c.ruleset.version in versions]
 
     def named(self, version: object, path: str) -> Classifier:
         """The set with this version; a 422 naming `path` when none is loaded."""
@@ -92,14 +103,23 @@ class RuleSets:
         timeline = errors.parse(TimelineRequest, payload)
         chosen = [self.for_date(ev.contact.date) for ev in timeline.events if isinstance(ev, TimelineContact)]
         runs = {id(c): c.classify_timeline(payload, cancelled)["results"] for c in {id(c): c for c in chosen}.values()}
-        return {"results": [runs[id(c)][i] for i, c in enumerate(chosen)]}
+        results = [runs[id(c)][i] for i, c in enumerate(chosen)]
+        return {"results": results, "commitments": commitment_windows(timeline.events, results)}
 
     def describe(self) -> dict[str, Any]:
-        """GET /v1/ruleset: the default set as before, plus every loaded set with its validity."""
+        """GET /v1/ruleset: the set valid today as before, plus every held set with its validity."""
         return {**self.default.ruleset.describe(), "rulesets": [
-            {**c.ruleset.identity(),
-             "valid_from": c.ruleset.valid_from.isoformat() if c.ruleset.valid_from else None,
-             "default": c is self.default} for c in self.classifiers]}
+            {**identity(c.ruleset), "default": c is self.default} for c in self.classifiers]}
+
+
+def identity(ruleset: RuleSet) -> dict[str, Any]:
+    """A rule set's identity with the first date it answers for (None: from the start)."""
+    return {**ruleset.identity(), "valid_from": ruleset.valid_from.isoformat() if ruleset.valid_from else None}
+
+
+def as_rulesets(classifier: Classifier | RuleSets) -> RuleSets:
+    """A single Classifier (a candidate, a test's copy) held alone; RuleSets as they are."""
+    return classifier if isinstance(classifier, RuleSets) else RuleSets([classifier], date.today())
 
 
 def _as_date(value: object) -> date | None:
@@ -109,15 +129,40 @@ def _as_date(value: object) -> date | None:
         return None
 
 
-def load_all(dirs: list[str] | None) -> RuleSets:
-    """Rule sets from these directories (the default rules/ when none)."""
-    if not dirs:
-        return RuleSets([default_classifier()])
-    return RuleSets([Classifier(d) for d in dirs])
+def load_all(dirs: list[str] | None = None) -> RuleSets:
+    """Rule sets from these directories (default: the ones $BUP_RULES_DIR names, else rules/)."""
+    if dirs:
+        return RuleSets([Classifier(d) for d in dirs])
+    return RuleSets([Classifier(ruleset=r) for r in held()])
 
 
-@functools.cache
 def default_rulesets() -> RuleSets:
-    """The process-wide rule sets: $BUP_RULES_DIRS (os.pathsep-separated), else the default set."""
-    dirs = [d for d in os.environ.get("BUP_RULES_DIRS", "").split(os.pathsep) if d]
-    return load_all(dirs)
+    """The process's one holding of rule sets: $BUP_RULES_DIR, else the shipped set (loaded once per value)."""
+    return _holding(os.environ.get(resources.RULES_ENV, ""), os.environ.get(resources.RETIRED_RULES_ENV, ""))
+
+
+@functools.lru_cache(maxsize=4)
+def _holding(_dirs: str, _retired: str) -> RuleSets:
+    return load_all()
+
+
+default_rulesets.cache_clear = _holding.cache_clear  # type: ignore[attr-defined]
+
+
+def add_option(parser: argparse.ArgumentParser, what: str = "") -> None:
+    """`--rules DIR`, the one flag that names the held rule sets (every command that classifies has it)."""
+    parser.add_argument("--rules", action="append", default=[], metavar="DIR",
+                        help="a rule-set directory; repeat to hold several, each used for the contacts dated on or "
+                             f"after its valid_from (default: $BUP_RULES_DIR, else rules/){what}")
+
+
+def use(dirs: list[str]) -> None:
+    """Hold the rule sets in `dirs` in this process and its children (workers inherit the variable); each is
+    loaded and checked here, so a broken one fails before anything runs."""
+    if not dirs:
+        return
+    missing = [d for d in dirs if not (Path(d) / "ruleset.yaml").is_file()]
+    if missing:
+        raise RuleSetError(f"--rules {missing[0]}: no ruleset.yaml there; expected a rule-set directory")
+    os.environ[resources.RULES_ENV] = os.pathsep.join(str(Path(d).resolve()) for d in dirs)
+    default_rulesets()

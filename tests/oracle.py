@@ -15,8 +15,9 @@ from datetime import date
 from typing import Any
 
 # docs/definitions.md §9: codes confirmed from public sources, and the groups "listed by prefix".
-MEDICATION_PREFIXES = ("N06BA04", "N06BA01", "N06BA02", "N06BA12", "N06BA09", "C02AC02", "N05CH01", "N06AB06",
-                       "N06AB", "N05A")
+CONFIRMED_MEDICATIONS = ("N06BA04", "N06BA01", "N06BA02", "N06BA12", "N06BA09", "C02AC02", "N05CH01", "N06AB06")
+PROVISIONAL_MEDICATIONS = ("N06AB", "N05A")  # listed by prefix, no public source yet
+MEDICATION_PREFIXES = CONFIRMED_MEDICATIONS + PROVISIONAL_MEDICATIONS
 INCLUDED_FORMS = ("in_person", "video", "phone")  # docs/definitions.md §9 [interpretation] default
 COMMITMENT = ("first_visit", "investigation", "treatment", "return_visit")  # docs/definitions.md §4
 CHECKLIST_TRUE = ("staff_competence_cap", "structured_assessment_sufficient", "examination_and_anamnesis",
@@ -154,6 +155,10 @@ def answer(req: dict[str, Any]) -> dict[str, Any]:
     c = req["contact"]
     f = facts(req)
     rid, outcome, warnings = rule(req, c["activity"], f)  # docs/definitions.md §3: always sent; codes never decide
+    meds = c.get("medications_atc") or []
+    on_provisional_only = f["medication_covered"] and not any(m.startswith(CONFIRMED_MEDICATIONS) for m in meds)
+    if on_provisional_only and rule(req, c["activity"], {**f, "medication_covered": False})[0] != rid:
+        warnings = [*warnings, "provisional_medication"]  # the answer rests on the provisional part of the list
     wait = None
     if outcome in MEASUREMENT:  # docs/definitions.md §7
         cr = req.get("care_request")

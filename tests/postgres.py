@@ -11,8 +11,10 @@ import glob
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -82,3 +84,62 @@ def postgres_server() -> Iterator[Postgres]:
         with suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired, FileNotFoundError):
             pg.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+class StallingProxy:
+    """A TCP proxy to `port` on loopback that can stall: accept connections and read what is sent, but
+    forward nothing either way (a database that accepts TCP and never answers, or a network path
+    that drops everything while the peers' kernels keep the connections up) until `resume`."""
+
+    def __init__(self, port: int):
+        self.target = port
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._closed = False
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, pg: Postgres) -> str:
+        return f"postgresql://{pg.user}@127.0.0.1:{self.port}/bup"
+
+    def stall(self) -> None:
+        self.flowing.clear()
+
+    def resume(self) -> None:
+        self.flowing.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self.flowing.set()
+        for s in [self._listener, *self._sockets]:
+            with suppress(OSError):
+                s.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self.flowing.wait()  # a connection made while stalled is accepted, and nothing comes of it
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                client.close()
+                continue
+            self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(1 << 16):
+                self.flowing.wait()
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -207,3 +209,111 @@ def test_a_case_with_an_identity_number_is_never_recorded() -> None:
     timeline = {"events": [{"type": "contact", "contact": {"id": "201212121212"}}]}
     status, answer = post("/workbench/example", {"title": "t", "story": "x", "timeline": timeline})
     assert status == 422 and [e["path"] for e in answer["errors"]] == ["timeline.events[0].contact.id"]
+
+
+# ---- issue 23: the response half described, the commitments from the server, one home for the words ----
+
+
+def _schema_names(node: object) -> set[str]:
+    return set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(node)))
+
+
+def test_every_field_of_every_response_schema_has_a_description() -> None:
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    todo = set().union(*(_schema_names(op.get("responses", {})) for ops in spec["paths"].values()
+                         for op in ops.values()))
+    seen: set[str] = set()
+    missing = []
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        for prop, body in schemas[name].get("properties", {}).items():
+            if not body.get("description"):
+                missing.append(f"{name}.{prop}")
+            todo |= _schema_names(body) - seen
+    assert {"Classification", "Wait", "RuleRef", "RuleSetRef", "Warning", "TimelineResponse", "MonthAudit",
+            "MonthlyReport"} <= seen
+    assert missing == []
+    for path in ("/v1/months", "/v1/reports/monthly"):  # a real schema, not {"type": "object"}
+        schema = spec["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert "$ref" in schema, path
+
+
+def test_the_month_and_report_answers_are_what_their_schemas_say() -> None:
+    from api.docs import REPORT_EXAMPLE, MonthAudit, MonthlyReport
+    from classifier.privacy import looks_like_identity_number
+
+    lines = (Path(__file__).resolve().parent.parent / "examples" / "month" / "extract.csv").read_text(
+        encoding="utf-8").splitlines(keepends=True)
+    # the simulated region, without its three rows with an identity number (refused at the door)
+    extract = "".join(line for line in lines if not looks_like_identity_number(line))
+    for publish in (False, True):
+        status, body = post("/v1/months", {"month": "2026-03", "csv": extract, "publish": publish})
+        assert status == 200 and body["units"] and body["findings"]
+        MonthAudit.model_validate(body)
+    status, body = post("/v1/reports/monthly", REPORT_EXAMPLE)
+    assert status == 200 and body["figures"]
+    MonthlyReport.model_validate(body)
+
+
+def test_the_timeline_answer_says_where_each_commitment_ends() -> None:
+    """timeline/02: care closed on 2025-08-15 ends the first commitment; the second runs 12 months from a4."""
+    journey = next(e for e in ALL if e.name == "timeline/02_return_after_closed_care")
+    status, body = post("/v1/classify/timeline", journey.timeline)
+    assert status == 200
+    assert body["commitments"] == [{"opened": "2025-03-10", "ends": "2025-08-15", "closed": True},
+                                   {"opened": "2026-02-16", "ends": "2027-03-09", "closed": False}]
+    # a care_closed after the window had run out closes nothing
+    events = [{"type": "contact", "contact": {"id": "a", "date": "2024-01-10", "setting": "bup",
+                                              "activity": "assessment", "health_problem": "F41"},
+               "care_request": {"received_date": "2024-01-02", "pathway": "A"}},
+              {"type": "care_closed", "date": "2025-06-01"}]
+    status, body = post("/v1/classify/timeline", {"events": events})
+    assert body["commitments"] == [{"opened": "2024-01-10", "ends": "2025-01-10", "closed": False}]
+
+
+def test_the_pages_take_their_choices_and_labels_from_the_server() -> None:
+    """The page's selects list what the models allow, sent by the server; no page keeps a copy of a label
+    of the tables or of a list of allowed values (a second copy would drift)."""
+    from typing import get_args
+
+    from classifier import models
+
+    lib = client.get("/workbench/library").json()
+    assert lib["options"]["contact_type"] == list(get_args(models.ContactType))
+    assert lib["options"]["activity"] == list(get_args(models.Activity))
+    assert lib["options"]["exclusion"] == list(get_args(models.Exclusion))
+    assert lib["options"]["event"] == ["contact", "investigation_concluded", "treatment_concluded", "care_closed"]
+    assert set(lib["findings"]) >= {"duplicate_id", "rejected_row"}
+    pages = Path(__file__).resolve().parent.parent / "api" / "workbench"
+    text = {p.name: p.read_text(encoding="utf-8") for p in sorted(pages.iterdir()) if p.suffix in (".js", ".html")}
+    words = [v[k] for v in lib["contact_types"].values() for k in ("label_sv", "label_en")]
+    words += [v[k] for v in lib["exclusions"].values() for k in ("name_sv", "name_en")]
+    words += [i[k] for i in lib["checklist"] for k in ("text_sv", "text_en")]
+    words += list(lib["findings"].values())
+    # The page's words for the request's own values (activity etc.: no table holds them) may equal a
+    # table's label ("Utredning" is an activity and a contact type); every other quoted copy is a second home.
+    own = set(re.findall(r'"([^"]+)"', "".join(re.findall(r'^\s*"opt\.[^\n]*', text["workbench.js"], re.M))))
+    copies = [(name, w) for name, t in text.items() for w in set(words) - own if f'"{w}"' in t or f">{w}<" in t]
+    assert copies == []
+    allowed = [set(v) for v in lib["options"].values() if len(v) > 1]
+    arrays = [(name, m) for name, t in text.items() for m in re.findall(r"\[((?:\s*\"[\w-]+\"\s*,?)+)\]", t)
+              if set(re.findall(r"\"([\w-]+)\"", m)) in allowed]
+    assert arrays == []
+
+
+def test_a_swedish_message_has_no_english_inside() -> None:
+    """The byte-order-mark error and a 'ja' for a boolean were English, or contradictory, inside message_sv."""
+    r = client.post("/v1/classify", content=b"\xef\xbb\xbf" + json.dumps(GOOD).encode(),
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 415
+    sv = r.json()["errors"][0]["message_sv"]
+    assert sv == "ska vara JSON i UTF-8 utan byte-ordningsmärke (BOM)"
+    status, body = post("/v1/classify", request(contact("2026-02-26", urgent="ja")))
+    assert status == 422
+    (err,) = body["errors"]
+    assert err["path"] == "contact.urgent" and "(ja/nej)" not in err["message_sv"]
+    assert err["message_sv"] == "ska vara ett sanningsvärde, true eller false utan citattecken, skickat: 'ja'"
+    status, body = post("/v1/months", {"month": "mars", "csv": "patient_ref\n"})
+    assert status == 422 and body["errors"][0]["message_sv"] == "ska vara en månad som 'ÅÅÅÅ-MM'"

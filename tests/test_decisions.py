@@ -136,6 +136,10 @@ def test_every_answer_is_recorded_and_read_back(logged: TestClient) -> None:
         assert body["decision_id"] == r.headers["x-decision-id"]
         rec = logged.get(f"/v1/decisions/{body['decision_id']}").json()
         assert rec["kind"] == kind and rec["caller"] == "anonymous" and rec["stored"] == "request"
+        if kind == "batch":  # the refused item leaves its index and error codes only (issue 22)
+            payload = {"items": [batch["items"][0], None]}
+            body = {**body, "results": [body["results"][0], {"index": 1, "errors": [
+                {"type": e["type"]} for e in body["results"][1]["errors"]]}]}
         assert rec["request"] == payload and rec["answer"] == body
         assert rec["request_sha256"] == hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
         results = [body] if kind == "classify" else [x for x in body["results"] if "contact_type" in x]
@@ -152,6 +156,46 @@ def test_every_answer_is_recorded_and_read_back(logged: TestClient) -> None:
         "2026-02-26", "2026-03-20"]
     missing = logged.get(f"/v1/decisions/{new_id()}")
     assert missing.status_code == 404 and missing.json()["errors"][0]["path"] == "decision_id"
+
+
+def test_a_refused_batch_item_leaves_no_trace_but_its_index_and_error_codes(logged: TestClient) -> None:
+    """Issue 22 item 2: the attack round found a refused item's identity number in the stored batch."""
+    pnr = "20120312-1234"
+    marked = contact("2026-02-26", "b-2")
+    marked["patient"] = {"ref": pnr}
+    invalid = {**contact("2026-02-26", "b-3"), "note": "secret-word"}
+    batch = {"items": [contact("2026-02-26", "b-1"), marked, invalid, contact("2026-03-02", "b-4")]}
+    r = logged.post("/v1/classify/batch", json=batch)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x.get("index") for x in results] == [None, 1, 2, None]
+    assert [e["type"] for e in results[1]["errors"]] == ["identity_number"]
+    rec = logged.get(f"/v1/decisions/{r.headers['x-decision-id']}").json()
+    assert rec["request"] == {"items": [batch["items"][0], None, None, batch["items"][3]]}
+    assert rec["answer"]["results"][1:3] == [{"index": 1, "errors": [{"type": "identity_number"}]},
+                                             {"index": 2, "errors": [{"type": "extra_forbidden"}]}]
+    assert [c["position"] for c in rec["contacts"]] == [0, 3]
+    assert [c["contact_date"] for c in rec["contacts"]] == ["2026-02-26", "2026-03-02"]
+    # the database itself: no row of any table holds the refused items' values, in any spelling
+    with log_of(logged).engine.connect() as conn:
+        rows = [str(row) for table in ("decisions", "decision_contacts")
+                for row in conn.execute(sa.text(f"SELECT * FROM {table}"))]
+    refused = ("20120312", "0312-1234", "secret-word", "b-2", "b-3")
+    assert rows and not any(word in row for row in rows for word in refused)
+
+
+def test_a_logged_batch_replays_its_refused_items_as_refused(logged: TestClient, log_url: str) -> None:
+    """The impact of a rule change reads such a batch back: the null items stay refused, the others compare."""
+    from classifier.decisions import replay
+
+    batch = {"items": [contact("2026-02-26", "b-1"), {"contact": {}}, contact("2026-03-02", "b-3")]}
+    assert logged.post("/v1/classify/batch", json=batch).status_code == 200
+    [case] = list(replay.from_log(log_url))
+    answer = replay.answer_of(rulesets.default_rulesets(), "batch", case.payload)
+    assert answer is not None
+    assert [None if x is None else x["contact_type"] for x in replay.per_contact("batch", answer, 3)] == [
+        None if x is None else x["contact_type"] for x in replay.per_contact("batch", case.logged, 3)]
+    assert answer["results"][1] == {"index": 1, "errors": []} and "contact_type" in answer["results"][2]
 
 
 def test_a_rejected_request_is_not_a_decision(logged: TestClient) -> None:
@@ -296,16 +340,15 @@ def test_what_a_writer_acknowledged_before_it_ended_is_answered(tmp_path: Path) 
 
 
 def test_a_writer_that_does_not_answer_gets_503_not_a_hang(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(writer, "ACK_TIMEOUT_S", 1.0)
-    client = make_client(monkeypatch, f"sqlite:///{tmp_path / 'd.db'}")
+    client = make_client(monkeypatch, f"sqlite:///{tmp_path / 'd.db'}", BUP_DECISION_LOG_TIMEOUT="1")
     log = log_of(client)
-    assert client.post("/v1/classify", json=contact("2026-02-26")).status_code == 200
+    assert _until_answered(client)[0][-1] == 200  # the writer started (on a loaded machine that may take over 1 s)
     os.kill(log.writer_pid, signal.SIGSTOP)
     try:
         start = time.monotonic()
         r = client.post("/v1/classify", json=contact("2026-02-26"))
         assert r.status_code == 503 and r.json()["errors"][0]["type"] == "decision_log_unavailable"
-        assert time.monotonic() - start < 10
+        assert time.monotonic() - start < 12  # the 1 s bound (room for a loaded machine), not the 30 s default
     finally:
         os.kill(log.writer_pid, signal.SIGCONT)
     statuses, _ = _until_answered(client)
@@ -399,44 +442,44 @@ def test_decision_ids_are_unique_and_in_time_order(n: int) -> None:
 @pytest.fixture
 def two_sets(rules_copy: Path) -> rulesets.RuleSets:
     text = (rules_copy / "ruleset.yaml").read_text()
-    text = text.replace('version: "2026.2"', 'version: "2027.1"').replace(
+    text = text.replace('version: "2026.3"', 'version: "2027.1"').replace(
         'valid_from: "2025-01-01"', 'valid_from: "2027-01-01"').replace("limit_days: 30", "limit_days: 20")
     (rules_copy / "ruleset.yaml").write_text(text)
     return rulesets.load_all([str(rulesets.default_rulesets().ruleset.directory), str(rules_copy)])
 
 
 def test_a_contact_is_classified_by_the_set_valid_on_its_date(two_sets: rulesets.RuleSets) -> None:
-    assert two_sets.classify(contact("2026-12-30"))["ruleset"]["version"] == "2026.2"
+    assert two_sets.classify(contact("2026-12-30"))["ruleset"]["version"] == "2026.3"
     later = two_sets.classify(contact("2027-01-26"))
     assert later["ruleset"]["version"] == "2027.1" and later["wait"]["limit_days"] == 20
     assert later["wait"]["in_numerator"] is False  # 24 days: within 30, not within 20
-    named = two_sets.classify({**contact("2027-01-26"), "ruleset_version": "2026.2"})
-    assert named["ruleset"]["version"] == "2026.2" and named["wait"]["in_numerator"] is True
+    named = two_sets.classify({**contact("2027-01-26"), "ruleset_version": "2026.3"})
+    assert named["ruleset"]["version"] == "2026.3" and named["wait"]["in_numerator"] is True
     from classifier.errors import InputError
 
     with pytest.raises(InputError) as exc:
         two_sets.classify({**contact("2027-01-26"), "ruleset_version": "2030.9"})
     assert exc.value.errors[0]["path"] == "ruleset_version"
     batch = two_sets.classify_batch({"items": [contact("2026-06-01"), contact("2027-06-01")]})
-    assert [r["ruleset"]["version"] for r in batch["results"]] == ["2026.2", "2027.1"]
+    assert [r["ruleset"]["version"] for r in batch["results"]] == ["2026.3", "2027.1"]
     tl = copy.deepcopy(TIMELINE)
     tl["events"][1]["contact"]["date"] = "2027-01-10"
     results = two_sets.classify_timeline(tl)["results"]
-    assert [r["ruleset"]["version"] for r in results] == ["2026.2", "2027.1"]
+    assert [r["ruleset"]["version"] for r in results] == ["2026.3", "2027.1"]
     assert results[1]["contact_type"] == "investigation"
     described = two_sets.describe()
     assert [(s["version"], s["valid_from"]) for s in described["rulesets"]] == [
-        ("2026.2", "2025-01-01"), ("2027.1", "2027-01-01")]
+        ("2026.3", "2025-01-01"), ("2027.1", "2027-01-01")]
     assert described["version"] == two_sets.default.ruleset.version and described["rules"]
 
 
 def test_serve_holds_several_rule_sets(monkeypatch: pytest.MonkeyPatch, two_sets: rulesets.RuleSets,
                                        tmp_path: Path) -> None:
-    monkeypatch.setenv("BUP_RULES_DIRS", ":".join(str(c.ruleset.directory) for c in two_sets.classifiers))
+    monkeypatch.setenv("BUP_RULES_DIR", ":".join(str(c.ruleset.directory) for c in two_sets.classifiers))
     rulesets.default_rulesets.cache_clear()
     try:
         client = make_client(monkeypatch, f"sqlite:///{tmp_path / 'd.db'}")
-        assert [s["version"] for s in client.get("/v1/ruleset").json()["rulesets"]] == ["2026.2", "2027.1"]
+        assert [s["version"] for s in client.get("/v1/ruleset").json()["rulesets"]] == ["2026.3", "2027.1"]
         body = client.post("/v1/classify", json=contact("2027-02-01")).json()
         assert body["ruleset"]["version"] == "2027.1"
         rec = client.get(f"/v1/decisions/{body['decision_id']}").json()
@@ -444,7 +487,7 @@ def test_serve_holds_several_rule_sets(monkeypatch: pytest.MonkeyPatch, two_sets
         assert client.post("/v1/classify", json={**contact("2027-02-01"), "ruleset_version": "x"}).json()[
             "errors"][0]["path"] == "ruleset_version"
     finally:
-        monkeypatch.delenv("BUP_RULES_DIRS")
+        monkeypatch.delenv("BUP_RULES_DIR")
         rulesets.default_rulesets.cache_clear()
 
 
@@ -459,7 +502,7 @@ def test_impact_from_the_log_names_the_changed_decisions(monkeypatch: pytest.Mon
     tl = client.post("/v1/classify/timeline", json=TIMELINE).json()  # 24 days, then an investigation
     log_of(client).close()
     text = (rules_copy / "ruleset.yaml").read_text().replace("limit_days: 30", "limit_days: 20")
-    (rules_copy / "ruleset.yaml").write_text(text.replace('version: "2026.2"', 'version: "2026.3-rc"'))
+    (rules_copy / "ruleset.yaml").write_text(text.replace('version: "2026.3"', 'version: "2026.3-rc"'))
     assert main(["impact", "--candidate", str(rules_copy), "--from-log", log_url, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["baseline"] == "as logged" and result["candidate"] == "2026.3-rc"

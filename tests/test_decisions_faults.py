@@ -1,12 +1,13 @@
 """Faults under load against a real server (2 workers, loopback only, bounded in count and time):
-kill -9 of a worker or of its decision-log writer, the database going away and coming back, SIGTERM
-during load.
+kill -9 of a worker or of its decision-log writer, the database going away and coming back, a database
+that stalls (accepts and never answers), SIGTERM during load.
 Afterwards every 200 answer's decision_id is in the log exactly once."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -25,7 +26,7 @@ from tests.server import server_process
 
 REQUEST = {"contact": {"id": "c-1", "date": "2026-02-26", "setting": "bup", "activity": "assessment",
                        "health_problem": "F41"}, "care_request": {"received_date": "2026-02-02", "pathway": "A"}}
-MAX_PER_THREAD = 400
+MAX_PER_THREAD = 4000  # a bound, not a target: the tests stop the load; MAX_SECONDS bounds it in time
 MAX_SECONDS = 20.0
 
 
@@ -114,14 +115,18 @@ def assert_all_logged_once(url: str, ids: list[str], wait_s: float = 30.0) -> No
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'decisions.db'}"
-    pg = request.getfixturevalue("postgres")
-    engine = store.engine_for(pg.url)
+    return _emptied(request.getfixturevalue("postgres").url)
+
+
+def _emptied(url: str) -> str:
+    """The shared test database, migrated and without decisions."""
+    engine = store.engine_for(url)
     store.migrate(engine)
     with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM decision_contacts"))
         conn.execute(sa.text("DELETE FROM decisions"))
     engine.dispose()
-    return pg.url
+    return url
 
 
 def _during_load(url: str, tmp_path: Path, fault: Callable[[subprocess.Popen[bytes]], None], *extra: str) -> Load:
@@ -201,3 +206,131 @@ def test_database_goes_away_and_comes_back(postgres: Any, tmp_path: Path, spool:
         assert load.statuses.get(503, 0) > 0, load.statuses  # refused rather than answer unrecorded
     assert_all_logged_once(url, load.ids)
     assert not list((tmp_path / "spool").glob("*.jsonl"))
+
+
+def _stalled(request: pytest.FixtureRequest, tmp_path: Path, db: str) -> tuple[str, str, Callable[[], None],
+                                                                                   Callable[[], None]]:
+    """The service's URL for a database that can be made to stall, the database's own URL, stall and resume.
+    PostgreSQL behind a proxy that accepts and forwards nothing (tests/postgres.py); SQLite locked by
+    another connection (`BEGIN EXCLUSIVE`), which is how a file database stalls a writer."""
+    if db == "postgresql":
+        from tests.postgres import StallingProxy
+
+        pg = request.getfixturevalue("postgres")
+        proxy = StallingProxy(pg.port)
+        request.addfinalizer(proxy.close)
+        return proxy.url(pg), _emptied(pg.url), proxy.stall, proxy.resume
+    direct = f"sqlite:///{tmp_path / 'decisions.db'}"
+    store.migrate(store.engine_for(direct))
+    locker = sqlite3.connect(tmp_path / "decisions.db", isolation_level=None, check_same_thread=False)
+    request.addfinalizer(locker.close)
+    return direct, direct, lambda: locker.execute("BEGIN EXCLUSIVE"), lambda: locker.execute("ROLLBACK")
+
+
+@pytest.mark.parametrize("spool", [False, True], ids=["503", "spool"])
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_a_stalled_database_is_a_503_or_the_spool_within_the_bound(request: pytest.FixtureRequest, tmp_path: Path,
+                                                                     db: str, spool: bool) -> None:
+    """A database that accepts and never answers: every request is answered within the default bound
+    (5 s) — 503, or 200 from the spool — instead of waiting 30 s; once it answers again, answers are
+    recorded again, and every 200 answer is in the log once."""
+    url, direct, stall, resume = _stalled(request, tmp_path, db)
+    extra = ("--decision-log-spool", str(tmp_path / "spool")) if spool else ()
+    ids: list[str] = []
+    outcomes: list[tuple[int, float]] = []
+
+    def post(client: httpx.Client) -> None:
+        start = time.monotonic()
+        r = client.post("/v1/classify", json=REQUEST)
+        outcomes.append((r.status_code, time.monotonic() - start))
+        if r.status_code == 200:
+            ids.append(r.headers["x-decision-id"])
+
+    with serve(url, tmp_path / "server.log", *extra) as (_proc, base), httpx.Client(base_url=base, timeout=60) as c:
+        for _ in range(6):
+            post(c)
+        assert {s for s, _ in outcomes} == {200}
+        outcomes.clear()
+        stall()
+        try:
+            threads = [threading.Thread(target=post, args=(httpx.Client(base_url=base, timeout=60),))
+                       for _ in range(8)]
+            for t in threads:
+                t.start()
+                time.sleep(0.1)
+            for t in threads:
+                t.join(60)
+        finally:
+            resume()
+        stalled = list(outcomes)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # recorded again once the database answers
+            post(c)
+            if outcomes[-1][0] == 200:
+                break
+            time.sleep(0.2)
+    assert len(stalled) == 8 and max(t for _, t in stalled) < 5 + 1, stalled  # the bound, with room for scheduling
+    assert {s for s, _ in stalled} == ({200} if spool else {503}), stalled
+    assert outcomes[-1][0] == 200, outcomes[-3:]
+    assert_all_logged_once(direct, ids)
+    assert not list((tmp_path / "spool").glob("*.jsonl"))
+
+
+def _aged(url: str, days: list[int]) -> list[str]:
+    """Decisions recorded `days` ago each (written straight into the log), their ids in that order."""
+    import datetime as dt
+
+    from classifier import Classifier
+    from classifier.decisions.writer import Pending, entry, new_id
+
+    answer = Classifier().classify(REQUEST)
+    now = dt.datetime.now(dt.UTC)
+    pending = [Pending(new_id(), now - dt.timedelta(days=d), "t", "classify", REQUEST, answer) for d in days]
+    engine = store.engine_for(url)
+    store.migrate(engine)
+    with engine.begin() as conn:
+        store.write(conn, [entry(p, True, lambda _v: "in_force") for p in pending])
+    engine.dispose()
+    return [p.decision_id for p in pending]
+
+
+def test_the_retention_purge_deletes_in_bounded_batches(tmp_path: Path) -> None:
+    """Each DELETE takes at most `batch` decisions (a transaction of its own), oldest first."""
+    import datetime as dt
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    old, new = _aged(url, [900, 800, 700, 600, 500]), _aged(url, [10])
+    engine = store.engine_for(url)
+    deletes: list[int] = []
+
+    @sa.event.listens_for(engine, "after_cursor_execute")
+    def count(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("DELETE FROM decisions "):
+            deletes.append(cursor.rowcount)
+
+    assert store.purge(engine, dt.datetime.now(dt.UTC) - dt.timedelta(days=365), batch=2) == 5
+    with engine.connect() as conn:
+        assert store.ids(conn) == new
+    engine.dispose()
+    assert deletes == [2, 2, 1] and len(old) == 5
+
+
+def test_the_retention_purge_runs_once_per_service_in_its_main_process(tmp_path: Path) -> None:
+    """Two workers, one purge: in the service's main process, not in each worker's writer (whose commits
+    it would hold back)."""
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    _aged(url, [900, 800])
+    kept = _aged(url, [1])
+    log = tmp_path / "server.log"
+    with serve(url, log, "--decision-log-retention-days", "365") as (proc, base):
+        assert httpx.post(f"{base}/v1/classify", json=REQUEST, timeout=30).status_code == 200
+        deadline = time.monotonic() + 20
+        while "decisions_purged" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        main_pid = proc.pid
+    purges = [line for line in log.read_text().splitlines() if "decisions_purged" in line]
+    assert len(purges) == 1 and f'"pid":{main_pid},' in purges[0] and '"purged":2' in purges[0], purges
+    engine = store.engine_for(url)
+    with engine.connect() as conn:
+        assert kept[0] in store.ids(conn) and len(store.ids(conn)) == 2  # the young one and the one just answered
+    engine.dispose()

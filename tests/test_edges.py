@@ -23,6 +23,7 @@ from classifier.classify import Cancelled
 from classifier.privacy import identity_number_paths, looks_like_identity_number, redact
 from tests.client import client
 from tests.helpers import contact, request
+from tests.identity_table import SEPARATORS  # the shared table's (tests/data/identity_spellings.json)
 
 GOOD = request(contact("2026-02-26"), care_request={"received_date": "2026-02-02", "pathway": "A"})
 JSON = {"content-type": "application/json"}
@@ -63,6 +64,21 @@ def test_shapes_no_model_needs_are_422_with_their_path(raw: bytes, path: str, ki
     r = client.post("/v1/classify", content=raw, headers=JSON)
     assert r.status_code == 422, r.text
     assert [(e["path"], e["type"]) for e in r.json()["errors"]] == [(path, kind)]
+
+
+def test_a_duplicate_key_is_refused_in_a_body_that_also_holds_an_identity_number() -> None:
+    """Issue 22: the check was skipped for such a body, and `"pathway":"A","pathway":"C"` was classified as C."""
+    marked = {**GOOD, "patient": {"ref": "20120312-1234"}}
+    twice = json.dumps(GOOD).replace('"pathway": "A"', '"pathway": "A", "pathway": "C"')
+    assert '"pathway": "C"' in twice
+    raw = b'{"items": [' + json.dumps(marked).encode() + b", " + twice.encode() + b"]}"
+    r = client.post("/v1/classify/batch", content=raw, headers=JSON)
+    assert r.status_code == 422, r.text
+    assert [(e["path"], e["type"]) for e in r.json()["errors"]] == [("items[1].care_request.pathway", "duplicate_key")]
+    assert "1234" not in r.text
+    # a repeated key that is itself an identity number is named without it
+    r = client.post("/v1/classify", content=b'{"20120312-1234": 1, "20120312-1234": 2}', headers=JSON)
+    assert r.status_code == 422 and r.json()["errors"][0]["type"] == "duplicate_key" and "1234" not in r.text
 
 
 def test_colons_inside_strings_are_not_duplicate_keys() -> None:
@@ -172,7 +188,6 @@ def test_a_500_logs_its_traceback_and_request_id_but_never_the_body(monkeypatch,
 
 # ---- 11. identity numbers: anywhere, any separator, never echoed ---------------------------------
 
-SEPARATORS = ["", "-", "+", " ", "\u2013", "\u2014", "\u2212", "\u00a0", ".", "/", "_", "\u200b", "\u2009"]
 
 
 @st.composite
@@ -267,9 +282,9 @@ def test_near_misses_are_not_identity_numbers(value: str | int) -> None:
 def test_a_path_with_an_identity_number_is_logged_redacted(caplog) -> None:
     with caplog.at_level(logging.INFO, logger="bup_classifier.access"):
         r = client.get("/v1/patients/19800101-1234")
-    assert r.status_code == 404 and "1234" not in r.text
+    assert r.status_code == 422 and "1234" not in r.text and r.json()["errors"][0]["path"] == "path"
     line = [rec.msg for rec in caplog.records if isinstance(rec.msg, dict)][-1]
-    assert line["path"] == "/v1/patients/<redacted>" and line["status"] == 404
+    assert line["path"] == "/v1/patients/<redacted>" and line["status"] == 422
 
 
 # ---- 7. the execution model --------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from classifier import Classifier, conditions, ruleset
-from classifier.engine import Engine, EngineError, RememberedDecisions, RuleSetDefect
+from classifier.engine import Engine, EngineError, RuleSetDefect
 from classifier.verify import valid_combinations, verify
 from tests.helpers import contact, hist, request
 
@@ -64,36 +64,43 @@ def test_engine_agrees_with_the_condition_tree(classifier) -> None:
         if i % 7:
             continue
         holding = [r.id for r in rs.rules if conditions.holds(r.effective, facts)]
-        assert holding == [classifier.engine.decide(facts).rule_id]
+        assert holding == [classifier.engine.ask(facts).rule_id]
 
 
 def test_remembered_decisions_are_the_engines_own(classifier) -> None:
-    """The month's decision memory answers exactly what durable_rules answers, for every valid assignment
-    (every seventh, in a shuffled order, asked twice: the second time from memory)."""
-    remembered = RememberedDecisions(classifier.engine)
+    """Every entry point's decision memory answers exactly what durable_rules answers, for every valid
+    assignment (every seventh, in a shuffled order, asked twice: the second time from memory)."""
+    engine = Engine(classifier.ruleset)
     sample = [facts for i, facts in enumerate(valid_assignments(classifier.ruleset)) if i % 7 == 0]
     for facts in sample + sample[::-1]:
-        assert remembered.decide(facts) == classifier.engine.decide(facts)
-    assert remembered.asked == 2 * len(sample) and remembered.by_engine == len(sample)
+        assert engine.decide(facts) == engine.ask(facts)
+    assert engine.asked_engine == len(sample)
 
 
 def test_remembered_decisions_take_every_fact_as_the_key(classifier) -> None:
     """Facts that differ in any one fact are different questions; a fact too many or too few is an error."""
-    remembered = RememberedDecisions(classifier.engine)
+    engine = Engine(classifier.ruleset)
     facts = next(valid_assignments(classifier.ruleset))
-    first = remembered.decide(facts)
+    first = engine.decide(facts)
     for name, values in classifier.ruleset.domains.items():
         for v in values:
             if v != facts[name]:
                 other = {**facts, name: v}
                 try:
-                    expected = classifier.engine.decide(other)
+                    expected = engine.ask(other)
                 except RuleSetDefect:  # an assignment the constraints rule out
                     continue
-                assert remembered.decide(other) == expected
-    assert remembered.decide(facts) == first
+                assert engine.decide(other) == expected
+    assert engine.decide(facts) == first
     with pytest.raises(EngineError, match="expected the facts"):
-        remembered.decide({**facts, "extra": True})
+        engine.decide({**facts, "extra": True})
+    with pytest.raises(EngineError, match="expected the facts"):
+        engine.decide({k: v for k, v in facts.items() if k != name})
+
+
+def test_the_service_and_the_month_share_one_engine_and_its_memory(classifier) -> None:
+    """One decision path: the counting classifier (month, impact) is the service's engine, not a second one."""
+    assert classifier.for_counting().engine is classifier.engine
 
 
 def test_a_defect_is_never_remembered(rules_copy) -> None:
@@ -104,7 +111,7 @@ def test_a_defect_is_never_remembered(rules_copy) -> None:
     for _ in range(2):
         with pytest.raises(RuleSetDefect, match="several rules fired: U2, U3"):
             c.classify(request(contact("2026-03-10", "investigation", "F90"), history))
-    assert c.engine.by_engine == 2
+    assert c.engine.asked_engine == 2
 
 
 def _overlap(rules_copy: Path) -> None:
@@ -136,7 +143,7 @@ def test_a_gap_is_a_named_defect(rules_copy) -> None:
 def test_nothing_is_left_in_the_engine(classifier) -> None:
     e = classifier.engine
     for facts in list(valid_assignments(classifier.ruleset))[:500]:
-        e.decide(facts)
+        e.ask(facts)
     with __import__("classifier.engine", fromlist=["_LOCK"])._LOCK:
         assert e._host.get_facts(e._name) == []
         state = e._host.get_state(e._name)
@@ -148,16 +155,21 @@ def test_an_engine_failure_is_raised_and_leaves_nothing_behind(classifier, monke
 
     e = Engine(classifier.ruleset)
     facts = next(valid_assignments(classifier.ruleset))
-    expected = e.decide(facts)
+    expected = e.ask(facts)
 
     def boom(*_args):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(engine_module._c, "complete_and_start_action", boom)
     with pytest.raises(EngineError, match=r"action loop: boom"):
-        e.decide(facts)
+        e.ask(facts)
+    with pytest.raises(EngineError, match=r"action loop: boom"):
+        Engine(classifier.ruleset).decide(facts)  # a failure on first sight is raised, not remembered
     monkeypatch.undo()
-    assert e.decide(facts) == expected  # the fact was retracted, the engine is clean
+    assert e.ask(facts) == expected  # the half-done session was replaced: the engine answers right again
+    fresh = Engine(classifier.ruleset)
+    for other in list(valid_assignments(classifier.ruleset))[:300]:
+        assert e.ask(other) == fresh.ask(other)
     with engine_module._LOCK:
         assert e._host.get_facts(e._name) == []
 

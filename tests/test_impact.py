@@ -19,6 +19,7 @@ from classifier import examples as library
 from classifier import rulesets
 from classifier.cli import main
 from classifier.ruleset import DEFAULT_RULES_DIR
+from classifier.ruleset import load as load_ruleset
 from tests.server import ROOT, running_server
 from tests.test_auth import app_with, bearer
 from tests.test_workbench import AXE, CHROMIUM, CHROMIUM_ARGS
@@ -36,7 +37,7 @@ def candidate_dir(rules_dir: Path, limit: int = 20, version: str = "2027.1-rc", 
     """A copy of rules/ with a shorter wait limit: waits of limit+1..30 days leave the numerator."""
     path = rules_dir / "ruleset.yaml"
     text = path.read_text().replace("limit_days: 30", f"limit_days: {limit}")
-    text = text.replace('version: "2026.2"', f'version: "{version}"')
+    text = text.replace('version: "2026.3"', f'version: "{version}"')
     if valid_from:
         text = text.replace('valid_from: "2025-01-01"', f'valid_from: "{valid_from}"')
     path.write_text(text)
@@ -68,7 +69,7 @@ def impact_of_the_months(region: Path, rules_copy: Path,
 def test_the_changed_contacts_are_exactly_the_waits_between_the_two_limits(
         region: Path, rules_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result, audit = impact_of_the_months(region, rules_copy, capsys)
-    assert result["baseline"] == "2026.2" and result["candidate"] == "2027.1-rc" and result["months"] == MONTHS
+    assert result["baseline"] == "2026.3" and result["candidate"] == "2027.1-rc" and result["months"] == MONTHS
     assert result["cases"] == audit["totals"]["patients"]
     assert result["contacts"] == audit["totals"]["contacts_in_months"]
     assert result["skipped"]["rejected_rows"] == audit["totals"]["rejected_rows"]
@@ -187,7 +188,7 @@ def service(candidate_2027: Path) -> Iterator[TestClient]:
     from api.app import create_app
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("BUP_RULES_DIRS", os.pathsep.join([str(DEFAULT_RULES_DIR), str(candidate_2027)]))
+        mp.setenv("BUP_RULES_DIR", os.pathsep.join([str(DEFAULT_RULES_DIR), str(candidate_2027)]))
         mp.delenv(auth.ENV_VAR, raising=False)
         rulesets.default_rulesets.cache_clear()
         try:
@@ -199,13 +200,13 @@ def service(candidate_2027: Path) -> Iterator[TestClient]:
 def test_the_endpoint_answers_what_the_command_prints(service: TestClient, candidate_2027: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     held = [s["version"] for s in service.get("/v1/ruleset").json()["rulesets"]]
-    assert held == ["2026.2", "2027.1-rc"]
+    assert held == ["2026.3", "2027.1-rc"]
     r = service.post("/v1/impact", json={"candidate": "2027.1-rc"})
     assert r.status_code == 200, r.text
     got = r.json()
-    cli = impact_json(capsys, "--candidate", str(candidate_2027), "--examples", "--baseline", "2026.2")
+    cli = impact_json(capsys, "--candidate", str(candidate_2027), "--examples", "--baseline", "2026.3")
     assert got == cli
-    assert got["baseline"] == "2026.2" and got["candidate"] == "2027.1-rc" and got["source"] == "the example library"
+    assert got["baseline"] == "2026.3" and got["candidate"] == "2027.1-rc" and got["source"] == "the example library"
     assert got["changed_contacts"] > 0 and got["changed_contacts"] == len(got["changes"])
     names = {ex.name for ex in library.load()}
     assert all(c["ref"] in names for c in got["changes"])
@@ -242,7 +243,7 @@ def test_bad_fields_are_named_in_swedish_too(service: TestClient, body: Any, pat
 def test_a_service_with_one_rule_set_says_what_to_load() -> None:
     from tests.client import client
 
-    r = client.post("/v1/impact", json={"candidate": "2026.2"})
+    r = client.post("/v1/impact", json={"candidate": "2026.3"})
     assert r.status_code == 422
     assert r.json()["errors"][0]["path"] == "candidate"
     assert "serve --rules" in r.json()["errors"][0]["message"]
@@ -272,7 +273,7 @@ def test_the_workbench_shows_the_impact_on_the_example_library(candidate_2027: P
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     from playwright.sync_api import sync_playwright
 
-    expected = impact_json(capsys, "--candidate", str(candidate_2027), "--examples", "--baseline", "2026.2")
+    expected = impact_json(capsys, "--candidate", str(candidate_2027), "--examples", "--baseline", "2026.3")
     moved = [f for f in expected["report"]["figures"]
              if f["level"] == "region" and f["share_before"] != f["share_after"]]
     assert expected["changed_contacts"] > 0 and moved
@@ -300,14 +301,16 @@ def test_the_workbench_shows_the_impact_on_the_example_library(candidate_2027: P
         page.wait_for_selector('[aria-busy="true"]', state="detached")
         summary = page.locator("#summary").inner_text()
         assert f"{expected['contacts']} kontakter, {expected['changed_contacts']} ändrade" in summary
-        assert "2026.2 → 2027.1-rc" in summary
+        assert "2026.3 → 2027.1-rc" in summary
         assert page.locator("#changes tr").count() == len(expected["changes"]) + 1
         first = moved[0]
         row = page.locator("#shares tr", has_text=first["month"]).filter(has_text=AREAS_SV[first["area"]]).first
         share = f"{first['share_after']:.1f}".replace(".", ",") + " %"
         assert share in row.inner_text()
         n = expected["contact_types"]["first_visit"]["first_visit"]
-        assert page.locator('#types tr:has(th[scope=row]:text-is("Första besök")) td.same').inner_text() == str(n)
+        first_visit = load_ruleset(DEFAULT_RULES_DIR).tables["contact_types"]["contact_types"]["first_visit"]
+        row = page.locator(f'#types tr:has(th[scope=row]:text-is("{first_visit["label_sv"]}")) td.same')
+        assert row.inner_text() == str(n)  # the contact type in the table's own words
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "impact.png"), full_page=True)
         assert AXE.exists(), "make axe installs axe-core (npm) into .venv/node"

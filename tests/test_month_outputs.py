@@ -166,3 +166,154 @@ def test_a_csv_line_with_the_wrong_number_of_cells_is_rejected_not_fatal() -> No
 def test_rows_must_be_an_array() -> None:
     r = client.post("/v1/months", json={"month": "2026-03", "rows": None})
     assert r.status_code == 422 and [e["path"] for e in r.json()["errors"]] == ["rows"]
+
+
+# -- audit.html: what does it cost? (issue 21.6) ---------------------------------------------------
+
+COST_EXTRACT = """patient_ref,event_id,event_type,date,region,unit,pathway,health_problem,contact_id,setting,activity,\
+registered_contact_type
+p1,e1,care_request,2026-03-01,Region Test,BUP Test,A,,,,,
+p1,e2,contact,2026-03-10,Region Test,BUP Test,,F90,c1,bup,assessment,return_visit
+p2,e3,care_request,2026-03-01,Region Test,BUP Test,A,,,,,
+p2,e4,contact,2026-03-11,Region Test,BUP Test,,F90,c2,bup,assessment,return_visit
+p3,e5,care_request,2026-03-01,Region Test,BUP Test,A,,,,,
+p3,e6,contact,2026-03-12,Region Test,BUP Test,,F90,c3,bup,assessment,return_visit
+p4,e7,care_request,2026-02-01,Region Test,BUP Test,A,,,,,
+p4,e8,contact,2026-03-20,Region Test,BUP Test,,F90,c4,bup,assessment,first_visit
+"""
+
+
+def test_audit_html_says_what_the_disagreeing_registrations_cost(tmp_path: Path) -> None:
+    """Three first visits within 30 days registered as return visits: by the rules 3 of 4 (75 %, nobody
+    waiting) pays the first-visit pot; as registered 0 of 1 pays nothing. With no shares file each region
+    has 1/21: 210 mnkr / 11 months / 21 = 0,91 mnkr."""
+    (tmp_path / "extract.csv").write_text(COST_EXTRACT, encoding="utf-8")
+    assert main(["month", "--extract", str(tmp_path / "extract.csv"), "--month", "2026-03",
+                 "--out", str(tmp_path / "out"), "--workers", "1"]) == 0
+    audit = json.loads((tmp_path / "out" / "audit.json").read_text(encoding="utf-8"))
+    region_cost = next(c for c in audit["cost"] if c["unit"] is None)
+    unit_cost = next(c for c in audit["cost"] if c["unit"] == "BUP Test")
+    assert region_cost["effect_ore"] == unit_cost["effect_ore"] == -90_909_091  # 210e8 öre / 11 / 21, half up
+    page = (tmp_path / "out" / "audit.html").read_text(encoding="utf-8")
+    assert "Vad kostar det?" in page and "−0,91 mnkr" in page
+    assert "varje region räknas med 1/21" in page  # no shares file
+    assert "alternativ ett (förbättring mot föregående år) bedöms inte" in page  # no last year's counts
+    assert "Bonuspotterna är ofullständiga" in page and "Region Gotland" in page  # missing regions named
+    # why the registered view's target was not met: which alternative, by how much, how many patients short
+    assert "Alternativ två: 0 % genomförda inom 30 dagar (0 av 1) är under 75 %" in page
+    assert "som hade behövts: 1." in page
+    fv = next(m for m in audit["regions"][0]["money"] if m["area"] == "first_visit")
+    assert fv["as_rules"]["rule"] == "alternative_two" and fv["as_registered"]["rule"] is None
+    assert fv["as_rules"]["status_words"]["code"] == "nobody_waiting"
+
+
+def test_audit_html_with_every_region_and_shares_has_no_partial_pot(tmp_path: Path) -> None:
+    """Just misses the partial pots: the shares file names all 21 regions, summing to 1."""
+    from classifier.reporting.money import national_regions
+
+    regions = national_regions()
+    (tmp_path / "extract.csv").write_text(COST_EXTRACT.replace("Region Test", "Region Gotland"), encoding="utf-8")
+    shares = "region,share\n" + "".join(f"{r},{'0.05' if i < 20 else '0.00'}\n" for i, r in enumerate(regions))
+    (tmp_path / "shares.csv").write_text(shares, encoding="utf-8")
+    population = "region,population_0_18\n" + "".join(f"{r},{10_000 + i}\n" for i, r in enumerate(regions))
+    (tmp_path / "population.csv").write_text(population, encoding="utf-8")
+    assert main(["month", "--extract", str(tmp_path / "extract.csv"), "--month", "2026-03", "--out",
+                 str(tmp_path / "out"), "--workers", "1", "--shares", str(tmp_path / "shares.csv"),
+                 "--population", str(tmp_path / "population.csv")]) == 0
+    audit = json.loads((tmp_path / "out" / "audit.json").read_text(encoding="utf-8"))
+    assert not audit["bonus_pots_partial"] and audit["missing_regions"] == []
+    page = (tmp_path / "out" / "audit.html").read_text(encoding="utf-8")
+    assert "1/21" not in page and "ofullständiga" not in page and "Block ett: Utvecklingsarbete" in page
+    assert audit["block_one"]["status"] == "complete"
+    # A region in the extract that is not one of the 21 makes the pots partial again, and is named.
+    (tmp_path / "extract.csv").write_text(COST_EXTRACT, encoding="utf-8")
+    assert main(["month", "--extract", str(tmp_path / "extract.csv"), "--month", "2026-03", "--out",
+                 str(tmp_path / "out2"), "--workers", "1", "--shares", str(tmp_path / "shares.csv")]) == 0
+    audit = json.loads((tmp_path / "out2" / "audit.json").read_text(encoding="utf-8"))
+    assert audit["bonus_pots_partial"] and "Region Test" in audit["report"]["money"]["coverage"]["sv"]
+
+
+def test_published_audit_never_quotes_small_counts_in_its_reasons(tmp_path: Path) -> None:
+    """--publish: the reasons quote counts ("0 av 1"), so they go with the small cells they quote."""
+    (tmp_path / "extract.csv").write_text(COST_EXTRACT, encoding="utf-8")
+    assert main(["month", "--extract", str(tmp_path / "extract.csv"), "--month", "2026-03", "--publish",
+                 "--out", str(tmp_path / "out"), "--workers", "1"]) == 0
+    page = (tmp_path / "out" / "audit.html").read_text(encoding="utf-8")
+    assert "0 av 1" not in page and "Vad kostar det?" in page
+    audit = json.loads((tmp_path / "out" / "audit.json").read_text(encoding="utf-8"))
+    fv = next(m for m in audit["regions"][0]["money"] if m["area"] == "first_visit")
+    assert fv["as_registered"]["why_not_met"] is None and fv["as_rules"]["share_within_30"] is None
+
+
+# ---- reading as regions write it, through the endpoint and the command (docs/month.md §1) ----
+
+FORMATS = ROOT / "examples" / "month" / "formats"
+
+
+def _cli_audit(path: Path, out: Path) -> dict:
+    assert main(["month", "--extract", str(path), "--month", "2026-02", "--to", "2026-03", "--out", str(out),
+                 "--workers", "1"]) == 0
+    return json.loads((out / "audit.json").read_text(encoding="utf-8"))
+
+
+def test_rows_with_iso_dates_booleans_and_arrays_are_read_as_sent(tmp_path: Path) -> None:
+    """The JSON-lines bug: every clean row was rejected (dates read as timestamps) and the answer was 200."""
+    rows = [json.loads(line) for line in (FORMATS / "extract.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert any(isinstance(v, list) for r in rows for v in r.values())
+    assert any(isinstance(v, bool) for r in rows for v in r.values())
+    r = client.post("/v1/months", json={"month": "2026-02", "to": "2026-03", "rows": rows})
+    assert r.status_code == 200, r.text
+    assert r.json()["totals"]["rejected_rows"] == 0 and r.json()["totals"]["patients"] == 5
+    assert r.json() == _cli_audit(FORMATS / "extract.jsonl", tmp_path / "cli")
+
+
+@pytest.mark.parametrize(("name", "encoding"), [("extract.xlsx", None), ("extract.parquet", None),
+                                                ("extract_windows1252.csv", "windows-1252"),
+                                                ("extract_windows1252.csv", None)])
+def test_a_file_as_it_is_on_disk_is_read_as_the_command_reads_it(tmp_path: Path, name: str, encoding) -> None:
+    import base64
+
+    body = {"month": "2026-02", "to": "2026-03", "file_name": name,
+            "file_base64": base64.b64encode((FORMATS / name).read_bytes()).decode()}
+    if encoding:
+        body["encoding"] = encoding
+    r = client.post("/v1/months", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json() == _cli_audit(FORMATS / "extract_comma.csv", tmp_path / "cli")
+
+
+def test_encoding_is_for_a_file_and_a_file_that_cannot_be_read_is_a_422_in_both_languages() -> None:
+    r = client.post("/v1/months", json={"month": "2026-03", "csv": "patient_ref,event_type\n", "encoding": "utf-8"})
+    assert r.status_code == 422 and [e["path"] for e in r.json()["errors"]] == ["encoding"]
+    r = client.post("/v1/months", json={"month": "2026-03", "csv": "patient_ref,event_type,unit,unit\np,care_closed,"
+                                                                      "U,U\n"})
+    assert r.status_code == 422
+    (e,) = r.json()["errors"]
+    assert e["path"] == "csv" and "'unit'" in e["message"] and "twice" in e["message"]
+    assert "två gånger" in e["message_sv"]
+
+
+def test_rejected_rows_are_said_last_and_strict_exits_non_zero(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "x.csv"
+    p.write_text("patient_ref,event_id,event_type,date\np1,e1,care_closed,2026-03-01\np1,e2,care_closed,2026-02-30\n",
+                 encoding="utf-8")
+    args = ["month", "--extract", str(p), "--month", "2026-03", "--out", str(tmp_path / "out"), "--workers", "1"]
+    assert main(args) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "1 rader kunde inte läsas" in last and "1 rows could not be read" in last
+    assert "1 rader kunde inte läsas och är inte med i siffrorna" in (tmp_path / "out" / "audit.html").read_text(
+        encoding="utf-8")
+    assert main([*args, "--strict"]) == 3
+    assert main(["month", "--extract", str(FORMATS / "extract.xlsx"), "--month", "2026-03", "--out",
+                 str(tmp_path / "clean"), "--workers", "1", "--strict"]) == 0
+    assert main([*args, "--encoding", "ebcdic"]) == 2 and "windows-1252" in capsys.readouterr().err
+
+
+def test_a_list_column_takes_codes_as_a_string_or_an_array_of_strings_only() -> None:
+    row = {"patient_ref": "p", "event_id": "e", "event_type": "care_closed", "date": "2026-03-01"}
+    bad = client.post("/v1/months", json={"month": "2026-03", "rows": [row | {"kva_codes": 5},
+                                                                        row | {"medications_atc": ["N06BA04", 1]}]})
+    assert bad.status_code == 422
+    assert [e["path"] for e in bad.json()["errors"]] == ["rows[0].kva_codes", "rows[1].medications_atc"]
+    ok = client.post("/v1/months", json={"month": "2026-03", "rows": [row | {"kva_codes": ["DU011"]}]})
+    assert ok.status_code == 200 and ok.json()["totals"]["rejected_rows"] == 0

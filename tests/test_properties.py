@@ -65,7 +65,7 @@ def test_a_counting_fold_answers_what_the_explaining_one_does(classifier, tl) ->
     assert [{"contact_id": a["contact_id"], "contact_type": a["contact_type"],
              "measurement_point": a["measurement_point"], "wait": a["wait"],
              "rule": {"id": a["rule"]["id"], "stage": a["rule"]["stage"]},
-             "warnings": [{"code": w["code"]} for w in a["warnings"]]} for a in full] == [
+             "warnings": [{"code": w["code"]} for w in a["warnings"]], "ruleset": a["ruleset"]} for a in full] == [
         {**b, "warnings": [{"code": w["code"]} for w in b["warnings"]]} for b in lean]
 
 

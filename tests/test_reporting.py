@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from classifier.reporting.figures import Counts, Table, add_waiting, share, table_from
-from classifier.reporting.money import load_agreement, money, monthly_outcome, monthly_pot, patients_to_reach
+from classifier.reporting.money import (
+    ORE_PER_MSEK,
+    block_one,
+    coverage,
+    load_agreement,
+    money,
+    monthly_outcome,
+    monthly_pot,
+    national_regions,
+    patients_to_reach,
+    queue_tier,
+    sv_number,
+    to_ore,
+)
 from classifier.reporting.records import Collector, read_source
 
 DATA = Path(__file__).parent / "data" / "seed_000_completed.csv"
@@ -76,19 +90,19 @@ def test_every_month_of_2025_gets_a_tier_from_its_change() -> None:
     t = seed_table().rollup()
     for (area, month), (change, pays) in expected.items():
         out = monthly_outcome(AGR, t.of_region("VGR", area, month), t.of_region("VGR", area, "2024" + month[4:]),
-                              Decimal(1))
+                              to_ore(1))
         assert (out["change_pp"], out["pays_fraction"]) == (change, pays), (area, month)
 
 
 def test_alternative_two_pays_in_full_only_with_both_shares_at_75() -> None:
     ok = Counts(numerator=75, denominator=100, waiting=100, waiting_le30=75)
-    assert monthly_outcome(AGR, ok, None, Decimal(2))["rule"] == "alternative_two"
-    assert monthly_outcome(AGR, ok, None, Decimal(2))["paid_msek"] == 2.0
+    assert monthly_outcome(AGR, ok, None, to_ore(2))["rule"] == "alternative_two"
+    assert monthly_outcome(AGR, ok, None, to_ore(2))["paid_msek"] == 2.0
     low_wait = Counts(numerator=80, denominator=100, waiting=100, waiting_le30=74)
-    out = monthly_outcome(AGR, low_wait, None, Decimal(2))
+    out = monthly_outcome(AGR, low_wait, None, to_ore(2))
     assert (out["rule"], out["paid_msek"], out["to_bonus_msek"]) == (None, 0.0, 2.0)
     below = Counts(numerator=74, denominator=100, waiting=10, waiting_le30=10)
-    assert monthly_outcome(AGR, below, None, Decimal(1))["patients_to_75_percent"] == 1
+    assert monthly_outcome(AGR, below, None, to_ore(1))["patients_to_75_percent"] == 1
 
 
 @pytest.mark.parametrize(("completed", "new", "pays"), [
@@ -231,9 +245,13 @@ def test_report_on_the_shipped_synthetic_data(tmp_path, capsys) -> None:
     assert sum(r["bonus_msek"] for r in regions) == pytest.approx(pots)
     assert paid + pots == pytest.approx(
         sum(r["share"] for r in regions) * 840, rel=1e-6), "every krona of the regions' pots is paid or in a bonus pot"
+    assert result["money"]["conservation"]["balanced"]
+    assert result["money"]["coverage"]["partial"]  # three made-up regions, not the 21
     payouts = result["money"]["payouts"]
     assert [p["payout"] for p in payouts] == ["augusti", "december"]
-    assert sum(p["total_msek"] for p in payouts) == pytest.approx(paid + pots)
+    # the bonus pots are partial (not all 21 regions): shown, never in a region's payout total
+    assert sum(p["total_msek"] for p in payouts) == pytest.approx(paid)
+    assert payouts[1]["bonus_partial"] is True
     assert payouts[0]["bonus_msek"] == 0.0 and payouts[1]["bonus_msek"] == pytest.approx(pots)
     assert [len(w) for w in result["without_wait_start"]] and all(
         w["source"] == "completed.csv" and w["line"] > 2 for w in result["without_wait_start"])
@@ -264,9 +282,12 @@ def test_a_month_without_data_is_not_reported_and_its_money_held() -> None:
     held = by[("investigation", "2025-03")]
     assert (held["status"], held["paid_msek"], held["to_bonus_msek"], held["held_msek"]) == (
         "not_reported", 0.0, 0.0, pytest.approx(pot))
-    # Just misses: a reported month with no completed contact is reported, target not met: to the bonus pot.
+    # Just misses: a reported month with no completed contact is "nothing completed" (its own status, in
+    # words), not earned: to the bonus pot, never held.
     zero = by[("investigation", "2025-04")]
-    assert (zero["status"], zero["held_msek"], zero["to_bonus_msek"]) == ("reported", 0.0, pytest.approx(pot))
+    assert (zero["status"], zero["held_msek"], zero["to_bonus_msek"]) == ("nothing_completed", 0.0,
+                                                                          pytest.approx(pot))
+    assert "inget genomfört" in zero["status_words"]["sv"] and "nothing completed" in zero["status_words"]["en"]
     assert by[("first_visit", "2025-03")]["status"] == "reported"
     assert out["money"]["reported_through"] == "2025-04" and ("first_visit", "2025-05") not in by
     listed = {(n["region"], n["area"], n["month"]) for n in out["not_reported"]}
@@ -370,12 +391,14 @@ def test_waiting_exclusions_and_limit_come_from_the_rule_set(monkeypatch) -> Non
     assert (t.cell("R", "U", "first_visit", "2025-03").waiting, t.cell("R", "U", "first_visit", "2025-03")
             .waiting_le30) == (2, 2)  # PVV waited 58 days: out of the waiting count, as from the denominator
     # Another rule set (limit 10 days, PVV out of the numerator too) changes the figures without a code change.
-    other = records.WaitRules(10, {**rules.exclusions, "PVV": (True, 31)}, rules.contact_types)
-    monkeypatch.setattr(figures, "wait_rules", lambda: other)
+    other = records.WaitRules(10, {**rules.exclusions, "PVV": (True, 31)}, rules.contact_types, rules.ruleset)
+    monkeypatch.setattr(figures, "wait_rules", lambda month=None: other)
     t = Table()
     add_waiting(t, recs, Collector())
     c = t.cell("R", "U", "first_visit", "2025-03")
-    assert (c.waiting, c.waiting_le30, c.new_on_list) == (2, 0, 0)  # 11 and 21 days: over a 10-day limit
+    # 11 and 21 days: over a 10-day limit. New on the list is received in the month (2025-03-20, 2025-03-10),
+    # whatever the limit (definitions.md §7).
+    assert (c.waiting, c.waiting_le30, c.new_on_list) == (2, 0, 2)
 
 
 def test_no_exclusion_code_is_written_in_the_reporting_code() -> None:
@@ -460,7 +483,7 @@ def test_next_tier_is_arithmetic_not_a_search(monkeypatch) -> None:
     monkeypatch.setattr(money_module, "share", counted)
     this = Counts(numerator=0, denominator=20_000_000)
     last = Counts(numerator=5_000_000, denominator=20_000_000)
-    nxt = monthly_outcome(AGR, this, last, Decimal(1))["next_tier"]
+    nxt = monthly_outcome(AGR, this, last, to_ore(1))["next_tier"]
     assert nxt["patients_more_strict"] == 5_190_000  # 25.95 % of 20,000,000 prints as 26.0 = 25.0 + 1.0
     assert nxt["patients_more_within_30_days"] == 5_200_000
 
@@ -620,3 +643,193 @@ def test_hostile_names_are_written_safely_and_printed_literally(tmp_path, capsys
         money_rows = list(csv_module.DictReader(f))
     change = next(r["change_pp"] for r in money_rows if r["area"] == "first_visit")
     assert change == "-57.1"  # 3/7 = 42.9 % against 100 %: a negative number stays a number
+
+
+# -- exact thresholds, statuses in words, partial pots, block one, conservation (issue 21.5) --------
+
+NATIONAL = list(national_regions())
+
+
+def _month(num: int, den: int, waiting: int = 0, le30: int = 0, given: bool = True) -> Counts:
+    return Counts(numerator=num, denominator=den, completed_all=den, waiting=waiting, waiting_le30=le30,
+                  waiting_given=given)
+
+
+@pytest.mark.parametrize(("num", "den", "met"), [(2999, 4000, False), (3000, 4000, True), (74, 100, False),
+                                                 (3, 4, True), (299_999, 400_000, False)])
+def test_at_least_75_percent_is_exact_never_by_rounding(num: int, den: int, met: bool) -> None:
+    """74.975 % prints as 75.0 % but is below "at least 75 %"; 75 % exactly is met."""
+    out = monthly_outcome(AGR, _month(num, den, 4, 4), None, to_ore(1))
+    assert (out["rule"] == "alternative_two") is met
+    if not met:
+        (alt1, alt2) = out["why_not_met"]
+        assert alt1["code"] == "alternative_one_not_judged"
+        assert alt2["code"] == "alternative_two_completed_failed" and out["patients_to_75_percent"] >= 1
+        assert "under 75 %" in alt2["sv"] and "below 75 %" in alt2["en"]
+
+
+def test_74_975_percent_is_said_with_its_decimals_and_one_patient_short() -> None:
+    out = monthly_outcome(AGR, _month(2999, 4000, 4, 4), None, to_ore(1))
+    assert "74,975 %" in out["why_not_met"][1]["sv"] and "2 999 av 4 000" in out["why_not_met"][1]["sv"]
+    assert out["why_not_met"][1]["sv"].endswith("som hade behövts: 1.")
+
+
+@pytest.mark.parametrize(("le30", "waiting", "met"), [(2999, 4000, False), (3000, 4000, True)])
+def test_at_least_75_percent_waiting_is_exact(le30: int, waiting: int, met: bool) -> None:
+    out = monthly_outcome(AGR, _month(90, 100, waiting, le30), None, to_ore(1))
+    assert (out["rule"] == "alternative_two") is met
+    if not met:
+        assert out["why_not_met"][-1]["code"] == "alternative_two_waiting_failed"
+
+
+def test_nobody_waiting_holds_the_waiting_half_and_says_so() -> None:
+    out = monthly_outcome(AGR, _month(80, 100, 0, 0), None, to_ore(2))
+    assert (out["rule"], out["paid_ore"], out["nobody_waiting"]) == ("alternative_two", to_ore(2), True)
+    assert out["status_words"]["code"] == "nobody_waiting" and "ingen väntande" in out["status_words"]["sv"]
+    # Just misses: one patient waiting, over 30 days: the waiting half fails.
+    one = monthly_outcome(AGR, _month(80, 100, 1, 0), None, to_ore(2))
+    assert one["rule"] is None and one["why_not_met"][-1]["code"] == "alternative_two_waiting_failed"
+    # No waiting figures at all (aggregated counts without them): not "nobody waiting", not judged.
+    unknown = monthly_outcome(AGR, _month(80, 100, 0, 0, given=False), None, to_ore(2))
+    assert unknown["rule"] is None and unknown["why_not_met"][-1]["code"] == "alternative_two_no_waiting"
+
+
+def test_nothing_completed_is_its_own_status_in_words_and_not_earned() -> None:
+    out = monthly_outcome(AGR, _month(0, 0, 3, 3), _month(5, 10), to_ore(1))
+    assert out["status"] == "nothing_completed" and out["rule"] is None
+    assert (out["paid_ore"], out["to_bonus_ore"], out["held_ore"]) == (0, to_ore(1), 0)
+    assert "inget genomfört" in out["status_words"]["sv"] and "nothing completed" in out["status_words"]["en"]
+    assert out["tier"] != "målet ej uppnått"
+    # Just misses: one completed (outside 30 days) is reported and judged: target not met, with the reasons.
+    one = monthly_outcome(AGR, _month(0, 1, 3, 3), _month(5, 10), to_ore(1))
+    assert one["status"] == "reported" and one["tier"] == "målet ej uppnått" and len(one["why_not_met"]) == 2
+
+
+@pytest.mark.parametrize(("completed", "new", "pays"), [
+    (1999, 2000, None), (2000, 2000, "0.5"), (2050, 2000, "0.5"), (2051, 2000, "0.75"), (2100, 2000, "0.75"),
+    (2101, 2000, "1.0"), (0, 1, None)])
+def test_queue_tiers_on_the_exact_ratio(completed: int, new: int, pays: str | None) -> None:
+    """1,999 completed against 2,000 new is below "at least as many" (99.95 % prints as 100.0 %)."""
+    tier = queue_tier(AGR, completed, new)
+    assert (None if tier is None else str(float(tier["pays"]))) == pays
+
+
+def test_the_queue_target_says_why_it_was_not_met_and_without_new_on_the_list_says_so() -> None:
+    t = Table()
+    for m, (done, new) in zip([3, 4, 5, 6], [(500, 500), (500, 500), (500, 500), (499, 500)], strict=True):
+        c = t.cell("R", "R", "first_visit", f"2025-{m:02d}")
+        c.completed_all, c.new_on_list, c.direct_starts = done, new, 2
+    q = money(AGR, t.rollup(), 2025, {"R": Decimal(1)})["regions"][0]["queue"][0]
+    assert (q["pays_fraction"], q["direct_starts"]) == (0.0, 8)
+    assert q["why_not_met"][0]["sv"].endswith("som hade behövts: 1.")
+    t2 = Table()
+    for m in (3, 4, 5, 6):
+        t2.cell("R", "R", "first_visit", f"2025-{m:02d}").completed_all = 10
+    q2 = money(AGR, t2.rollup(), 2025, {"R": Decimal(1)})["regions"][0]["queue"][0]
+    assert q2["status"] == "no_new_on_list" and q2["paid_ore"] == 0 and q2["to_bonus_ore"] == q2["pot_ore"]
+    assert "inga nytillkomna" in q2["status_words"]["sv"]
+
+
+def test_the_21_regions_have_one_home() -> None:
+    assert len(NATIONAL) == len(set(NATIONAL)) == 21 and "Västra Götalandsregionen" in NATIONAL
+
+
+def _all_regions_table(regions: list[str]) -> Table:
+    t = Table(waits_known=True)  # nobody waiting: the regions at 80 % are paid by alternative two
+    for r in regions:
+        for m in range(3, 12):
+            for a in ("first_visit", "investigation", "treatment"):
+                _region_month(t, r, a, f"2025-{m:02d}", 8 if r.endswith("a") else 5, 10)
+    return t
+
+
+def test_bonus_pots_are_partial_unless_all_21_regions_are_in_the_input() -> None:
+    full = {r: Fraction(1, 21) for r in NATIONAL}
+    out = money(AGR, _all_regions_table(NATIONAL).rollup(), 2025, full, final=True)
+    assert not out["coverage"]["partial"] and not out["bonus_pots"]["wait_time"]["partial"]
+    assert out["payouts"][1]["bonus_ore"] > 0 and out["payouts"][1]["total_ore"] == (
+        out["payouts"][1]["paid_ore"] + out["payouts"][1]["bonus_ore"])
+    # Just misses: one region left out.
+    part = {r: s for r, s in full.items() if r != "Region Gotland"}
+    out = money(AGR, _all_regions_table(list(part)).rollup(), 2025, part, final=True)
+    assert out["coverage"]["missing_regions"] == ["Region Gotland"]
+    assert out["bonus_pots"]["wait_time"]["partial"] and "Region Gotland" in out["coverage"]["sv"]
+    dec = out["payouts"][1]
+    assert dec["bonus_partial"] and dec["total_ore"] == dec["paid_ore"]  # never counted as a region's money
+
+
+def test_shares_not_summing_to_one_are_flagged() -> None:
+    shares = {r: Fraction(1, 21) for r in NATIONAL}
+    assert coverage(shares, NATIONAL)["shares_sum_is_one"]
+    shares["Region Skåne"] = Fraction(1, 22)
+    cover = coverage(shares, NATIONAL)
+    assert cover["partial"] and not cover["shares_sum_is_one"] and "inte 1" in cover["sv"]
+    assert coverage({r: Decimal(1) / 21 for r in NATIONAL}, NATIONAL)["partial"]  # 1/21 as a decimal is not exact
+
+
+def test_block_one_is_a_base_and_the_rest_by_population() -> None:
+    population = {r: 100_000 + i * 1_000 for i, r in enumerate(NATIONAL)}
+    b1 = block_one(AGR, 2025, population)
+    assert b1["status"] == "complete" and len(b1["regions"]) == 21
+    assert sum(r["total_ore"] for r in b1["regions"]) == 150 * ORE_PER_MSEK  # to the öre
+    assert all(r["base_ore"] == 5 * ORE_PER_MSEK for r in b1["regions"])
+    by = {r["region"]: r for r in b1["regions"]}
+    expected = Fraction(45 * ORE_PER_MSEK * population["Region Skåne"], sum(population.values()))
+    assert abs(by["Region Skåne"]["by_population_ore"] - expected) < 1
+    assert block_one(AGR, 2025, None)["status"] == "no_population" and not block_one(AGR, 2025, None)["regions"]
+    del population["Region Gotland"]
+    partial = block_one(AGR, 2025, population)
+    assert partial["partial"] and partial["missing_regions"] == ["Region Gotland"]
+
+
+def test_block_one_reads_population_as_input_data(tmp_path) -> None:
+    from classifier.reporting.report import monthly_report
+
+    path = tmp_path / "population.csv"
+    path.write_text("region,population_0_18\n" + "".join(f"{r},{1000 + i}\n" for i, r in enumerate(NATIONAL)),
+                    encoding="utf-8")
+    out = monthly_report(2025, shares={"A": 1}, counts=[_fv("A", "2025-03", 9, 10)], population=read_source(path))
+    assert out["money"]["block_one"]["status"] == "complete"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("region,population_0_18\nRegion Skåne,many\n", encoding="utf-8")
+    from classifier.reporting.records import ReportInputError
+
+    with pytest.raises(ReportInputError, match="population_0_18"):
+        monthly_report(2025, shares={"A": 1}, counts=[_fv("A", "2025-03", 9, 10)], population=read_source(bad))
+
+
+def test_swedish_number_format() -> None:
+    assert sv_number(Fraction(90909091, ORE_PER_MSEK), 2) == "0,91"
+    assert sv_number(Decimal("-1234.5"), 2) == "−1 234,50"
+
+
+region_names = st.sampled_from([*NATIONAL[:6], "Region Test"])
+cells = st.tuples(region_names, st.sampled_from(["first_visit", "investigation", "treatment"]),
+                  st.sampled_from([f"{y}-{m:02d}" for y in (2024, 2025, 2026) for m in (1, 3, 6, 7, 11)]),
+                  st.integers(0, 50), st.integers(0, 50), st.integers(0, 30), st.integers(0, 30),
+                  st.integers(0, 60), st.booleans())
+
+
+@given(st.lists(cells, max_size=25), st.dictionaries(region_names, st.fractions(0, 1).map(lambda f: f / 7),
+                                                      max_size=7),
+       st.sampled_from([2024, 2025, 2026, 2027]), st.booleans())
+def test_money_is_conserved_to_the_ore(rows, shares, year, final) -> None:
+    """paid + held + not yet due + bonus shared + undistributed = the areas' annual amounts × the shares given."""
+    t = Table()
+    for region, area, month, a, b, w1, w2, new, known in rows:
+        c = t.cell(region, region, area, month)
+        c.numerator, c.denominator = min(a, b), max(a, b)
+        c.completed_all, c.waiting, c.waiting_le30 = max(a, b), max(w1, w2), min(w1, w2)
+        c.new_on_list, c.waiting_given = new, known
+    out = money(AGR, t.rollup(), year, shares, final=final)
+    c = out["conservation"]
+    annual = sum(Fraction(str(v["annual_msek"])) for v in AGR["areas"].values())
+    exact = annual * ORE_PER_MSEK * sum(shares.values(), Fraction(0)) if year in AGR["measured_months"] else 0
+    total = c["paid_ore"] + c["held_ore"] + c["not_yet_due_ore"] + c["bonus_shared_ore"] + c["undistributed_ore"]
+    assert c["balanced"] and total == c["expected_ore"]
+    assert abs(total - exact) <= Fraction(1, 2)  # to the öre: the whole rounded once
+    for r in out["regions"]:
+        for row in r["months"] + r["queue"]:  # every pot ends in exactly one place
+            assert row["pot_ore"] == sum(row[k] or 0 for k in ("paid_ore", "to_bonus_ore", "held_ore",
+                                                              "not_yet_due_ore"))
+            assert all(isinstance(row[k], int) for k in ("pot_ore",))

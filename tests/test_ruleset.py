@@ -175,7 +175,7 @@ def test_version_must_be_a_string(rules_copy) -> None:
         ("tables/warnings.yaml", "  medication_not_covered:\n    message_en:",
          "  medication_not_covered:\n    mesage_en:",
          r"tables/warnings.yaml.warnings.medication_not_covered: unknown key 'mesage_en'"),
-        ("release.yaml", 'version: "2026.2"\n', 'version: "2026.2"\nreleased_by: me\n', r"release.yaml: unknown key"),
+        ("release.yaml", 'version: "2026.3"\n', 'version: "2026.3"\nreleased_by: me\n', r"release.yaml: unknown key"),
     ],
 )
 def test_an_unknown_or_mistyped_key_fails_naming_file_rule_and_key(rules_copy, rel, old, new, message) -> None:
@@ -298,3 +298,61 @@ def test_every_docs_section_the_code_cites_exists_in_this_repository() -> None:
     assert cites > 20
     assert not [p for p in root.glob("**/*.py") if ".venv" not in p.parts and "MONTH.md" in p.read_text("utf-8")
                 and p.name != "test_ruleset.py"]
+
+
+# -- medications: a confirmed entry names its public source; a provisional one that decides warns ----
+
+
+def test_a_confirmed_medication_without_its_source_is_refused_by_name(rules_copy: Path) -> None:
+    """Issue 21 item 7: `confirmed: true` must say which public source confirms it."""
+    _edit(rules_copy, "tables/medications.yaml",
+          'sertraline, confirmed: true, source: "WHO ATC index, N06AB06 Sertraline: '
+          'https://atcddd.fhi.no/atc_ddd_index/?code=N06AB06"}', "sertraline, confirmed: true}")
+    with pytest.raises(RuleSetError, match=r"tables/medications\.yaml\.atc\[7\]: N06AB06 \(sertraline\) is "
+                                           r"confirmed: true but names no source"):
+        load(rules_copy)
+
+
+def test_every_confirmed_medication_names_a_public_source_for_its_own_code() -> None:
+    atc = load().tables["medications"]["atc"]
+    confirmed = [e for e in atc if e["confirmed"]]
+    assert confirmed and all(e.get("source") for e in confirmed)
+    for e in confirmed:  # the source is the public page of this very code
+        assert e["code"] in e["source"] and "https://atcddd.fhi.no/atc_ddd_index/?code=" + e["code"] in e["source"]
+    assert [e["code"] for e in atc if not e["confirmed"]] == ["N06AB", "N05A"]
+
+
+def _treatment(codes: list[str], activity: str = "treatment") -> dict[str, object]:
+    """A pharmacological contact after a first visit (examples/treatment/19 and 20)."""
+    return {"contact": {"id": "c", "date": "2026-05-05", "setting": "bup", "activity": activity,
+                        "health_problem": "F32", "treatment_modality": "pharmacological",
+                        "medications_atc": codes, "decision_date": "2026-04-28"},
+            "history": [{"type": "contact", "date": "2026-03-10", "setting": "bup", "contact_type": "first_visit",
+                         "health_problem": "F32"}]}
+
+
+def _codes(answer: dict[str, object]) -> list[str]:
+    return [w["code"] for w in answer["warnings"]]  # type: ignore[attr-defined, index]
+
+
+def test_an_answer_decided_by_a_provisional_medication_entry_warns(classifier) -> None:
+    answer = classifier.classify(_treatment(["N06AB03"]))  # fluoxetine: only the provisional prefix N06AB
+    assert (answer["contact_type"], answer["rule"]["id"]) == ("treatment", "B1")
+    [warning] = [w for w in answer["warnings"] if w["code"] == "provisional_medication"]
+    assert warning["items"] == ["N06AB03"]
+    message = warning["message"]
+    assert "N06AB03" in message and "(N06AB)" in message and '"Return visit"' in message
+    assert "preliminär post" in warning["message_sv"] and "”Återbesök”" in warning["message_sv"]
+    counted = classifier.for_counting().classify(_treatment(["N06AB03"]))  # the month counts it too
+    assert "provisional_medication" in _codes(counted)
+
+
+@pytest.mark.parametrize(("codes", "activity", "why"), [
+    (["N06AB06"], "treatment", "sertraline matches the confirmed entry N06AB06 as well as the prefix"),
+    (["N06AB03", "N06BA04"], "treatment", "methylphenidate, a confirmed entry, covers the treatment anyway"),
+    (["N06AB03"], "assessment", "an assessment's type does not depend on the medication list"),
+    (["N07BB01"], "treatment", "no entry matches: medication_not_covered, not a provisional cover"),
+])
+def test_no_provisional_warning_when_no_provisional_entry_decided(classifier, codes: list[str], activity: str,
+                                                                  why: str) -> None:
+    assert "provisional_medication" not in _codes(classifier.classify(_treatment(codes, activity))), why

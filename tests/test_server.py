@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -24,8 +25,10 @@ SINGLE = [e.request for e in examples.load() if e.request and "error_paths" not 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    with running_server(log) as base:
+    """A real server with every endpoint live, the national store included (an empty DuckDB file of its own)."""
+    work = tmp_path_factory.mktemp("server")
+    log = work / "server.log"
+    with running_server(log, env={**os.environ, "BUP_NATIONAL_STORE": str(work / "national.duckdb")}) as base:
         yield base, log
 
 

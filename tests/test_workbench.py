@@ -94,6 +94,8 @@ def settled(pg: Page) -> None:
 
 
 def open_example(pg: Page, name: str) -> None:
+    if not pg.is_visible(f'button[data-example="{name}"]'):  # narrow: the library is folded above the form
+        pg.click("#library-box summary")
     pg.click(f'button[data-example="{name}"]')
     settled(pg)
     selector = "#journey-chart" if EXAMPLES[name].timeline else "#answer-card, .field-error"
@@ -491,14 +493,18 @@ def test_8_keyboard_and_accessibility(page: tuple[Page, Console]) -> None:
     assert pg.evaluate("document.activeElement.dataset.path") == "contact.id"
     outline = pg.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline not in ("none", "")
-    assert AXE.exists(), "make axe installs axe-core (npm) into .venv/node"
     for name in ("investigation/09_direct_start_scenario_b", "timeline/01_adhd_journey"):
         open_example(pg, name)
-        pg.add_script_tag(path=str(AXE))
-        result = pg.evaluate("axe.run(document, {resultTypes: ['violations']})")
-        bad = [(v["id"], v["impact"], len(v["nodes"])) for v in result["violations"]
-               if v["impact"] in ("serious", "critical")]
-        assert bad == [], name
+        assert axe_violations(pg) == [], name
+
+
+def axe_violations(pg: Page) -> list[tuple[str, str, int]]:
+    """axe-core's serious and critical findings on the page as it is."""
+    assert AXE.exists(), "make axe installs axe-core (npm) into .venv/node"
+    pg.add_script_tag(path=str(AXE))
+    result = pg.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [(v["id"], v["impact"], len(v["nodes"])) for v in result["violations"]
+            if v["impact"] in ("serious", "critical")]
 
 
 def pdf_pages(pdf: bytes) -> int:
@@ -558,6 +564,8 @@ def test_11_the_journey_editor_sets_every_field_and_the_chart_is_legible(page: t
     assert set(card.locator("[data-key]").evaluate_all("ns => ns.map(n => n.dataset.key)")) == form_keys | {"type"}
     card.locator('[data-key="contact.kva_codes"]').fill("DU011")
     card.locator('[data-key="contact.contact_form"]').select_option("video")
+    assert card.locator(".checklist").is_hidden()  # folded in a journey until its box is ticked
+    card.locator(".has-evi").check()
     card.locator('[data-key="care_request.evi_assessment.problem_mapping"]').select_option("true")
     sent = sent_request(pg, "#classify-journey", "/v1/classify/timeline")
     first = sent["events"][0]
@@ -581,8 +589,12 @@ def test_12_commitment_windows_come_from_the_server(page: tuple[Page, Console], 
     opened = sorted({r["commitment"]["opened"] for r in results if r["commitment"]})
     drawn = pg.locator("#journey-chart rect.window[data-start]").evaluate_all("ns => ns.map(n => n.dataset.start)")
     assert sorted(drawn) == opened
+    ends = pg.locator("#journey-chart rect.window[data-start]").evaluate_all("ns => ns.map(n => n.dataset.end)")
+    answer = classifier.classify_timeline(EXAMPLES[name].timeline)["commitments"]
+    assert sorted(ends) == sorted(c["ends"] for c in answer)  # where each ends: the server's word too
     js = (ROOT / "api" / "workbench" / "workbench.js").read_text(encoding="utf-8")
     assert "plusMonths" not in js and "commitment_months" not in js  # no second 12-month rule in the page
+    assert 'type === "care_closed"' not in js  # nor a rule of its own about where a care_closed ends one
 
 
 def test_13_docs_work_without_the_internet(browser: Browser, base_url: str) -> None:
@@ -606,6 +618,11 @@ def test_13_docs_work_without_the_internet(browser: Browser, base_url: str) -> N
     assert pg.locator(".opblock").count() >= 5
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / "docs_offline.png"))
+    pg.goto(base_url + "/redoc")  # Redoc too: its logo came from a CDN
+    pg.wait_for_selector(".api-info h1", timeout=20000)
+    pg.wait_for_load_state("networkidle")
+    assert "bup-classifier" in pg.inner_text(".api-info h1")
+    pg.screenshot(path=str(ARTIFACTS / "redoc_offline.png"))
     context.close()
     assert outside == []
 
@@ -623,3 +640,352 @@ def test_14_every_request_property_in_the_openapi_schema_has_a_description(base_
     example = httpx.get(base_url + "/openapi.json").json()["paths"]["/v1/classify/timeline"]["post"]
     events = example["requestBody"]["content"]["application/json"]["examples"]["journey"]["value"]["events"]
     assert all("activity" in e["contact"] for e in events if e["type"] == "contact")  # every required field
+
+
+# ---- issue 23: pages that read well on any screen ----------------------------------------------------
+
+# Every visible word of at least two letters that the browser broke over two lines (a word alone too
+# wide for its line may still break; a word in a too-narrow cell broken letter by letter is what this finds).
+BROKEN_WORDS = """() => {
+  const bad = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n; (n = walker.nextNode());) {
+    const p = n.parentElement;
+    if (!p || p.closest("svg, script, style, option, [hidden], .skip-link") || !p.getClientRects().length) continue;
+    for (const m of n.data.matchAll(/[\\p{L}\\p{N}]{2,}/gu)) {
+      const r = document.createRange();
+      r.setStart(n, m.index);
+      r.setEnd(n, m.index + m[0].length);
+      const tops = new Set([...r.getClientRects()].filter((x) => x.width > 0).map((x) => Math.round(x.top)));
+      if (tops.size > 1) bad.push(m[0]);
+    }
+  }
+  return bad;
+}"""
+# Every visible select whose longest choice does not fit it (the text would be cut).
+CUT_SELECTS = """() => {
+  const ctx = document.createElement("canvas").getContext("2d");
+  return [...document.querySelectorAll("select")].filter((s) => s.getClientRects().length).flatMap((s) => {
+    const cs = getComputedStyle(s);
+    ctx.font = `${cs.fontSize} ${cs.fontFamily}`;
+    const room = s.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 16;
+    return [...s.options].filter((o) => ctx.measureText(o.text).width > room).map((o) => o.text);
+  });
+}"""
+
+
+def assert_reads_well(pg: Page, what: str) -> None:
+    """No sideways scroll, no word broken letter by letter, every choice of every select shown whole."""
+    width = pg.evaluate("document.documentElement.clientWidth")
+    assert pg.evaluate("document.documentElement.scrollWidth") <= width, what
+    assert pg.evaluate(BROKEN_WORDS) == [], what
+    assert pg.evaluate(CUT_SELECTS) == [], what
+
+
+@pytest.mark.parametrize("page", WIDTHS, indirect=True, ids=[f"{w}px" for w in WIDTHS])
+def test_16_the_workbench_reads_well_at_every_width(page: tuple[Page, Console]) -> None:
+    pg, _ = page
+    width = pg.viewport_size["width"] if pg.viewport_size else 0
+    # the library is reachable without scrolling past the form (folded above it on a narrow screen)
+    assert pg.locator("#library-box summary").bounding_box()["y"] < 600
+    open_example(pg, "investigation/09_direct_start_scenario_b")
+    assert_reads_well(pg, "contact")
+    pg.click("#jump-answer a")  # the answer, below the form, one click away
+    assert pg.locator("#answer-card").bounding_box()["y"] < pg.viewport_size["height"]
+    open_example(pg, "timeline/01_adhd_journey")
+    assert_reads_well(pg, "journey")
+    chart, box = pg.locator("#journey-chart").bounding_box(), pg.locator(".chart-box").bounding_box()
+    assert chart["x"] >= box["x"] and chart["x"] + chart["width"] <= box["x"] + box["width"] + 1  # not clipped
+    # the results come first, the checklist once at most (folded where no care request is ticked)
+    assert pg.locator("#journey-results").bounding_box()["y"] < pg.locator("#events-list").bounding_box()["y"]
+    assert pg.locator("#events-list .checklist-item:visible").count() <= 8
+    height = pg.evaluate("document.documentElement.scrollHeight")
+    if width >= 1300:
+        assert height < 4500, height  # was 7,500 px with the checklist under every event
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / f"journey_{width}px.png"), full_page=True)
+
+
+@pytest.mark.parametrize("page", WIDTHS, indirect=True, ids=[f"{w}px" for w in WIDTHS])
+def test_17_the_month_page_reads_well_in_swedish(page: tuple[Page, Console], base_url: str, tmp_path: Path,
+                                                 classifier: Classifier) -> None:
+    pg, console = page
+    console.allow_422 = True
+    width = pg.viewport_size["width"] if pg.viewport_size else 0
+    pg.goto(base_url + "/workbench/month")
+    pg.wait_for_selector("body[data-ready=true]")
+    extract = tmp_path / "extract.csv"
+    # a small extract as a region writes it: two units, a registration the rules disagree with, a duplicate id
+    extract.write_text(
+        "patient_ref,event_id,event_type,date,region,unit,pathway,setting,activity,health_problem,"
+        "registered_contact_type\n"
+        "p1,e1,care_request,2026-02-20,Region Nord,BUP Nord 1,A,,,,\n"
+        "p1,e2,contact,2026-03-10,Region Nord,BUP Nord 1,,bup,assessment,F41,return_visit\n"
+        "p2,e3,care_request,2026-03-01,Region Nord,BUP Nord 2,A,,,,\n"
+        "p2,e3,contact,2026-03-20,Region Nord,BUP Nord 2,,bup,assessment,F90,first_visit\n", encoding="utf-8")
+    pg.set_input_files("#file", str(extract))
+    pg.click("button[type=submit]")
+    pg.wait_for_selector("#totals")
+    settled(pg)
+    text = pg.inner_text("#out")
+    findings = httpx.get(base_url + "/workbench/library").json()["findings"]
+    assert findings["duplicate_id"] in text and "duplicate_id" not in text
+    assert label_sv(classifier, "return_visit") in text  # contact types in the table's words
+    assert_reads_well(pg, "month")
+    assert axe_violations(pg) == []
+    pg.screenshot(path=str(ARTIFACTS / f"month_{width}px.png"), full_page=True)
+    pg.fill("#month", "mars")  # a bad month: the answer's Swedish, next to its field name
+    pg.click("button[type=submit]")
+    err = pg.wait_for_selector('#out .field-error[data-error-for="month"]')
+    body = httpx.post(base_url + "/v1/months", json={"month": "mars", "csv": extract.read_text()}).json()
+    assert err.inner_text() == f"month: {body['errors'][0]['message_sv']}"
+    assert "invalid request" not in pg.inner_text("#out")
+
+
+FORMATS = Path(__file__).resolve().parent.parent / "examples" / "month" / "formats"
+
+
+def test_17b_the_month_page_sends_the_file_as_it_is_on_disk(page: tuple[Page, Console], base_url: str) -> None:
+    """Excel (.xlsx), Parquet and a Windows-1252 CSV (Swedish Excel's "CSV") give the same summary as the
+    plain CSV: the page sends the bytes, the service reads them as the command line does."""
+    pg, _ = page
+    pg.goto(base_url + "/workbench/month")
+    pg.wait_for_selector("body[data-ready=true]")
+    pg.fill("#month", "2026-02")
+    pg.fill("#to", "2026-03")
+    summaries = {}
+    for name in ("extract_comma.csv", "extract_windows1252.csv", "extract.xlsx", "extract.parquet"):
+        pg.evaluate("document.getElementById('out').replaceChildren()")
+        pg.set_input_files("#file", str(FORMATS / name))
+        pg.click("button[type=submit]")
+        pg.wait_for_selector("#totals")
+        summaries[name] = pg.inner_text("#totals")
+    assert "5 patienter" in summaries["extract_comma.csv"] and "0 rader" in summaries["extract_comma.csv"], summaries
+    assert len(set(summaries.values())) == 1, summaries
+
+
+def test_18_no_english_in_a_swedish_answer_and_compare_disabled_when_it_cannot(
+        page: tuple[Page, Console], base_url: str) -> None:
+    pg, _ = page
+    open_example(pg, "investigation/09_direct_start_scenario_b")
+    card = pg.inner_text("#answer-card")
+    assert "provisional" not in card and "confirmed" not in card and "preliminärt" in card
+    pg.goto(base_url + "/workbench/impact")
+    pg.wait_for_selector("body[data-ready=true]")
+    assert pg.is_disabled("#run")  # one rule set loaded: nothing to compare with, and the page says why
+    assert "Jämför går inte" in pg.inner_text("#held")
+    assert_reads_well(pg, "impact")
+
+
+def test_19_every_identity_number_is_marked_at_its_field(page: tuple[Page, Console]) -> None:
+    """Three fields with an identity number: each is marked where it was typed, and no number is repeated."""
+    pg, console = page
+    console.allow_422 = True
+    open_example(pg, "first_visit/01_new_referral_assessment_scenario_a")
+    numbers = {"contact.id": "20150312-1234", "patient.ref": "201503121234", "contact.health_problem": "19121212-1212"}
+    for path, number in numbers.items():
+        pg.fill(f'[data-path="{path}"]', number)
+    sent_request(pg)
+    for path in numbers:
+        assert "personnummer" in pg.inner_text(f'.field-error[data-error-for="{path}"]'), path
+    assert "Frågan avvisades: 3 fel" in pg.inner_text("#contact-general-errors")
+    shown = " ".join(pg.locator(".field-error").all_inner_texts())
+    assert "20150312" not in shown and "19121212" not in shown
+
+
+# ---- issue 24 item 6: the national page -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def national(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str], Path]]:
+    """A real server with access control on and the simulated country of docs/national.md as its store:
+    a key with the role national and one without it."""
+    from api import auth
+    from classifier.cli import main
+    from classifier.national.simulate import simulate
+
+    d = tmp_path_factory.mktemp("national")
+    simulate(d / "country", 1, months=11, scale=0.1)
+    store = str(d / "country" / "national.duckdb")
+    assert main(["national", "ingest", "--store", store, "--manifest", str(d / "country" / "manifest.csv")]) == 2
+    path = d / "auth.yaml"
+    keys = {name: auth.add_key(path, name, roles) for name, roles in (("socialstyrelsen", ["national"]),
+                                                                      ("clinic", ["classify"]))}
+    with running_server(d / "server.log", args=["--auth-file", str(path)],
+                        env={**os.environ, "BUP_NATIONAL_STORE": store}) as base:
+        yield base, keys, d / "country"
+
+
+AS_OF = {"year": "2026", "as_of": "2026-07-31"}
+
+
+def national_api(base: str, key: str, path: str, **params: Any) -> httpx.Response:
+    return httpx.get(base + path, params=params, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+
+def open_national(browser: Browser, base: str, key: str, country: Path, width: int = 1300,
+                  shares: bool = True) -> tuple[Page, Console]:
+    """The page as a Socialstyrelsen analyst opens it: the year and day, the shares, Visa, then the key it asks for."""
+    pg = browser.new_context(viewport={"width": width, "height": 1000}, accept_downloads=True).new_page()
+    console = Console(pg)
+    pg.goto(f"{base}/workbench/national?year=2026&as_of=2026-07-31")
+    pg.wait_for_selector("body[data-ready=true]")
+    if shares:
+        pg.set_input_files("#shares", str(country / "shares.csv"))
+        pg.set_input_files("#population", str(country / "population.csv"))
+    pg.click("#show")
+    pg.wait_for_selector("#key-form:not([hidden])")
+    pg.fill("#api-key", key)
+    pg.press("#api-key", "Enter")
+    pg.wait_for_selector("#matrix, #out .general-errors")
+    settled(pg)
+    return pg, console
+
+
+def asked_for_key(console: Console) -> list[str]:
+    """The console's errors but the browser's own line for the first call's 401 (the page then asks for the key)."""
+    return [e for e in console.unexpected() if "status of 401" not in e]
+
+
+def kr(ore: int) -> str:
+    return f"{ore // 100:,}".replace(",", " ") + f",{ore % 100:02d}"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_20_the_national_page_shows_what_the_api_answers(browser: Browser, national: Any, width: int) -> None:
+    base, keys, country = national
+    pg, console = open_national(browser, base, keys["socialstyrelsen"], country, width)
+    status = national_api(base, keys["socialstyrelsen"], "/v1/national/status", **AS_OF).json()
+    # the matrix: every cell's two states are the API's, in the API's Swedish words
+    shown = pg.locator("#matrix button.cell span.state").evaluate_all(
+        "ns => ns.map(n => [n.closest('button').dataset.region, n.closest('button').dataset.month, n.dataset.slot, "
+        "n.dataset.state, n.textContent])")
+    want = [[r["region"], m["month"], slot, m[slot]["state"],
+             status["words_sv"][m[slot]["state"]] + (" +" if m[slot]["supplemented"] else "")]
+            for r in status["regions"] for m in r["months"] for slot in ("completed", "waiting")]
+    assert shown == want
+    totals = ", ".join(f"{status['words_sv'][k]}: {n}" for k, n in status["totals"].items())
+    assert pg.inner_text("#totals") == totals + "."
+    # the money: the August payout per region, to the öre, as the assessment endpoint answers it
+    body = {"year": 2026, "cutoff": "2026-07-31",
+            "shares": {r["region"]: r["share"] for r in csv_rows(country / "shares.csv")},
+            "population": csv_rows(country / "population.csv")}
+    a = httpx.post(base + "/v1/national/assessment", json=body, timeout=60,
+                   headers={"Authorization": f"Bearer {keys['socialstyrelsen']}"}).json()
+    august = a["money"]["payouts"][0]
+    cells = pg.locator(f'table[data-payout="{august["payout"]}"] tbody tr').evaluate_all(
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    assert cells[:-1] == [[r["region"], kr(r["paid_ore"]), kr(r["held_ore"]), kr(r["to_bonus_ore"]), kr(r["bonus_ore"]),
+                           kr(r["total_ore"])] for r in august["regions"]]
+    assert cells[-1][0] == "Riket" and cells[-1][1] == kr(august["paid_ore"])
+    assert "Region Sörmland 2026-06" in pg.inner_text("#not-reported")  # a month never delivered: held
+    block = pg.locator("table[data-block-one] tbody tr").evaluate_all(
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    assert block == [[r["region"], str(r["population_0_18"]), kr(r["total_ore"])] for r in a["block_one"]["regions"]]
+    # the open notices: none recorded yet, but the regions with something missing as of the day are counted
+    due = national_api(base, keys["socialstyrelsen"], "/v1/national/notices", **AS_OF).json()
+    assert f"hos {len(due)} regioner" in pg.inner_text("#notices-box")
+    # the statistics table: Riket's rows as the API answers them
+    stats = national_api(base, keys["socialstyrelsen"], "/v1/national/statistics", **AS_OF).json()
+    riket = [r for r in stats["rows"] if r["region"] == "Riket"]
+    shown = pg.locator("#stats tbody tr").evaluate_all("rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    assert len(shown) == len(riket) and shown[0][:3] == [riket[0]["month"], stats["slots"]["completed"],
+                                                           stats["areas"]["first_visit"]]
+    assert shown[0][4] == str(riket[0]["total"])
+    assert_reads_well(pg, "national")
+    assert axe_violations(pg) == []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / f"national_{width}px.png"), full_page=width < 1300)
+    pg.context.close()
+    assert asked_for_key(console) == []
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    lines = [x for x in path.read_text(encoding="utf-8").splitlines() if x.strip() and not x.startswith("#")]
+    return list(csv.DictReader(lines))
+
+
+def test_21_a_region_month_drills_down_to_its_versions_and_the_checks_findings(browser: Browser, national: Any) -> None:
+    base, keys, country = national
+    pg, console = open_national(browser, base, keys["socialstyrelsen"], country, shares=False)
+    # Västernorrland's January: an invalid completed file, corrected by a supplement in August (after the day)
+    pg.click('button.cell[data-region="Region Västernorrland"][data-month="2026-01"]')
+    pg.wait_for_selector("#drill table.refused")
+    settled(pg)
+    listing = national_api(base, keys["socialstyrelsen"], "/v1/national/deliveries",
+                           region="Region Västernorrland", month="2026-01").json()
+    (refused,) = listing["refused_files"]
+    problems = pg.locator("#drill table.refused tbody tr").evaluate_all(
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    assert problems == [[p["at"], p["column"] or "–", p["message_sv"]] for p in refused["problems"]]
+    shown = pg.locator("#versions tbody tr").evaluate_all("rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    assert [v[0] for v in shown] == [str(d["delivery_id"]) for d in listing["deliveries"]]
+    status = national_api(base, keys["socialstyrelsen"], "/v1/national/status", **AS_OF).json()
+    cell = next(r for r in status["regions"] if r["region"] == "Region Västernorrland")["months"][0]
+    assert cell["completed"]["state"] == "invalid"  # as of 31 July; its supplement came on 12 August
+    later = next(v for v in shown if v[1] == "Genomförda")
+    assert later[6:] == ["lagrad senare", "gäller"]
+    # the rows per unit of each delivery in force on the day, counted from the rows the API gives back
+    in_force = {cell[s]["current"] for s in ("completed", "waiting")} - {None}
+    assert in_force and set(pg.locator("table[data-delivery]").evaluate_all(
+        "ts => ts.map(t => Number(t.dataset.delivery))")) == in_force
+    for d in in_force:
+        rows = national_api(base, keys["socialstyrelsen"], f"/v1/national/deliveries/{d}").json()["rows"]
+        units = pg.locator(f'table[data-delivery="{d}"] tbody tr').evaluate_all(
+            "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+        assert sorted(units) == sorted([u, str(sum(x["Enhet"] == u for x in rows))] for u in {x["Enhet"] for x in rows})
+    assert pg.locator("#drill-figures tbody tr").count() == 6  # two files × three measurement points
+    assert axe_violations(pg) == []
+    pg.locator("#drill").screenshot(path=str(ARTIFACTS / "national_drill.png"))
+    pg.context.close()
+    assert asked_for_key(console) == []
+
+
+def test_22_the_statistics_download_as_csv_and_excel_are_the_apis(browser: Browser, national: Any,
+                                                                  tmp_path: Path) -> None:
+    from python_calamine import CalamineWorkbook
+
+    base, keys, country = national
+    pg, console = open_national(browser, base, keys["socialstyrelsen"], country, shares=False)
+    with pg.expect_download() as dl:
+        pg.click("#download-csv")
+    dl.value.save_as(str(tmp_path / "t.csv"))
+    api_csv = national_api(base, keys["socialstyrelsen"], "/v1/national/statistics", **AS_OF, format="csv")
+    assert (tmp_path / "t.csv").read_bytes() == api_csv.content
+    assert dl.value.suggested_filename == "bup-statistik-2026-per-2026-07-31.csv"
+    with pg.expect_download() as dl:
+        pg.click("#download-xlsx")
+    dl.value.save_as(str(tmp_path / "t.xlsx"))
+    api_xlsx = national_api(base, keys["socialstyrelsen"], "/v1/national/statistics", **AS_OF, format="xlsx")
+    (tmp_path / "api.xlsx").write_bytes(api_xlsx.content)
+
+    def sheet(p: Path) -> list[list[Any]]:
+        return CalamineWorkbook.from_path(str(p)).get_sheet_by_index(0).to_python()
+
+    assert sheet(tmp_path / "t.xlsx") == sheet(tmp_path / "api.xlsx")
+    pg.context.close()
+    assert asked_for_key(console) == []
+
+
+def test_23_a_key_without_the_national_role_is_told_so(browser: Browser, national: Any) -> None:
+    base, keys, country = national
+    pg, console = open_national(browser, base, keys["clinic"], country, shares=False)
+    assert "rollen national" in pg.inner_text("#out .general-errors")
+    assert pg.locator("#matrix").count() == 0
+    pg.context.close()
+    assert [e for e in asked_for_key(console) if "status of 403" not in e] == []
+
+
+def test_24_the_national_page_prints(browser: Browser, national: Any) -> None:
+    base, keys, country = national
+    pg, console = open_national(browser, base, keys["socialstyrelsen"], country)
+    pg.emulate_media(media="print")
+    assert pg.locator("header").is_hidden() and pg.locator("#intro").is_hidden()
+    assert pg.locator("#stats-box .actions").is_hidden()
+    assert pg.locator("#matrix").is_visible()
+    pdf = pg.pdf(format="A4")
+    (ARTIFACTS / "national_print.pdf").write_bytes(pdf)
+    assert 1 <= pdf_pages(pdf) <= 10  # landscape A4: the matrix, the notices, the money table, the statistics
+    pg.context.close()
+    assert asked_for_key(console) == []

@@ -12,6 +12,7 @@
 const UI = {
   app_title: ["BUP-klassificeraren – arbetsbänk", "BUP classifier – workbench"],
   skip: ["Hoppa till formuläret", "Skip to the form"],
+  jump_answer: ["Till svaret ↓", "To the answer ↓"],
   tab_contact: ["En kontakt", "One contact"],
   tab_journey: ["Patientresa", "Patient journey"],
   api_docs: ["API-dokumentation", "API documentation"],
@@ -126,6 +127,8 @@ const UI = {
   read_more: ["Läs mer i projektets definitioner:", "Read more in the project's definitions:"],
   status_provisional: ["Regelverket är preliminärt: det kontrolleras mot det fastställda definitionsdokumentet innan det gäller.", "The rule set is provisional: it is being checked against the settled definitions document."],
   status_confirmed: ["Regelverket är fastställt.", "The rule set is confirmed."],
+  status_word_provisional: ["preliminärt", "provisional"],
+  status_word_confirmed: ["fastställt", "confirmed"],
   rule: ["Regel", "Rule"],
   source: ["Källa", "Source"],
   facts_used: ["Fakta som regeln använde", "Facts the rule used"],
@@ -169,17 +172,6 @@ const UI = {
   from_file: ["från filen {name}", "from the file {name}"],
 };
 
-const OPTIONS = {
-  setting: ["bup", "evi"],
-  activity: ["assessment", "basic_investigation", "investigation", "treatment", "follow_up", "advice"],
-  modality: ["pharmacological", "psychological", "psychosocial", "other"],
-  form: ["in_person", "video", "phone", "text", "other"],
-  exclusion: ["PVV", "MOV", "SOV"],
-  pathway: ["A", "B", "C"],
-  event: ["contact", "investigation_concluded", "treatment_concluded", "care_closed"],
-  contact_type: ["first_visit", "investigation", "treatment", "return_visit", "acute", "outside_model"],
-};
-
 // One contact's fields, named by their JSON path inside the request (or the timeline event):
 // [path, kind, option list, required (no "not given" choice)]. The form and each journey
 // contact use the same list, so a journey can set every field a single contact can.
@@ -203,24 +195,10 @@ const HISTORY_CONTACT_FIELDS = [["date", "text"], ["setting", "select", "setting
 const LANG_KEY = "bup-workbench-lang";
 
 const state = { lang: "sv", lib: null, current: null, lastAnswer: null, lastRequest: null, lastJourney: null, view: "contact" };
-const $ = (sel, root = document) => root.querySelector(sel);
-const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 
 function t(key, vars = {}) {
   const text = UI[key] ? UI[key][state.lang === "sv" ? 0 : 1] : key;
   return text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== "") node.append(c);
-  return node;
 }
 
 function label(entry) { return entry ? entry["label_" + state.lang] || entry.label_sv : ""; }
@@ -228,7 +206,7 @@ function label(entry) { return entry ? entry["label_" + state.lang] || entry.lab
 function optionLabel(list, value) {
   if (list === "contact_type") return label(state.lib.contact_types[value]) || value;
   if (list === "exclusion") return `${value} – ${state.lib.exclusions[value]["name_" + state.lang]}`;
-  return t(`opt.${list}.${value}`);
+  return UI[`opt.${list}.${value}`] ? t(`opt.${list}.${value}`) : value;  // a value new to the page shows as sent
 }
 
 const MONTHS_SV = ["januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september", "oktober", "november", "december"];
@@ -245,7 +223,7 @@ function control(key, kind, list, required) {
   if (kind === "select") {
     ctrl = el("select", {});
     if (!required) ctrl.append(el("option", { value: "", text: t("unset") }));
-    for (const v of OPTIONS[list]) ctrl.append(el("option", { value: v, text: optionLabel(list, v) }));
+    for (const v of state.lib.options[list]) ctrl.append(el("option", { value: v, text: optionLabel(list, v) }));
   } else if (kind === "bool") {
     ctrl = el("input", { type: "checkbox" });
   } else {
@@ -292,7 +270,7 @@ function setPath(obj, path, value) {
 // ---- one contact with its care request and checklist (the form, and each journey contact) ----
 
 function checklistField(item) {
-  const x = item.id === "X1";
+  const x = item.required === false;  // the reversed item (X1): no is the good answer (evi_checklist.yaml)
   const s = el("select", { "data-kind": "tristate" },
     el("option", { value: "", text: t(x ? "unanswered_x" : "unanswered_d") }),
     el("option", { value: "true", text: x ? t("x1_yes") : t("yes") }),
@@ -308,7 +286,7 @@ function contactEditor(single) {
   care.dataset.key = "care_request";
   const evi = el("input", { type: "checkbox", id: ids("has-evi"), class: "has-evi" });
   evi.dataset.key = "care_request.evi_assessment";
-  const box = el("div", { class: "contact-editor" },
+  const box = el("div", { class: single ? "contact-editor" : "contact-editor folding" },
     el("fieldset", {}, el("legend", { text: t("fs_contact") }),
       el("div", { class: "grid contact-fields" }, ...CONTACT_FIELDS.map(([k, kind, list, req]) => field(k, kind, list, req)))),
     el("fieldset", { class: "care-request" },
@@ -327,7 +305,17 @@ function contactEditor(single) {
   eviFields.forEach((c) => c.addEventListener("change", () => { care.checked = true; evi.checked = true; }));
   care.addEventListener("change", () => { if (!care.checked) { clearAll(careFields); clearAll(eviFields); evi.checked = false; } });
   evi.addEventListener("change", () => { if (evi.checked) care.checked = true; else clearAll(eviFields); });
+  [care, evi].forEach((c) => c.addEventListener("change", () => foldCareRequest(box)));
+  careFields.forEach((c) => ["input", "change"].forEach((ev) => c.addEventListener(ev, () => foldCareRequest(box))));
+  foldCareRequest(box);
   return box;
+}
+
+// The checklist stays folded until a care request is ticked; in a journey's cards the care request and
+// the checklist each until its own box is ticked, so a journey does not repeat the form for each contact.
+function foldCareRequest(box) {
+  box.classList.toggle("no-care-request", !$(".has-care-request", box).checked);
+  box.classList.toggle("no-evi", !$(".has-evi", box).checked);
 }
 
 function readContactEditor(box, into) {
@@ -349,6 +337,7 @@ function fillContactEditor(box, item) {
   }
   $(".has-care-request", box).checked = !!item.care_request;
   $(".has-evi", box).checked = !!(item.care_request && item.care_request.evi_assessment);
+  foldCareRequest(box);
 }
 
 // ---- event cards: history items and journey events -----------------------------------------
@@ -461,43 +450,13 @@ function fillTimeline(tl) {
 
 // ---- talking to the API: every request goes through api() ---------------------------------------
 
-// With access control on, the API wants a key: asked for when a 401 comes back, kept in
-// sessionStorage (this tab only) and sent as `Authorization: Bearer`.
-const KEY_STORE = "bup-api-key";
-
-async function apiFetch(url, init = {}) {
-  for (;;) {
-    const key = sessionStorage.getItem(KEY_STORE);
-    const headers = { ...(init.headers || {}), ...(key ? { Authorization: `Bearer ${key}` } : {}) };
-    const res = await fetch(url, { ...init, headers });
-    if (res.status !== 401) return res;
-    sessionStorage.removeItem(KEY_STORE);
-    const entered = await askKey(key !== null);
-    if (!entered) return res;
-    sessionStorage.setItem(KEY_STORE, entered);
-  }
-}
-
+// With access control on, the API wants a key: asked for when a 401 comes back (pages.js's
+// apiFetch calls askKey), kept in sessionStorage (this tab only) and sent as `Authorization: Bearer`.
 function askKey(wrong) {
-  const form = $("#key-form"), input = $("#api-key");
   $("label[for=api-key]").textContent = t("api_key");
   $("#key-form button").textContent = t("api_key_use");
   $("#key-wrong").textContent = t("api_key_wrong");
-  $("#key-wrong").hidden = !wrong;
-  input.value = "";
-  form.hidden = false;
-  input.focus();
-  return new Promise((resolve) => {
-    form.onsubmit = (ev) => { ev.preventDefault(); form.hidden = true; resolve(input.value.trim()); };
-  });
-}
-
-async function api(url, body) {
-  const init = body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
-  const res = await apiFetch(url, init);
-  const ctype = res.headers.get("content-type") || "";
-  const data = ctype.includes("json") ? await res.json() : await res.text();
-  return { ok: res.ok, status: res.status, data, res };
+  return promptKey(wrong);
 }
 
 async function guarded(call, box) {
@@ -525,8 +484,6 @@ function findControl(scope, path) {
   return null;
 }
 
-function errorText(err) { return state.lang === "sv" && err.message_sv ? err.message_sv : err.message; }
-
 function showErrors(errors, scope, general) {
   clearErrors(scope);
   const unplaced = [];
@@ -535,11 +492,11 @@ function showErrors(errors, scope, general) {
     if (!ctrl) { unplaced.push(err); continue; }
     ctrl.classList.add("invalid");
     ctrl.setAttribute("aria-invalid", "true");
-    const msg = el("div", { class: "field-error", "data-error-for": err.path, text: errorText(err) });
+    const msg = el("div", { class: "field-error", "data-error-for": err.path, text: errorText(err, state.lang) });
     (ctrl.tagName === "LI" ? $(".event-head", ctrl) : ctrl.closest("label") || ctrl.parentElement).append(msg);
   }
   general.replaceChildren(el("p", { text: t("errors_summary", { n: errors.length }) }),
-    ...unplaced.map((e) => el("div", { class: "field-error", "data-error-for": e.path, text: `${e.path}: ${errorText(e)}` })));
+    ...unplaced.map((e) => el("div", { class: "field-error", "data-error-for": e.path, text: `${e.path}: ${errorText(e, state.lang)}` })));
 }
 
 // Only the answer to the latest question is shown: an earlier request that comes back late is
@@ -583,7 +540,7 @@ async function classifyJourney() {
   if (data === undefined) return;
   if (!ok) { state.lastJourney = null; $("#journey-answer").replaceChildren(); showErrors(data.errors || [], form, $("#journey-general-errors")); return; }
   clearErrors(form);
-  state.lastJourney = { timeline, results: data.results };
+  state.lastJourney = { timeline, results: data.results, commitments: data.commitments };
   renderJourney();
 }
 
@@ -674,7 +631,7 @@ function answerCard(a, request) {
     card.append(el("h4", { text: t("warnings") }),
       ...a.warnings.map((w) => el("div", { class: "warning", "data-code": w.code, text: lang === "sv" ? w.message_sv : w.message })));
   }
-  card.append(el("p", { class: "muted", text: `${t("ruleset")}: ${a.ruleset.name} ${a.ruleset.version} (${a.ruleset.status}, ${a.ruleset.sha256.slice(0, 12)})` }));
+  card.append(el("p", { class: "muted", text: `${t("ruleset")}: ${a.ruleset.name} ${a.ruleset.version} (${t("status_word_" + a.ruleset.status)}, ${a.ruleset.sha256.slice(0, 12)})` }));
   return card;
 }
 
@@ -696,6 +653,7 @@ function rejectionLine(expected, errors) {
 function renderAnswer() {
   const a = state.lastAnswer;
   const box = $("#answer");
+  $("#jump-answer").hidden = !a;  // the answer is below the form: one click away at once
   if (!a) { box.replaceChildren(); return; }
   const ex = state.current;
   box.replaceChildren(answerCard(a, state.lastRequest), ex && ex.request ? expectationLine(ex.expect, a) : "");
@@ -708,6 +666,8 @@ const toMs = (iso) => Date.UTC(+iso.slice(0, 4), +iso.slice(5, 7) - 1, +iso.slic
 const toIso = (ms) => new Date(ms).toISOString().slice(0, 10);
 function eventDate(e) { return e.type === "contact" ? e.contact && e.contact.date : e.date; }
 
+const JOURNEY_COLUMNS = ["col_date", "col_id", "col_answer", "col_rule", "col_wait", "col_warnings"];
+
 function renderJourney() {
   const j = state.lastJourney;
   const box = $("#journey-answer");
@@ -715,7 +675,7 @@ function renderJourney() {
   const contacts = j.timeline.events.filter((e) => e.type === "contact");
   const expected = state.current && Array.isArray(state.current.expect) ? state.current.expect : null;
   const table = el("table", { class: "results", id: "journey-results" },
-    el("thead", {}, el("tr", {}, ...["col_date", "col_id", "col_answer", "col_rule", "col_wait", "col_warnings"].map((k) => el("th", { scope: "col", text: t(k) })))));
+    el("thead", {}, el("tr", {}, ...JOURNEY_COLUMNS.map((k) => el("th", { scope: "col", text: t(k) })))));
   const tbody = el("tbody");
   j.results.forEach((r, i) => {
     const c = contacts[i].contact;
@@ -729,10 +689,13 @@ function renderJourney() {
       el("td", { class: "wait-days", text: r.wait && r.wait.days !== null ? `${r.wait.days} ${t("days")} (${r.wait.within_limit ? "≤" : ">"} ${r.wait.limit_days})` : "–" }),
       el("td", { text: r.warnings.map((w) => (state.lang === "sv" ? w.message_sv : w.message)).join(" ") })));
   });
+  // each cell names its column, so a narrow screen can show the rows as cards (workbench.css)
+  for (const tr of tbody.rows) [...tr.cells].forEach((td, k) => { td.dataset.label = t(JOURNEY_COLUMNS[k]); });
   table.append(tbody);
-  const chartBox = el("div", { class: "chart-box" });
-  box.replaceChildren(el("h3", { text: t("journey_table") }), el("div", { class: "table-box" }, table), chartBox);
-  chartBox.append(journeyChart(j.timeline.events, j.results, Math.max(640, chartBox.clientWidth || 0)));
+  const chartBox = el("div", { class: "chart-box", tabindex: "0" });
+  box.replaceChildren(el("h3", { text: t("journey_table") }), el("div", { class: "table-box", tabindex: "0" }, table), chartBox);
+  // drawn to the width there is (a phone too); below 320 px the box scrolls sideways
+  chartBox.append(journeyChart(j.timeline.events, j.results, j.commitments || [], Math.max(320, chartBox.clientWidth || 0)));
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -759,35 +722,16 @@ function rowPlacer() {
   };
 }
 
-// The care commitments as the server gave them (each result's `commitment`): one window per
-// opening date, to its latest window end, ended sooner by a care_closed that follows its last contact.
-function commitmentWindows(events, results) {
-  const windows = new Map();
-  let ri = 0;
-  events.forEach((e, idx) => {
-    if (e.type !== "contact") return;
-    const c = results[ri++].commitment;
-    if (!c) return;
-    const w = windows.get(c.opened) || { start: c.opened, end: c.window_ends, last: idx, closed: false };
-    if (c.window_ends > w.end) w.end = c.window_ends;
-    w.last = idx;
-    windows.set(c.opened, w);
-  });
-  for (const w of windows.values()) {
-    const close = events.find((e, idx) => idx > w.last && e.type === "care_closed" && e.date <= w.end);
-    if (close) { w.end = close.date; w.closed = true; }
-  }
-  return [...windows.values()];
-}
-
-function journeyChart(events, results, W) {
+function journeyChart(events, results, commitments, W) {
   if (!events.length) return "";
   const contacts = events.filter((e) => e.type === "contact");
   const waits = results.map((r, i) => ({ r, date: contacts[i].contact.date })).filter((x) => x.r.wait && x.r.wait.start_date);
-  const windows = commitmentWindows(events, results);
+  // the care commitments as the server drew them: where each opens and ends (closed by care_closed or not)
+  const windows = commitments.map((c) => ({ start: c.opened, end: c.ends, closed: c.closed }));
   const dates = events.map(eventDate).concat(waits.map((x) => x.r.wait.start_date), windows.map((w) => w.end));
   const lo = Math.min(...dates.map(toMs)) - 10 * DAY, hi = Math.max(...dates.map(toMs)) + 10 * DAY;
-  const left = 110, right = 20, laneH = 22, rowH = 15;
+  const left = Math.max(...["lane_events", "lane_window", "lane_waits"].map((k) => measure(t(k)))) + 12;
+  const right = 20, laneH = 22, rowH = 15;
   const x = (iso) => left + ((toMs(iso) - lo) / (hi - lo)) * (W - left - right);
   // event labels above the commitment lane, on as many rows as they need
   const place = rowPlacer();
@@ -945,7 +889,14 @@ async function openCase(ex) {
   }
 }
 
-function openExample(name) { return openCase(state.lib.examples.find((e) => e.name === name)); }
+// On a narrow screen the library sits folded above the form (workbench.css): reachable at once,
+// and folded again once an example is chosen, so its answer follows right below.
+const NARROW = window.matchMedia("(max-width: 900px)");
+
+function openExample(name) {
+  if (NARROW.matches) $("#library-box").open = false;
+  return openCase(state.lib.examples.find((e) => e.name === name));
+}
 
 async function openFile(file) {
   const box = $("#save-errors");
@@ -1056,7 +1007,9 @@ async function download() {
 async function main() {
   const saved = localStorage.getItem(LANG_KEY);
   if (saved === "sv" || saved === "en") state.lang = saved;
-  state.lib = (await api("/workbench/library")).data;
+  askForKey = askKey;
+  if (NARROW.matches) $("#library-box").open = false;
+  state.lib = await library();
   $("#ruleset-id").textContent = `${state.lib.ruleset.name} ${state.lib.ruleset.version}`;
   buildForms();
   applyLanguage();

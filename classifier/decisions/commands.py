@@ -19,11 +19,10 @@ import orjson
 
 from classifier import decisions
 from classifier.decisions import replay, store
+from classifier.rulesets import add_option
 
 
 def add_serve_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rules", action="append", default=[], metavar="DIR",
-                   help="a rule-set directory; repeat to hold several, each used from its valid_from date")
     p.add_argument("--decision-log", metavar="URL",
                    help="record every answer: sqlite:///PATH or postgresql://USER@HOST/DB (off by default)")
     p.add_argument("--decision-log-store", choices=["request", "digest"], default="request",
@@ -33,13 +32,17 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
                         "without it such requests get 503")
     p.add_argument("--decision-log-retention-days", type=int, default=decisions.DEFAULT_RETENTION_DAYS,
                    help=f"purge decisions older than this (default {decisions.DEFAULT_RETENTION_DAYS}; 0 = keep)")
+    p.add_argument("--decision-log-timeout", type=float, default=decisions.DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                   help="longest a request waits for its decision to be recorded; past it 503, or the spool "
+                        f"(default {decisions.DEFAULT_TIMEOUT_S:g})")
 
 
 def apply_serve_options(args: argparse.Namespace) -> None:
     """Hand the options to every uvicorn worker through the environment; check the log's URL first."""
-    if args.rules:
-        os.environ["BUP_RULES_DIRS"] = os.pathsep.join(str(Path(d).resolve()) for d in args.rules)
     if args.decision_log:
+        if not 0 < args.decision_log_timeout <= 600:
+            raise SystemExit(f"bup-classifier serve: --decision-log-timeout: expected seconds in (0, 600], got "
+                             f"{args.decision_log_timeout:g}")
         try:
             engine = store.engine_for(args.decision_log)
             try:
@@ -52,6 +55,7 @@ def apply_serve_options(args: argparse.Namespace) -> None:
         os.environ["BUP_DECISION_LOG"] = args.decision_log
         os.environ["BUP_DECISION_LOG_STORE"] = args.decision_log_store
         os.environ["BUP_DECISION_LOG_RETENTION_DAYS"] = str(args.decision_log_retention_days)
+        os.environ["BUP_DECISION_LOG_TIMEOUT"] = str(args.decision_log_timeout)
         if args.decision_log_spool:
             os.environ["BUP_DECISION_LOG_SPOOL"] = str(Path(args.decision_log_spool).resolve())
 
@@ -105,11 +109,11 @@ def cmd_impact(args: argparse.Namespace, out: TextIO) -> int:
     from classifier.classify import Classifier
     from classifier.reporting import records, report
     from classifier.ruleset import RuleSetError
-    from classifier.rulesets import load_all
+    from classifier.rulesets import default_rulesets
 
     try:
         candidate = Classifier(args.candidate)
-        sets = load_all(args.rules)
+        sets = default_rulesets()  # the one holding (--rules DIR, else $BUP_RULES_DIR, else rules/)
     except (RuleSetError, ValueError) as exc:
         print(f"bup-classifier impact: {exc}", file=sys.stderr)
         return 2
@@ -206,8 +210,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
     p = sub.add_parser("impact", help="what a candidate rule set changes: replay logged or example requests")
     p.add_argument("--candidate", required=True, metavar="RULES_DIR", help="the rule set to release")
-    p.add_argument("--rules", action="append", default=[], metavar="DIR",
-                   help="the loaded rule sets (default rules/); the baseline is chosen among them")
+    add_option(p, "; the baseline is chosen among them, each contact by its date unless --baseline names one")
     p.add_argument("--baseline", metavar="VERSION",
                    help="classify again under this version (default: the logged answer, or for examples the "
                         "set valid on each contact's date)")

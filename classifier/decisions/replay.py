@@ -31,11 +31,11 @@ from classifier.errors import InputError
 from classifier.models import iso
 from classifier.month.audit import DEFAULT_REGION_SHARE, tables
 from classifier.month.extract import ExtractError, partition, read_bucket
-from classifier.month.fold import BucketResult, PatientFolder, fold_rows, month_bounds, month_range
+from classifier.month.fold import BucketResult, PatientFolder, fold_rows, month_range
 from classifier.month.run import buckets_for, fold_pool
 from classifier.reporting import figures, report
 from classifier.reporting.records import Collector
-from classifier.rulesets import RuleSets
+from classifier.rulesets import RuleSets, as_rulesets
 
 REJECTED = "(rejected)"
 _DAY = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-\d{2}$")
@@ -61,12 +61,12 @@ def from_log(url: str, filters: store.Filters | None = None, skipped: Counter[st
     """Every logged decision that kept its request (digest-only ones are counted in `skipped`)."""
     engine = store.engine_for(url)
     try:
-        for rec in store.iterate(engine, filters or store.Filters()):
-            if rec["request"] is None:
+        for decision_id, kind, request, answer in store.requests(engine, filters or store.Filters()):
+            if request is None:
                 if skipped is not None:
                     skipped["digest_only"] += 1
                 continue
-            yield Case(rec["decision_id"], rec["kind"], rec["request"], rec["answer"])
+            yield Case(decision_id, kind, request, answer)
     finally:
         engine.dispose()
 
@@ -86,12 +86,26 @@ def answer_of(clf: Answers, kind: str, payload: Any) -> dict[str, Any] | None:
     """The answer of `clf` to this request, None when it rejects it as a whole."""
     try:
         if kind == "batch":
-            return clf.classify_batch(payload)
+            return _batch(clf, payload)
         if kind == "timeline":
             return clf.classify_timeline(payload)
         return clf.classify(payload)
     except InputError:
         return None
+
+
+def _batch(clf: Answers, payload: Any) -> dict[str, Any]:
+    """A logged batch's answer: its refused items are logged as `null` (api/decisions.py), and stay refused."""
+    items = payload.get("items") if isinstance(payload, dict) else None
+    if not isinstance(items, list) or all(item is not None for item in items):
+        return clf.classify_batch(payload)
+    kept = [i for i, item in enumerate(items) if item is not None]
+    results: list[dict[str, Any]] = [{"index": i, "errors": []} for i in range(len(items))]
+    if kept:
+        for i, r in zip(kept, clf.classify_batch({**payload, "items": [items[i] for i in kept]})["results"],
+                        strict=True):
+            results[i] = {**r, "index": i} if "errors" in r else r
+    return {"results": results}
 
 
 def per_contact(kind: str, answer: dict[str, Any] | None, n: int) -> list[dict[str, Any] | None]:
@@ -127,6 +141,8 @@ class Impact:
     after: figures.Table = field(default_factory=figures.Table)
     found: Collector = field(default_factory=Collector)  # records the reporting layer could not count
     months: list[str] | None = None  # the months reported (an extract's); None: every month a contact falls in
+    # side ("baseline", "candidate") -> version -> the identity of each rule set that answered (docs/rulesets.md)
+    used: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {"baseline": {}, "candidate": {}})
 
     def add(self, case: Case, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         self.cases += 1
@@ -140,15 +156,33 @@ class Impact:
                 continue
             self.compare(case.ref, pos, a, b)
             day = dates[pos] if pos < len(dates) else None
-            for table, ans in ((self.before, a), (self.after, b)):
-                if ans is not None and day:
-                    figures.add_completed(table, [{"classification": ans, "region": self.region,
-                                                   "unit": self.region, "date": day}], self.found)
+            if day:
+                self._count(day, a, b, case.ref, pos)
+
+    def _count(self, day: str, a: dict[str, Any] | None, b: dict[str, Any] | None, ref: str, pos: int) -> None:
+        """Both answers into the monthly counts, as the month counts its own answers (figures.count_completed).
+
+        The answers are the classifier's own (the candidate's, or the service's as logged), so they are counted
+        directly rather than re-validated as an input file's records are: that validation was most of a replay.
+        """
+        month = day[:7]
+        for table, ans in ((self.before, a), (self.after, b)):
+            if ans is None:
+                continue
+            if ans["contact_type"] not in figures.AREAS:
+                table.skipped += 1
+                continue
+            wait = ans.get("wait") or {}
+            table.count_completed(self.region, self.region, ans["contact_type"], month, wait.get("in_numerator"),
+                                  wait.get("in_denominator"), {"source": "completed", "ref": ref, "position": pos})
 
     def compare(self, ref: str, position: int | None, a: dict[str, Any] | None, b: dict[str, Any] | None,
                 **where: Any) -> None:
         """One contact's answer before and after: into both matrices, and the changes when they differ."""
         self.contacts += 1
+        for side, ans in (("baseline", a), ("candidate", b)):
+            if ans is not None and "ruleset" in ans:
+                self.used[side].setdefault(ans["ruleset"]["version"], ans["ruleset"])
         va, vb = _view(a), _view(b)
         self.types.setdefault(va["contact_type"], Counter())[vb["contact_type"]] += 1
         self.rules.setdefault(va["rule"], Counter())[vb["rule"]] += 1
@@ -204,6 +238,7 @@ class Impact:
                max_changes: int = 1000) -> dict[str, Any]:
         out = {
             "baseline": self.baseline, "candidate": self.candidate,
+            "rulesets": {side: list(by_version.values()) for side, by_version in self.used.items()},
             "cases": self.cases, "contacts": self.contacts, "skipped": dict(self.skipped),
             "changed_contacts": len(self.changes),
             "contact_types": {k: dict(v) for k, v in sorted(self.types.items())},
@@ -216,9 +251,18 @@ class Impact:
         return out
 
 
+def _counting(answers: Answers | None) -> Answers | None:
+    return answers.for_counting() if isinstance(answers, Classifier) else answers
+
+
 def impact(cases: Iterable[Case], candidate: Answers, baseline: Answers | None, baseline_name: str,
            candidate_name: str, region: str = "Region") -> Impact:
-    """Classify every case under the candidate (and the baseline, or take the logged answer) and compare."""
+    """Classify every case under the candidate (and the baseline, or take the logged answer) and compare.
+
+    A comparison reads each answer's type, rule, wait and contact id, never its explanation texts, so a
+    Classifier is asked for its counting answers (Classifier.for_counting: the same decisions, less work).
+    """
+    candidate, baseline = _counting(candidate), _counting(baseline)
     out = Impact(baseline_name, candidate_name, region)
     for case in cases:
         old = answer_of(baseline, case.kind, case.payload) if baseline is not None else case.logged
@@ -248,7 +292,7 @@ class _Keeping(PatientFolder):
 
 # The two rule sets of an extract's comparison, set before the pool forks (its workers inherit them,
 # as `bup-classifier month`'s workers inherit the process's Classifier).
-_SIDES: list[Classifier] = []
+_SIDES: list[Classifier | RuleSets] = []
 Pair = tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, str]]
 
 
@@ -283,7 +327,8 @@ def from_extract(paths: list[str | Path], months: list[str] | None, candidate: C
     `event_id`; each side's completed contacts and month-end waiting lists go to the
     monthly report as `bup-classifier month` sends them, so the shares and money are the
     month's. With several loaded sets and no version named, the baseline is the set valid
-    on the last day of the last month. `workers` processes fold the buckets of patients.
+    on each contact's date (and at each month end), as `bup-classifier month` does. `workers` processes
+    fold the buckets of patients.
     """
     missing = [str(p) for p in paths if not Path(p).is_file()]
     if missing:
@@ -293,9 +338,7 @@ def from_extract(paths: list[str | Path], months: list[str] | None, candidate: C
         months = months or extract_months(part.files)
         if not months:
             raise ExtractError("the extract has no row with a date: no month to compare")
-        if isinstance(baseline, RuleSets):
-            baseline = baseline.for_date(month_bounds(months[-1])[1])
-        out = Impact(baseline.ruleset.version, candidate.ruleset.version, months=months)
+        out = Impact("", candidate.ruleset.version, months=months)
         sides = (BucketResult(), BucketResult())
         jobs = [(f, months, part.names, part.duplicates) for f in part.files]
         _SIDES[:] = [baseline, candidate]
@@ -314,6 +357,10 @@ def from_extract(paths: list[str | Path], months: list[str] | None, candidate: C
     if len(sides[1].rejected) != len(sides[0].rejected):
         out.skipped["rejected_rows_under_candidate"] = len(part.rejected) + len(sides[1].rejected)
     out.before, out.after = (tables(side)[0] for side in sides)
+    for name, clf, side in (("baseline", baseline, sides[0]), ("candidate", candidate, sides[1])):
+        out.used[name] = {r["version"]: {**r, "contacts": side.rulesets[r["version"]]}
+                          for r in as_rulesets(clf).identities(side.rulesets)}
+    out.baseline = "+".join(out.used["baseline"]) or as_rulesets(baseline).ruleset.version
     return out
 
 
@@ -343,7 +390,11 @@ def _where(change: dict[str, Any]) -> str:
 
 def text(result: dict[str, Any]) -> str:
     """The impact report for a terminal."""
-    lines = [f"baseline {result['baseline']}  ->  candidate {result['candidate']}",
+    named = result.get("rulesets", {})
+    sets = {side: ", ".join(f"{r['version']} (sha256 {r['sha256'][:12]}…)" for r in named.get(side, []))
+            for side in ("baseline", "candidate")}
+    lines = [f"baseline {sets['baseline'] or result['baseline']}  ->  "
+             f"candidate {sets['candidate'] or result['candidate']}",
              f"{result['cases']} {'patient(s)' if 'months' in result else 'request(s)'}, "
              f"{result['contacts']} contact(s), "
              f"{result['changed_contacts']} changed; skipped {result['skipped'] or 'none'}", "",

@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import operator
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -33,16 +35,32 @@ class LogUrlError(ValueError):
     """A decision-log URL this service cannot use."""
 
 
-def engine_for(url: str, *, own_checkpoints: bool = False) -> sa.Engine:
-    """An engine for `sqlite:///PATH` or `postgresql://…` (driven by psycopg 3).
+# Bounds on every wait for the database (docs/operations.md, "Database, shutdown and access edges").
+CONNECT_TIMEOUT_S = 10  # reads and migrations: seconds to open a connection (libpq counts whole seconds, at least 2)
+STATEMENT_TIMEOUT_S = 60.0  # reads, exports, purge batches: seconds one statement may run on the server
+SQLITE_BUSY_TIMEOUT_S = 30.0  # reads on SQLite: seconds to wait for a lock
+# TCP keepalives: an idle connection to a database host that vanished is found dead within
+# idle + interval x count seconds; sent data left unacknowledged drops the connection after TCP_USER_TIMEOUT_MS.
+KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT = 10, 5, 3
+TCP_USER_TIMEOUT_MS = 10_000
 
+
+def engine_for(url: str, *, own_checkpoints: bool = False, timeout: float | None = None) -> sa.Engine:
+    """An engine for `sqlite:///PATH` or `postgresql://…` (driven by psycopg 3), with bounded waits.
+
+    `timeout` (seconds; the writer process passes its commit bound): how long a statement may run on
+    PostgreSQL (`statement_timeout`, also the connect timeout, at least libpq's 2 s) or wait for a lock on
+    SQLite (`busy_timeout`); None: the bounds for reads above. PostgreSQL connections also get TCP
+    keepalives and a TCP user timeout, so a database host that vanished is noticed (a database that
+    accepts TCP and never answers is not: the writer's `Appender` watches its own deadline for that).
     `own_checkpoints` (SQLite; the writer process): its connections leave checkpointing the WAL to a
     `WalCheckpointer` the caller runs beside them, instead of doing it inside a commit."""
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
         engine = sa.create_engine(url, pool_pre_ping=True)
-        pragmas = ["journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000", "foreign_keys=ON"]
+        busy_ms = int(1000 * (SQLITE_BUSY_TIMEOUT_S if timeout is None else timeout))
+        pragmas = ["journal_mode=WAL", "synchronous=NORMAL", f"busy_timeout={busy_ms}", "foreign_keys=ON"]
         if own_checkpoints:
             pragmas += [f"wal_autocheckpoint={WAL_BACKSTOP_FRAMES}", f"journal_size_limit={WAL_KEEP_BYTES}"]
 
@@ -58,8 +76,21 @@ def engine_for(url: str, *, own_checkpoints: bool = False) -> sa.Engine:
 
         return engine
     if url.startswith("postgresql+psycopg://"):
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4,
+                                connect_args=pg_connect_args(url, timeout))
     raise LogUrlError(f"expected a decision-log URL sqlite:///PATH or postgresql://…, got {url.split(':', 1)[0]!r}")
+
+
+def pg_connect_args(url: str, timeout: float | None) -> dict[str, Any]:
+    """psycopg's connection parameters that bound every wait (an `options` in the URL is kept)."""
+    statement_ms = int(1000 * (STATEMENT_TIMEOUT_S if timeout is None else timeout))
+    connect_s = CONNECT_TIMEOUT_S if timeout is None else max(2, int(timeout))
+    options = sa.engine.make_url(url).query.get("options")
+    options = " ".join(options) if isinstance(options, tuple) else options
+    return {"connect_timeout": connect_s,
+            "options": f"{options + ' ' if options else ''}-c statement_timeout={statement_ms}",
+            "keepalives": 1, "keepalives_idle": KEEPALIVE_IDLE_S, "keepalives_interval": KEEPALIVE_INTERVAL_S,
+            "keepalives_count": KEEPALIVE_COUNT, "tcp_user_timeout": TCP_USER_TIMEOUT_MS}
 
 
 def migrate(engine: sa.Engine) -> None:
@@ -225,21 +256,32 @@ class WalCheckpointer:
 class Appender:
     """`write` and commit on one driver connection kept open (the writer process's hot path): no pool
     checkout, ping or SQLAlchemy transaction per commit, and on PostgreSQL the whole batch in one
-    statement (one round trip). A connection that failed is dropped; the next call opens another."""
+    statement (one round trip). A connection that failed is dropped; the next call opens another.
 
-    def __init__(self, engine: sa.Engine):
+    With a `timeout`, a write that has not returned after that many seconds is cut off: its
+    connection's socket is shut down (PostgreSQL) or its statement interrupted (SQLite), so the
+    write raises and nothing waits longer. PostgreSQL's own `statement_timeout` covers a database
+    that is slow; this covers one that never answers (the server or a proxy accepting TCP and
+    forwarding nothing), which no server-side timeout and no TCP keepalive can see."""
+
+    def __init__(self, engine: sa.Engine, timeout: float | None = None):
         self.engine = engine
         self.lite = engine.dialect.name == "sqlite"
+        self.timeout = timeout
         self._conn: Any = None
+        self._guard = threading.Lock()  # between a write ending and the watchdog cutting it off
+        self._deadline = 0.0  # monotonic time the write in progress must end by; 0: none in progress
+        self._watchdog: threading.Thread | None = None
 
     def write(self, entries: list[dict[str, Any]]) -> None:
         """Insert and commit; an exception when the database did not take them (nothing committed)."""
         rows, contacts = _rows(entries, self.lite)
         dialect = "sqlite" if self.lite else "postgresql"
-        if self._conn is None:
-            self._conn = self.engine.raw_connection()
-        raw = self._conn.driver_connection
+        self._arm()
         try:
+            if self._conn is None:
+                self._conn = self.engine.raw_connection()
+            raw = self._conn.driver_connection
             if self.lite:
                 cur = raw.cursor()
                 cur.executemany(_SQL[("decisions", dialect)], rows)
@@ -253,8 +295,46 @@ class Appender:
                 columns += [list(c) for c in zip(*contacts, strict=True)] or [[] for _ in _CONTACT_COLS]
                 raw.execute(_PG_BATCH, columns)
         except Exception:
+            self._disarm()
             self.close()
             raise
+        self._disarm()
+
+    def _arm(self) -> None:
+        if self.timeout is None:
+            return
+        with self._guard:
+            self._deadline = time.monotonic() + self.timeout
+        if self._watchdog is None:
+            self._watchdog = threading.Thread(target=self._watch, name="commit-watchdog", daemon=True)
+            self._watchdog.start()
+
+    def _disarm(self) -> None:
+        if self.timeout is not None:
+            with self._guard:
+                self._deadline = 0.0
+
+    def _watch(self) -> None:
+        """Cut off a write past its deadline (checked 20 times a second; a commit takes milliseconds)."""
+        assert self.timeout is not None
+        step = min(0.05, self.timeout / 10)
+        while True:
+            time.sleep(step)
+            with self._guard:
+                if self._deadline and time.monotonic() > self._deadline and self._conn is not None:
+                    self._deadline = 0.0
+                    log.error("decision log: a commit took longer than %g s; cut off", self.timeout)
+                    self._cut_off(self._conn.driver_connection)
+
+    def _cut_off(self, raw: Any) -> None:
+        try:
+            if self.lite:
+                raw.interrupt()
+            else:  # shutting the socket down (on a duplicate of its descriptor) ends libpq's wait at once
+                with socket.socket(fileno=os.dup(raw.pgconn.socket)) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)
+        except Exception as exc:  # the connection ended meanwhile: nothing left to cut off
+            log.warning("decision log: cutting off a commit: %s", type(exc).__name__)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -366,14 +446,105 @@ def iterate(engine: sa.Engine, f: Filters, chunk: int = 1000) -> Iterator[dict[s
             return
 
 
+def requests(engine: sa.Engine, f: Filters, chunk: int = 5000) -> Iterator[tuple[str, str, Any, Any]]:
+    """(decision id, kind, request or None, answer) of every matching decision in order, for replay.
+
+    Only the columns a replay reads (not the contacts, which `iterate` joins for export): reading them was
+    half of a replay's time.
+    """
+    cols = (decisions.c.decision_id, decisions.c.kind, decisions.c.request, decisions.c.answer)
+    cursor = None
+    while True:
+        q = sa.select(*cols).where(*_where(f))
+        if cursor:
+            q = q.where(decisions.c.decision_id > cursor)
+        with engine.connect() as conn:
+            rows = list(conn.execute(q.order_by(decisions.c.decision_id).limit(chunk)))
+        for r in rows:
+            yield (r.decision_id, r.kind, orjson.loads(r.request) if r.request is not None else None,
+                   orjson.loads(r.answer))
+        if len(rows) < chunk:
+            return
+        cursor = rows[-1].decision_id
+
+
 def ids(conn: sa.Connection) -> list[str]:
     """Every decision id in the log (the fault tests compare these with the answers)."""
     return [r[0] for r in conn.execute(sa.select(decisions.c.decision_id))]
 
 
-def purge(engine: sa.Engine, before: dt.datetime) -> int:
-    """Delete decisions recorded before `before` (UTC) and their contacts; the number deleted."""
-    old = sa.select(decisions.c.decision_id).where(decisions.c.recorded_at < before.replace(tzinfo=None))
-    with engine.begin() as conn:
-        conn.execute(sa.delete(decision_contacts).where(decision_contacts.c.decision_id.in_(old)))
-        return conn.execute(sa.delete(decisions).where(decisions.c.recorded_at < before.replace(tzinfo=None))).rowcount
+PURGE_BATCH = 1000  # decisions deleted in one transaction at most
+PURGE_PAUSE_S = 0.05  # between two batches, so the writers' commits are never held back for long
+_PURGE_KEY = _ADVISORY_KEY + 1  # PostgreSQL: one purge at a time among the replicas sharing the database
+
+
+def purge(engine: sa.Engine, before: dt.datetime, batch: int = PURGE_BATCH, pause: float = 0.0) -> int:
+    """Delete decisions recorded before `before` (UTC) and their contacts, oldest first, `batch` at a time
+    (each batch its own short transaction, `pause` seconds apart); the number deleted. On PostgreSQL a purge
+    already running elsewhere (another replica) makes this one return 0 at once."""
+    cutoff = (before.astimezone(dt.UTC) if before.tzinfo else before).replace(tzinfo=None)
+    old = sa.select(decisions.c.decision_id).where(decisions.c.recorded_at < cutoff)
+    old = old.order_by(decisions.c.recorded_at).limit(batch)
+    total = 0
+    with engine.connect() as conn:
+        pg = conn.dialect.name == "postgresql"
+        if pg:
+            locked = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": _PURGE_KEY}).scalar()
+            conn.commit()  # the lock is the session's; each batch below is a transaction of its own
+            if not locked:
+                return 0
+        try:
+            while True:
+                with conn.begin():
+                    ids = list(conn.execute(old).scalars())
+                    if ids:
+                        conn.execute(sa.delete(decision_contacts).where(decision_contacts.c.decision_id.in_(ids)))
+                        total += conn.execute(sa.delete(decisions).where(decisions.c.decision_id.in_(ids))).rowcount
+                if len(ids) < batch:
+                    return total
+                time.sleep(pause)
+        finally:
+            if pg and not conn.invalidated:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PURGE_KEY})
+                conn.commit()
+
+
+class Purger:
+    """Retention: once per service (in its main process, never in a worker or its writer), every
+    `every` seconds, delete the decisions older than `days` days in batches. A failed round is logged
+    and tried again at the next."""
+
+    def __init__(self, url: str, days: int, every: float = 3600.0):
+        self.url, self.days, self.every = url, days, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="decision-log-purge", daemon=True)
+
+    def start(self) -> Purger:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+    def once(self) -> int:
+        """One round: the number of decisions deleted."""
+        engine = engine_for(self.url)
+        try:
+            before = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.days)
+            n = purge(engine, before, pause=PURGE_PAUSE_S)
+        finally:
+            engine.dispose()
+        if n:
+            log.info("decision log: purged %d decision(s) older than %d days", n, self.days,
+                     extra={"event": "decisions_purged", "purged": n})
+        return n
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.once()
+            except Exception as exc:
+                log.error("decision log: purge failed: %s", type(exc).__name__)
+            self._stop.wait(self.every)

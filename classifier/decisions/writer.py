@@ -18,8 +18,13 @@ returns no classification) or, with a spool directory, appended to a local JSON-
 file and fsynced before they are acknowledged; spooled decisions are written into the
 database once it answers again (idempotently: a decision id already there is skipped).
 If the writer process dies, every decision waiting for it is refused (503) and a new
-writer is started; an acknowledgement that does not come within `ACK_TIMEOUT_S` is a
-503 too. Either way no answered decision is lost and no request waits forever.
+writer is started; an acknowledgement that does not come within the log's `timeout`
+(DEFAULT_TIMEOUT_S) is a 503 too. The writer gives each commit half that time (connecting
+included): a database that does not answer by then (stalled, or behind a proxy that accepts
+and forwards nothing) fails the commit, whose decisions are then refused or spooled, and for
+RETRY_AFTER_S the writer does not try that database again, so the decisions arriving
+meanwhile are refused or spooled at once rather than each waiting out the bound. Either way
+no answered decision is lost and no request waits longer than the bound.
 """
 
 from __future__ import annotations
@@ -49,12 +54,13 @@ from typing import Any
 import orjson
 
 from classifier.decisions import store
+from classifier.privacy import looks_like_identity_number
 
 log = logging.getLogger("bup_classifier")
 MAX_BATCH = 1000  # decisions in one transaction at most
-PURGE_EVERY_S = 3600.0
 COMMIT_EVERY_S = 0.001  # at most one write to the writer per millisecond (DecisionLog._flush_soon)
-ACK_TIMEOUT_S = 30.0  # a decision not acknowledged by then is refused (503)
+DEFAULT_TIMEOUT_S = 5.0  # a decision not acknowledged by then is refused (503); the writer's commits get half
+RETRY_AFTER_S = 1.0  # after a commit the database did not answer, it is left alone this long (refuse or spool)
 RESTART_EVERY_S = 1.0  # a writer that died is restarted at most this often
 _SPOOL_CHUNK = 1000
 _HEAD = struct.Struct("<III")  # a frame: lengths of meta, request body, answer; then the three
@@ -76,7 +82,17 @@ _id_lock = threading.Lock()
 
 
 def new_id() -> str:
-    """A UUIDv7 (RFC 9562): time-ordered, so ids sort by recording time and page by cursor."""
+    """A UUIDv7 (RFC 9562): time-ordered, so ids sort by recording time and page by cursor.
+
+    Never one shaped like an identity number (about one in a thousand random ids has ten digits in a row
+    that are): the service refuses such a path, so `GET /v1/decisions/{id}` could not read it back.
+    """
+    while looks_like_identity_number(found := _draw_id()):
+        pass
+    return found
+
+
+def _draw_id() -> str:
     global _last_ms, _seq
     with _id_lock:
         ms = time.time_ns() // 1_000_000
@@ -150,14 +166,17 @@ class DecisionLog:
     """The log of one service process: the database (read here, written by its writer process)."""
 
     def __init__(self, url: str, *, keep_request: bool = True, spool_dir: str | os.PathLike[str] | None = None,
-                 retention_days: int | None = None, statuses: Mapping[str, str] | None = None):
+                 statuses: Mapping[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT_S):
+        if not 0 < timeout <= 600:
+            raise ValueError(f"decision-log timeout: expected seconds in (0, 600], got {timeout!r}")
         self.url = url
+        self.timeout = timeout
         self.engine = store.engine_for(url)
         store.migrate(self.engine)
         if spool_dir:
             Path(spool_dir).mkdir(parents=True, exist_ok=True)
         self._config = {"url": url, "keep_request": keep_request, "spool_dir": str(spool_dir) if spool_dir else None,
-                        "retention_days": retention_days, "statuses": dict(statuses or {})}
+                        "statuses": dict(statuses or {}), "timeout": timeout}
         self._waiting: dict[str, tuple[asyncio.Future[None], float]] = {}  # by id: future, time sent
         self._watch: asyncio.TimerHandle | None = None
         self._next: list[bytes] = []  # the parts of the frames gathered for the next write
@@ -186,7 +205,7 @@ class DecisionLog:
         """Return once the decision (the request body and the answer as returned) is committed or spooled.
 
         LogUnavailable when it is not: the database refused it, the writer died, or no
-        acknowledgement came within ACK_TIMEOUT_S.
+        acknowledgement came within the log's timeout.
         """
         if self._closed:
             raise LogUnavailable("the decision log is closed")
@@ -205,7 +224,7 @@ class DecisionLog:
         fut = loop.create_future()
         self._waiting[decision_id] = (fut, time.monotonic())
         if self._watch is None:
-            self._watch = loop.call_later(1.0, self._overdue)
+            self._watch = loop.call_later(self.timeout, self._overdue)
         self._flush_soon()
         try:
             await fut
@@ -213,22 +232,24 @@ class DecisionLog:
             self._waiting.pop(decision_id, None)
 
     def _overdue(self) -> None:
-        """Refuse the decisions waiting longer than ACK_TIMEOUT_S (one timer for all, not one per request)."""
+        """Refuse the decisions waiting longer than the timeout. One timer for all, not one per request: it
+        fires when the oldest waiting decision is due (they wait in the order they were sent)."""
         self._watch = None
-        since = time.monotonic() - ACK_TIMEOUT_S
-        late = []
-        for decision_id, (_fut, t) in self._waiting.items():  # in the order they were sent
-            if t > since:
+        now = time.monotonic()
+        late, due = [], self.timeout
+        for decision_id, (_fut, t) in self._waiting.items():
+            if t + self.timeout > now:
+                due = t + self.timeout - now
                 break
             late.append(decision_id)
         if late:
-            log.error("decision log: %d decision(s) not acknowledged within %g s; refused", len(late), ACK_TIMEOUT_S)
+            log.error("decision log: %d decision(s) not acknowledged within %g s; refused", len(late), self.timeout)
         for decision_id in late:
             fut = self._waiting.pop(decision_id)[0]
             if not fut.done():
                 fut.set_exception(LogUnavailable("the decision log did not answer in time"))
         if self._waiting and self._loop is not None and not self._loop.is_closed():
-            self._watch = self._loop.call_later(1.0, self._overdue)
+            self._watch = self._loop.call_later(max(due, 0.001), self._overdue)
 
     def _start(self) -> None:
         """Start a writer process and hand it the configuration (not on its command line: the URL may hold
@@ -432,21 +453,22 @@ def _reap(proc: subprocess.Popen[bytes] | None) -> int | None:
 
 
 class Writer:
-    """The writer process's work: group commit, acknowledgements, the spool, retention."""
+    """The writer process's work: group commit, acknowledgements, the spool. (Retention is not its
+    work: the service's main process purges, once per service; store.Purger.)"""
 
-    def __init__(self, url: str, keep_request: bool, spool_dir: str | None, retention_days: int | None,
-                 statuses: dict[str, str]):
-        self.engine = store.engine_for(url, own_checkpoints=True)
-        self.appender = store.Appender(self.engine)
+    def __init__(self, url: str, keep_request: bool, spool_dir: str | None, statuses: dict[str, str],
+                 timeout: float = DEFAULT_TIMEOUT_S):
+        commit_timeout = timeout / 2  # connecting included; the rest is for spooling and the acknowledgement
+        self.engine = store.engine_for(url, own_checkpoints=True, timeout=commit_timeout)
+        self.appender = store.Appender(self.engine, commit_timeout)
         self.checkpointer = store.WalCheckpointer(self.engine).start() if self.appender.lite else None
         self.keep_request = keep_request
         self.spool_dir = Path(spool_dir) if spool_dir else None
-        self.retention_days = retention_days
         self.statuses = statuses
         self._spool_fh: Any = None
         self._spool_pending = bool(self.spool_dir and any(self.spool_dir.glob("*.jsonl")))
-        self._next_purge = 0.0
         self._next_replay = 0.0
+        self._retry_at = 0.0  # monotonic time before which the database is not tried (it just failed)
 
     def status_of(self, version: str) -> str:
         return self.statuses.get(version, "unspecified")
@@ -509,28 +531,35 @@ class Writer:
                 acks.append(b"-" + orjson.loads(f[0])[0].encode())
         ok = b"+"
         if entries:
+            began = time.monotonic()
             try:
+                if began < self._retry_at:
+                    raise LogUnavailable("the database did not answer a moment ago")
                 self.appender.write(entries)
             except Exception as exc:
-                log.error("decision log: commit of %d decision(s) failed: %s", len(entries), type(exc).__name__)
+                if not isinstance(exc, LogUnavailable):
+                    self._failed(began)
+                    log.error("decision log: commit of %d decision(s) failed: %s", len(entries),
+                              type(exc).__name__)
                 if self.spool_dir is None or not self._spool(entries):
                     ok = b"-"
         acks += [ok + e["decision"]["decision_id"].encode() for e in entries]
         with contextlib.suppress(OSError):  # the service is gone: what it sent is committed all the same
             sock.sendall(b"".join(acks))
 
+    def _failed(self, began: float) -> None:
+        """A commit or replay begun at `began` failed. One that took most of its bound (a database that does
+        not answer) keeps the next ones from trying for RETRY_AFTER_S; a quick failure (refused, an error)
+        costs nothing to try again."""
+        assert self.appender.timeout is not None
+        if time.monotonic() - began >= self.appender.timeout / 2:
+            self._retry_at = time.monotonic() + RETRY_AFTER_S
+
     def _housekeeping(self) -> None:
-        if self._spool_pending and time.monotonic() >= self._next_replay:
-            self._next_replay = time.monotonic() + 1.0
+        now = time.monotonic()
+        if self._spool_pending and now >= self._next_replay and now >= self._retry_at:
+            self._next_replay = now + 1.0
             self._replay_spool()
-        if self.retention_days and time.monotonic() >= self._next_purge:
-            self._next_purge = time.monotonic() + PURGE_EVERY_S
-            try:
-                n = store.purge(self.engine, dt.datetime.now(dt.UTC) - dt.timedelta(days=self.retention_days))
-                if n:
-                    log.info("decision log: purged %d decision(s) older than %d days", n, self.retention_days)
-            except Exception as exc:
-                log.error("decision log: purge failed: %s", type(exc).__name__)
 
     # -- the spool ----------------------------------------------------------------------
 
@@ -585,10 +614,13 @@ class Writer:
                     if n < len(lines) - 1:  # only a torn last line (never fsynced, never answered) may be dropped
                         log.error("decision log: %s line %d is not JSON; file kept", path.name, n + 1)
                         return
+            began = time.monotonic()
             try:
                 for i in range(0, len(entries), _SPOOL_CHUNK):
+                    began = time.monotonic()
                     self.appender.write(entries[i : i + _SPOOL_CHUNK])
             except Exception as exc:
+                self._failed(began)
                 log.error("decision log: spool replay waits for the database: %s", type(exc).__name__)
                 return
             path.unlink()

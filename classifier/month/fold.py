@@ -19,11 +19,13 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 
 from classifier import answer
-from classifier.classify import Classifier, TimelineFold, default_classifier
+from classifier.classify import Classifier, OpenCareRequest, TimelineFold
 from classifier.errors import InputError
+from classifier.facts import direct_start
 from classifier.models import CareClosed, TimelineCareRequest, TimelineContact, TimelineDecision, iso
 from classifier.month.extract import FIELD_COLUMN, Rejected, Row, to_row
 from classifier.reporting import figures
+from classifier.rulesets import RuleSets, as_rulesets, default_rulesets
 
 AREAS = ("first_visit", "investigation", "treatment")
 
@@ -67,8 +69,9 @@ class BucketResult:
     process; only the delivery rows do, and `run` spills those to sorted files per bucket.
     """
 
-    rules: figures.Table = field(default_factory=figures.Table)
-    registered: figures.Table = field(default_factory=figures.Table)
+    # the month derives every wait itself: a month end with nobody waiting is known to have nobody
+    rules: figures.Table = field(default_factory=lambda: figures.Table(waits_known=True))
+    registered: figures.Table = field(default_factory=lambda: figures.Table(waits_known=True))
     compared: Counter[tuple[str, str]] = field(default_factory=Counter)  # (region, unit) -> registrations compared
     agree: Counter[tuple[str, str]] = field(default_factory=Counter)
     matrix: dict[tuple[str, str, str, str], MatrixCell] = field(default_factory=dict)  # region, unit, reg., rules
@@ -82,6 +85,8 @@ class BucketResult:
     contacts: int = 0
     measurement_points: int = 0
     waiting_at_month_end: int = 0
+    # rule-set version -> contacts it classified (a set that only counted a month end's waits: 0)
+    rulesets: Counter[str] = field(default_factory=Counter)
 
     def extend(self, other: BucketResult) -> None:
         self.rules.merge(other.rules)
@@ -96,6 +101,8 @@ class BucketResult:
             self.delivery_parts[kind].extend(parts)
         for name in ("patients", "contacts", "measurement_points", "waiting_at_month_end"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        for version, n in other.rulesets.items():
+            self.rulesets[version] += n
 
 
 _PATH_TAIL = re.compile(r"([A-Za-z_0-9]+)$")
@@ -115,11 +122,19 @@ def _finding(kind: str, row: Row, ids: list[str], month: str | None, detail: str
 
 
 class PatientFolder:
-    """Folds one patient's rows and writes what the months need into a BucketResult."""
+    """Folds one patient's rows and writes what the months need into a BucketResult.
 
-    def __init__(self, classifier: Classifier, months: list[str], out: BucketResult):
-        self.classifier, self.months, self.out = classifier, months, out
+    Each contact is classified by the held rule set valid on its date, each month end's waits
+    are read from the set valid on that day (docs/rulesets.md): a patient whose dates span
+    several sets is folded once per set, so each set sees the history as it alone reads it,
+    as /v1/classify/timeline does (classifier/rulesets.py).
+    """
+
+    def __init__(self, classifier: Classifier | RuleSets, months: list[str], out: BucketResult):
+        self.sets, self.months, self.out = as_rulesets(classifier), months, out
+        self.classifier = self.sets.classifiers[0]  # the set of the contact being counted (set per row)
         self.bounds = [month_bounds(m) for m in months]
+        self.ends = list(zip(months, self.bounds, strict=True))  # (month, its first and last day)
         self.first_day, self.last_day = self.bounds[0][0], self.bounds[-1][1]
 
     def month_of(self, day: date) -> str | None:
@@ -127,19 +142,56 @@ class PatientFolder:
             return None
         return iso(day)[:7]
 
+    def _folds(self, rows: list[Row]) -> dict[int, TimelineFold]:
+        """One fold per held set this patient's contacts and month ends fall in (by id of the Classifier)."""
+        if len(self.sets.classifiers) == 1:
+            return {id(self.classifier): TimelineFold(self.classifier)}
+        days = [r.date for r in rows if isinstance(r.event, TimelineContact)] + [b[1] for b in self.bounds]
+        chosen = {id(c): c for c in map(self.sets.for_date, days)}
+        return {k: TimelineFold(c) for k, c in chosen.items()}
+
+    def _add(self, folds: dict[int, TimelineFold], ev: Any, day: date) -> Any:
+        """Fold `ev` into every fold; the step of the set valid on `day` (its InputError, if it rejects it)."""
+        self.classifier = own = self.sets.for_date(day)
+        step, error = None, None
+        for key, f in folds.items():
+            try:
+                s = f.add(ev)
+            except InputError as exc:
+                error = exc if key == id(own) else error
+                continue
+            step = s if key == id(own) else step
+        if error is not None:
+            raise error
+        if step is not None and self.month_of(day) is not None:
+            self.out.rulesets[own.ruleset.version] += 1
+        return step
+
+    def _at(self, folds: dict[int, TimelineFold], day: date) -> TimelineFold:
+        """The fold of the set valid on `day` (a month end); its version is named as used."""
+        if len(folds) == 1 and len(self.sets.classifiers) == 1:
+            return next(iter(folds.values()))
+        own = self.sets.for_date(day)
+        self.out.rulesets[own.ruleset.version] += 0
+        return folds[id(own)]
+
     def fold(self, rows: list[Row]) -> None:
         rows.sort(key=lambda r: (r.date, r.file, r.row))  # date order; same date: extract order
-        fold = TimelineFold(self.classifier)
+        folds = self._folds(rows)
+        only = next(iter(folds.values())) if len(self.sets.classifiers) == 1 else None
+        add = only.add if only is not None else None
         meta: dict[int, Row] = {}
-        ends = iter(zip(self.months, self.bounds, strict=True))
+        ends = iter(self.ends)
         pending = next(ends, None)
         last_event: date | None = None
         closed: Row | None = None  # a care_closed not yet followed by a new care request
+        self.order: dict[int, int] = {}  # id(care request event) -> its place in the fold
+        self.latest_decision = -1  # the place of the latest decision folded
         self.out.patients += 1
-        for row in rows:
+        for place, row in enumerate(rows):
             ev, day = row.event, row.date
             while pending is not None and day > pending[1][1]:
-                self._waiting(fold, meta, pending[0], pending[1], last_event)
+                self._month_end(only or self._at(folds, pending[1][1]), meta, pending, last_event)
                 pending = next(ends, None)
             if pending is None:
                 break  # after the last month asked: nothing more to say
@@ -153,18 +205,28 @@ class PatientFolder:
                     "event_after_care_closed", row, [closed.event_id, row.event_id], month,
                     f"händelse {iso(day)} efter avslutat vårdåtagande {iso(closed.date)} utan ny vårdbegäran"))
             try:
-                step = fold.add(ev)
+                step = add(ev) if add is not None else self._add(folds, ev, day)
             except InputError as exc:
                 self.out.rejected.append(Rejected("", row.row, row.event_id, _error_problems(exc)))
                 self.out.rejected[-1].file = str(row.file)
                 continue
             meta[id(ev)] = row
             last_event = day
+            if isinstance(ev, TimelineCareRequest):
+                self.order[id(ev)] = place
+            elif isinstance(ev, TimelineDecision):
+                self.latest_decision = place
             if step is not None and month is not None:
                 self._contact(step, row, month)
         while pending is not None:
-            self._waiting(fold, meta, pending[0], pending[1], last_event)
+            self._month_end(only or self._at(folds, pending[1][1]), meta, pending, last_event)
             pending = next(ends, None)
+
+    def _month_end(self, fold: TimelineFold, meta: dict[int, Row], end: tuple[str, tuple[date, date]],
+                   last_event: date | None) -> None:
+        """Who waits at a month end; most month ends of most patients have nobody waiting, and cost one test."""
+        if fold.open_care_requests or fold.open_decisions:
+            self._waiting(fold, meta, end[0], end[1], last_event)
 
     def _contact(self, step: Any, row: Row, month: str) -> None:
         res, out = step.result, self.out
@@ -173,6 +235,9 @@ class PatientFolder:
         where = {"event_id": row.event_id}
         if res["measurement_point"]:
             out.measurement_points += 1
+            if ctype in AREAS[1:] and res["rule"]["stage"] == "new_commitment":  # a direct start (N2, N4)
+                for table in (out.rules, out.registered):  # as the rules say in both views, like the waits
+                    table.count_direct_start(region, unit, month)
             out.rules.count_completed(region, unit, ctype, month, wait["in_numerator"], wait["in_denominator"], where)
             out.completed.append({
                 "region": region, "unit": unit, "month": month, "date": iso(step.contact.date),
@@ -188,7 +253,9 @@ class PatientFolder:
                                                                     if w["code"].startswith("missing_")) + ")"))
         if row.registered is None:
             out.findings.append(_finding("contact_not_registered", row, [row.event_id], month,
-                                         "kontakttyp ej registrerad i journalen"))
+                                         "kontakttyp ej registrerad i journalen") if row.unknown_registered is None
+                                else _finding("unknown_registered_contact_type", row, [row.event_id], month,
+                                              f"okänd registrerad kontakttyp {row.unknown_registered[:60]!r}"))
             if res["measurement_point"]:  # an unregistered contact counts as the rules say in both views
                 out.registered.count_completed(region, unit, ctype, month, wait["in_numerator"],
                                                wait["in_denominator"], where)
@@ -210,14 +277,26 @@ class PatientFolder:
                                   "event_id": row.event_id, "contact_id": step.contact.id,
                                   "registered": row.registered, "rules": ctype, "rule": res["rule"]["id"]})
 
-    def _wait(self, row: Row, month: str, area: str, start: date, exclusion: str | None, end: date) -> None:
+    def _wait(self, row: Row, month: str, area: str, start: date, exclusion: str | None,
+              bounds: tuple[date, date]) -> None:
+        first, end = bounds
         days = (end - start).days
         self.out.waiting_at_month_end += 1
         for table in (self.out.rules, self.out.registered):  # who waits does not depend on registrations
-            table.count_waiting(row.region, row.unit, area, month, exclusion, days)
+            table.count_waiting(row.region, row.unit, area, month, exclusion, days, start >= first)
         self.out.waiting.append({"region": row.region, "unit": row.unit, "month": month, "area": area,
                                  "wait_start": iso(start), "exclusion": exclusion,
                                  "event_id": row.event_id, "days": days})
+
+    def _waits_for_first_visit(self, taken: OpenCareRequest) -> bool:
+        """docs/month.md §2: an open care request is a first-visit wait unless it came during ongoing
+        care (the next contact can only be a return visit), or a decision was taken after it that
+        En väg in's checklist allows as a direct start (rules N2/N4): then the patient waits for the
+        investigation or treatment only, never in both lists at once."""
+        if taken.during_commitment:
+            return False
+        decided = self.latest_decision > self.order.get(id(taken.event), -1)
+        return not (decided and direct_start(taken.care_request, self.classifier.ruleset).allowed)
 
     def _waiting(self, fold: TimelineFold, meta: dict[int, Row], month: str, bounds: tuple[date, date],
                  last_event: date | None) -> None:
@@ -225,14 +304,16 @@ class PatientFolder:
             return  # no one waiting (most month ends of most patients)
         first, end = bounds
         if fold.open_care_requests:
-            ev = fold.open_care_requests[-1].event  # the one the next contact would take
-            self._wait(meta[id(ev)], month, "first_visit", ev.date, ev.wait_exclusion, end)
+            taken = fold.open_care_requests[-1]  # the one the next contact would take
+            if self._waits_for_first_visit(taken):
+                self._wait(meta[id(taken.event)], month, "first_visit", taken.event.date, taken.event.wait_exclusion,
+                           bounds)
         latest: dict[tuple[str, str], TimelineDecision] = {}
         for d in fold.open_decisions:
             latest[(d.area, d.health_problem)] = d
         for d in latest.values():
             row = meta[id(d)]
-            self._wait(row, month, d.area, d.date, d.wait_exclusion, end)
+            self._wait(row, month, d.area, d.date, d.wait_exclusion, bounds)
             if d.date < first and last_event is not None and last_event <= d.date:
                 self.out.findings.append(_finding(
                     "old_decision_without_follow_up", row, [row.event_id], month,
@@ -241,15 +322,15 @@ class PatientFolder:
 
 
 def fold_rows(records: list[dict[str, Any]], months: list[str], names: list[str],
-              classifier: Classifier | None = None, leave_out: set[tuple[int, int]] | None = None,
-              folder: Callable[[Classifier, list[str], BucketResult], PatientFolder] = PatientFolder) -> BucketResult:
+              classifier: Classifier | RuleSets | None = None, leave_out: set[tuple[int, int]] | None = None,
+              folder: Callable[[RuleSets, list[str], BucketResult], PatientFolder] = PatientFolder) -> BucketResult:
     """Rows of whole patients (any order) -> the bucket's records for the months asked.
 
     `leave_out`: (file, row) of rows already rejected elsewhere (later copies of an event id).
     `folder` makes the PatientFolder (impact passes one that also keeps every contact's answer).
     The answers are counted, not shown: Classifier.for_counting.
     """
-    classifier = (classifier or default_classifier()).for_counting()
+    classifier = as_rulesets(classifier or default_rulesets()).for_counting()  # each contact's set by its date
     out = BucketResult()
     by_patient: dict[str, list[Row]] = defaultdict(list)
     for rec in records:
@@ -263,6 +344,8 @@ def fold_rows(records: list[dict[str, Any]], months: list[str], names: list[str]
     patients = folder(classifier, months, out)
     for rows in by_patient.values():
         patients.fold(rows)
+    if len(classifier.classifiers) == 1:  # one held set: it classified every contact (PatientFolder._add counts
+        out.rulesets[classifier.ruleset.version] += out.contacts  # them per set when there are several)
     for rej in out.rejected:
         if rej.file.isdigit():
             rej.file = names[int(rej.file)]

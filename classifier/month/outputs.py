@@ -8,8 +8,11 @@ here, whole, to be aligned when the contract is.
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Callable, Iterable
+from datetime import date
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +22,21 @@ import pyarrow.ipc as ipc
 
 from classifier.month.fold import BucketResult
 from classifier.reporting.csvsafe import write_csv, write_table
-from classifier.ruleset import RuleSet
+from classifier.reporting.money import ORE_PER_MSEK, sv_number
+from classifier.ruleset import RuleSet, held_on
+from classifier.rulesets import RuleSets
 
 FAS = {"first_visit": 1, "treatment": 2, "investigation": 3}  # Fas: 1 förstakontakt, 2 åtgärd, 3 utredning
-AVVIKELSE = {"PVV": 1, "MOV": 2, "SOV": 3}
+
+
+@functools.cache
+def avvikelse() -> dict[str, int]:
+    """Each wait exclusion's national code (Avvikelse), from its one home, rules/tables/exclusions.yaml (of the held
+    rule set valid today; the loader ties the codes to the request model, so every held set has the same ones)."""
+    codes = held_on(date.today()).tables["exclusions"]["codes"]
+    return {code: int(spec["national_code"]) for code, spec in codes.items()}
+
+
 # column -> how it is computed from a record (completed: a measurement point; waiting: an open wait)
 DELIVERY_MAP: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
     "completed": {
@@ -31,7 +45,7 @@ DELIVERY_MAP: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
         "Enhet": lambda r: r["unit"],
         "Rapportmanad": lambda r: r["month"],
         "Fas": lambda r: FAS[r["contact_type"]],
-        "Avvikelse": lambda r: AVVIKELSE.get(r["exclusion"] or ""),
+        "Avvikelse": lambda r: avvikelse().get(r["exclusion"] or ""),
         "AnkomstDatum": lambda r: r["received_date"],
         "BeslutAktivitet": lambda r: r["decision_date"] if r["contact_type"] != "first_visit" else None,
         "StartAktivitet": lambda r: r["date"],
@@ -43,7 +57,7 @@ DELIVERY_MAP: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
         "Enhet": lambda r: r["unit"],
         "Rapportmanad": lambda r: r["month"],
         "Fas": lambda r: FAS[r["area"]],
-        "Avvikelse": lambda r: AVVIKELSE.get(r["exclusion"] or ""),
+        "Avvikelse": lambda r: avvikelse().get(r["exclusion"] or ""),
         "AnkomstDatum": lambda r: r["wait_start"] if r["area"] == "first_visit" else None,
         "BeslutAktivitet": lambda r: r["wait_start"] if r["area"] != "first_visit" else None,
         "Vantetid": lambda r: r["days"],
@@ -107,7 +121,7 @@ def write_delivery(out: Path, kind: str, parts: list[Path]) -> list[Path]:
     return [csv_path, json_path]
 
 
-def write_all(out: Path, audit: dict[str, Any], res: BucketResult, ruleset: RuleSet,
+def write_all(out: Path, audit: dict[str, Any], res: BucketResult, ruleset: RuleSet | RuleSets,
               delivery: bool = True) -> list[Path]:
     """Every file of docs/month.md §4 into `out` (`delivery=False`: all but the delivery, which the
     caller merges itself, in parallel: run.py)."""
@@ -143,15 +157,22 @@ def write_all(out: Path, audit: dict[str, Any], res: BucketResult, ruleset: Rule
 # ---- audit.html -------------------------------------------------------------------------------------
 
 AREA_SV = {"first_visit": "Första besök", "investigation": "Utredning", "treatment": "Behandling"}
-TYPE_SV = {**AREA_SV, "return_visit": "Återbesök", "acute": "Akut kontakt", "outside_model": "Utanför modellen"}
 FINDING_SV = {
     "measurement_point_without_wait_start": "Mätpunkt utan väntetidsstart",
     "contact_not_registered": "Kontakt utan registrerad kontakttyp",
+    "unknown_registered_contact_type": "Registrerad kontakttyp som inte finns (räknas som oregistrerad)",
     "old_decision_without_follow_up": "Gammalt beslut utan något därefter",
     "event_after_care_closed": "Händelse efter avslutat vårdåtagande utan ny vårdbegäran",
     "duplicate_id": "Dubblett-id",
     "rejected_row": "Rad som inte kunde läsas",
 }
+
+
+def _type_sv(ruleset: RuleSet | RuleSets, contact_type: str) -> str:
+    """A contact type in Swedish, from its one home (rules/tables/contact_types.yaml; of the set valid today
+    when several are held)."""
+    held = ruleset if isinstance(ruleset, RuleSet) else ruleset.ruleset
+    return held.tables["contact_types"]["contact_types"][contact_type]["label_sv"]
 
 
 def _e(v: Any) -> str:
@@ -164,6 +185,66 @@ def _pct(v: Any) -> str:
 
 def _num(v: Any) -> str:
     return "–" if v is None else f"{v:+.1f}".replace(".", ",").replace("-", "−")
+
+
+def _mnkr(ore: int | None, signed: bool = False) -> str:
+    """Öre as Swedish mnkr with two decimals: 0,91 mnkr (signed: +0,91 / −0,91)."""
+    if ore is None:
+        return "–"
+    text = sv_number(Fraction(ore, ORE_PER_MSEK), 2) + " mnkr"
+    return ("+" + text) if signed and ore > 0 else text
+
+
+def _cost(audit: dict[str, Any]) -> str:
+    """"Vad kostar det?": the money effect of the registrations that disagree, per region and unit."""
+    rows = audit.get("cost") or []
+    if not rows:
+        return ""
+    out = ["<h2>Vad kostar det?</h2><p>Prestationsmedlen för periodens månader (och kömålsperioder som avgjorts "
+           "inom dem) räknade två gånger: med kontakttyperna som de registrerats och som reglerna säger. "
+           "Effekten är <i>som registrerat − enligt reglerna</i>: ett minus betyder att de avvikande "
+           "registreringarna skulle kosta regionen pengar om de rapporterades. För en enhet räknas regionen "
+           "enligt reglerna utom den enhetens registreringar (enheternas effekter summerar inte alltid till "
+           "regionens, eftersom nivåerna är trappsteg).</p><table><tr><th>Region</th><th>Enhet</th>"
+           "<th>Som registrerat</th><th>Enligt reglerna</th><th>Effekt av avvikande registreringar</th></tr>"]
+    for c in rows:
+        out.append(f"<tr><td>{_e(c['region'])}</td><td>{_e(c['unit'] or 'hela regionen')}</td>"
+                   f"<td>{_mnkr(c['as_registered_ore'])}</td><td>{_mnkr(c['as_rules_ore'])}</td>"
+                   f"<td><b>{_mnkr(c['effect_ore'], signed=True)}</b></td></tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def _assumptions(audit: dict[str, Any]) -> str:
+    items = audit.get("assumptions") or []
+    if not items:
+        return ""
+    return "<h2>Antaganden</h2><ul>" + "".join(f"<li>{_e(a['sv'])}</li>" for a in items) + "</ul>"
+
+
+def _block_one(audit: dict[str, Any]) -> str:
+    b1 = audit.get("block_one") or {}
+    if not b1.get("regions"):
+        return ""
+    rows = "".join(f"<tr><td>{_e(r['region'])}</td><td>{_e(r['population_0_18'])}</td><td>{_mnkr(r['base_ore'])}"
+                   f"</td><td>{_mnkr(r['by_population_ore'])}</td><td>{_mnkr(r['total_ore'])}</td></tr>"
+                   for r in b1["regions"])
+    note = f"<p><b>Ofullständigt:</b> {_e(b1['note_sv'])}</p>" if b1.get("partial") else ""
+    return (f"<h2>{_e(b1['label_sv'])}</h2><p>Bredvid prestationsmedlen: grundbelopp per region och resten efter "
+            f"befolkningen 0–18 år.</p>{note}<table><tr><th>Region</th><th>Befolkning 0–18</th><th>Grund</th>"
+            f"<th>Efter befolkning</th><th>Summa</th></tr>{rows}</table>")
+
+
+def _outcome(view: dict[str, Any]) -> str:
+    """One money cell: the tier (or status in words), what it pays, and why the target was not met."""
+    if not view or view.get("status") is None:
+        return "–"
+    words = view.get("status_words") or {}
+    tier = words.get("sv") if view["status"] in ("nothing_completed", "not_reported") else view["tier"]
+    why = "".join(f"<br><span class='why'>{_e(w['sv'])}</span>" for w in view.get("why_not_met") or [])
+    nobody = (f"<br><span class='muted'>{_e(words['sv'])}</span>"
+              if words.get("code") == "nobody_waiting" else "")
+    return f"{_e(tier)} ({_mnkr(view.get('paid_ore'))}){nobody}{why}"
 
 
 def _bars(rows: list[dict[str, Any]]) -> str:
@@ -215,16 +296,28 @@ def _figures(rows: list[dict[str, Any]]) -> str:
             "<span style='background:#1f5fa8'></span>enligt reglerna</p>" + _bars(rows) + _figures_table(rows))
 
 
-def _pattern(cell: dict[str, Any], ruleset: RuleSet) -> str:
+def _pattern(cell: dict[str, Any], ruleset: RuleSet | RuleSets) -> str:
     rule_id = next(iter(cell["rules_fired"]))
-    rule = ruleset.rules_by_id[rule_id]
+    held = [ruleset] if isinstance(ruleset, RuleSet) else [c.ruleset for c in reversed(ruleset.classifiers)]
+    rule = next(r.rules_by_id[rule_id] for r in held if rule_id in r.rules_by_id)  # the latest set that has it
     n = "färre än 5" if cell["count"] is None else str(cell["count"])
-    return (f"<li><b>{n} kontakter</b> registrerades som <i>{_e(TYPE_SV[cell['registered']])}</i> men är enligt "
-            f"reglerna <i>{_e(TYPE_SV[cell['rules']])}</i>. Regel {_e(rule_id)}: {_e(rule.title_sv)} "
+    registered, rules = _type_sv(ruleset, cell["registered"]), _type_sv(ruleset, cell["rules"])
+    return (f"<li><b>{n} kontakter</b> registrerades som <i>{_e(registered)}</i> men är enligt "
+            f"reglerna <i>{_e(rules)}</i>. Regel {_e(rule_id)}: {_e(rule.title_sv)} "
             f"<span class='muted'>(källa: {_e(rule.source)})</span>.</li>")
 
 
-def audit_html(audit: dict[str, Any], ruleset: RuleSet) -> str:
+def _rulesets_sv(audit: dict[str, Any]) -> str:
+    """Every rule set the month used (docs/rulesets.md), each with its hash and the contacts it classified."""
+    used = audit.get("rulesets") or [audit["ruleset"]]
+    parts = [f"{_e(r['name'])} {_e(r['version'])} <span class='muted'>(sha256 {_e(r['sha256'][:12])}…"
+             + (f", gäller från {_e(r['valid_from'])}" if r.get("valid_from") else "")
+             + (f", {r['contacts']} kontakter" if len(used) > 1 else "") + ")</span>" for r in used]
+    return ("Regelverk " if len(parts) == 1 else "Regelverk, varje kontakt enligt det som gällde dess datum: ") + \
+        "; ".join(parts)
+
+
+def audit_html(audit: dict[str, Any], ruleset: RuleSet | RuleSets) -> str:
     """A self-contained Swedish report: no script, no external file, charts as inline SVG; prints well."""
     months = audit["months"]
     period = months[0] if len(months) == 1 else f"{months[0]} – {months[-1]}"
@@ -236,31 +329,42 @@ def audit_html(audit: dict[str, Any], ruleset: RuleSet) -> str:
         "table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:.25em .5em;"
         "font-size:.9em;text-align:left}th{background:#f3f3f3}.muted{color:#666}"
         "section{border-top:2px solid #1f5fa8;margin-top:2em;page-break-before:always}"
-        "h1{color:#1f5fa8}.legend span{display:inline-block;width:1em;height:1em;margin:0 .3em}"
+        "h1{color:#1f5fa8}.why{color:#8a1c1c;font-size:.85em}"
+        ".legend span{display:inline-block;width:1em;height:1em;margin:0 .3em}"
         "@media print{body{margin:1cm}section{page-break-before:always}}",
         "</style></head><body>",
         f"<h1>Registreringsgranskning, BUP {_e(period)}</h1>",
-        f"<p>Regelverk {_e(audit['ruleset']['name'])} {_e(audit['ruleset']['version'])} "
-        f"<span class='muted'>(sha256 {_e(audit['ruleset']['sha256'][:12])}…)</span>. "
+        f"<p>{_rulesets_sv(audit)}. "
         f"{t['patients']} patienter, {t['contacts_in_months']} kontakter under perioden, {t['measurement_points']} "
         f"mätpunkter, {t['registered_compared']} registreringar jämförda, varav {t['disagreements']} avviker från "
         f"reglerna. {t['waiting_at_month_end']} väntande vid månadsslut. {t['rejected_rows']} rader kunde inte "
         f"läsas.</p>",
     ]
+    if t["rejected_rows"]:
+        out.append(f"<p class='rejected'><b>{t['rejected_rows']} rader kunde inte läsas och är inte med i siffrorna"
+                   "</b> (varje rad och kolumn med vad som förväntades står i rejected.csv).</p>")
     if audit["published"]:
         out.append("<p><b>Publiceringsversion:</b> celler med färre än 5 kontakter visas inte (–).</p>")
+    out.append(_cost(audit))
+    out.append(_assumptions(audit))
+    out.append(_block_one(audit))
     out.append("<h2>Fynd om datakvalitet</h2><ul>" + "".join(
         f"<li>{_e(FINDING_SV.get(k, k))}: {n}</li>" for k, n in audit["finding_counts"].items()) + "</ul>")
     for r in audit["regions"]:
         out.append(f"<section><h2>{_e(r['region'])} – hela regionen</h2>")
         out.append(_figures(r["figures"]))
+        if r.get("cost"):
+            c = r["cost"]
+            out.append(f"<p><b>Vad kostar det?</b> Avvikande registreringar: {_mnkr(c['effect_ore'], signed=True)} "
+                       f"(som registrerat {_mnkr(c['as_registered_ore'])}, enligt reglerna "
+                       f"{_mnkr(c['as_rules_ore'])}).</p>")
         if r["money"]:
             out.append("<h3>Prestationsmedel (månadens nivå)</h3><table><tr><th>Månad</th><th>Område</th>"
-                       "<th>Som registrerat</th><th>Enligt reglerna</th><th>Skillnad mnkr</th></tr>" + "".join(
+                       "<th>Som registrerat</th><th>Enligt reglerna</th><th>Skillnad</th></tr>" + "".join(
                            f"<tr><td>{_e(m['month'])}</td><td>{_e(AREA_SV[m['area']])}</td>"
-                           f"<td>{_e(m['as_registered']['tier'])} ({_e(m['as_registered']['paid_msek'])} mnkr)</td>"
-                           f"<td>{_e(m['as_rules']['tier'])} ({_e(m['as_rules']['paid_msek'])} mnkr)</td>"
-                           f"<td>{_e(m['paid_difference_msek'])}</td></tr>" for m in r["money"]) + "</table>")
+                           f"<td>{_outcome(m['as_registered'])}</td><td>{_outcome(m['as_rules'])}</td>"
+                           f"<td>{_mnkr(m.get('paid_difference_ore'), signed=True)}</td></tr>"
+                           for m in r["money"]) + "</table>")
         out.append("</section>")
     for u in audit["units"]:
         reg = u["registrations"]
@@ -271,7 +375,8 @@ def audit_html(audit: dict[str, Any], ruleset: RuleSet) -> str:
         if u["matrix"]:
             out.append("<h3>Avvikelser: registrerat × enligt reglerna</h3><table><tr><th>Registrerat</th>"
                        "<th>Enligt reglerna</th><th>Antal</th><th>Regel</th><th>Kontakt-id</th></tr>" + "".join(
-                           f"<tr><td>{_e(TYPE_SV[c['registered']])}</td><td>{_e(TYPE_SV[c['rules']])}</td>"
+                           f"<tr><td>{_e(_type_sv(ruleset, c['registered']))}</td>"
+                           f"<td>{_e(_type_sv(ruleset, c['rules']))}</td>"
                            f"<td>{_e(c['count'])}</td><td>{_e(', '.join(c['rules_fired']))}</td>"
                            f"<td>{_e(', '.join(c['contact_ids'][:20]))}{' …' if len(c['contact_ids']) > 20 else ''}"
                            f"</td></tr>" for c in u["matrix"]) + "</table>")

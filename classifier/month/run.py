@@ -13,12 +13,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from classifier.classify import Classifier, default_classifier
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from classifier.month import audit as audit_mod
 from classifier.month import outputs
-from classifier.month.extract import partition, read_bucket
+from classifier.month.extract import ExtractError, kind_of, partition, read_bucket
 from classifier.month.fold import BucketResult, fold_rows
 from classifier.reporting import figures
+from classifier.rulesets import RuleSets, default_rulesets
 
 ROWS_PER_BUCKET = 20_000  # a bucket is folded in memory (about 20 MB of rows); more, smaller buckets
 # leave less of the last one to a single worker
@@ -31,7 +34,13 @@ def fold_bucket(args: tuple[Path, list[str], list[str], bool, set[tuple[int, int
     only counts and the exceptions travel back to the parent.
     """
     path, months, names, spill, duplicates = args
-    res = fold_rows(read_bucket(path), months, names, leave_out=duplicates)
+    collecting = gc.isenabled()
+    gc.disable()  # see _worker_start: a bucket's fold makes no garbage the collector is needed for
+    try:
+        res = fold_rows(read_bucket(path), months, names, leave_out=duplicates)
+    finally:
+        if collecting:
+            gc.enable()
     for kind in ("completed", "waiting"):
         records = getattr(res, kind)
         if spill:
@@ -40,18 +49,32 @@ def fold_bucket(args: tuple[Path, list[str], list[str], bool, set[tuple[int, int
     return res
 
 
+def _rows_about(path: str | Path) -> int:
+    """About how many rows an extract holds: a Parquet file says it in its footer (its bytes, compressed,
+    said a seventh of it: the 1M-contact region went into 13 buckets of 115,000 rows, not 83); the other
+    formats are counted at ~120 bytes a row (a JSON line is longer: more buckets, never fewer)."""
+    try:
+        if kind_of(path) == "parquet":
+            return pq.ParquetFile(os.fspath(path)).metadata.num_rows
+    except (ExtractError, pa.ArrowException, OSError):
+        pass  # the partition pass says what is wrong with the file
+    return Path(path).stat().st_size // 120
+
+
 def buckets_for(paths: list[str | Path], workers: int) -> int:
-    """How many buckets of whole patients to partition into: about ROWS_PER_BUCKET rows each (a row
-    is ~120 bytes of extract), and at least four per worker so the last leaves little to one worker."""
-    size = sum(Path(p).stat().st_size for p in paths)
-    return max(workers * 4, min(4096, size // (ROWS_PER_BUCKET * 120) + 1))
+    """How many buckets of whole patients to partition into: about ROWS_PER_BUCKET rows each, and at
+    least four per worker so the last leaves little to one worker."""
+    rows = sum(_rows_about(p) for p in paths)
+    return max(workers * 4, min(4096, rows // ROWS_PER_BUCKET + 1))
 
 
 def _worker_start() -> None:
     """A fold worker allocates millions of short-lived objects that reference counting frees, while
     the bucket's rows stay alive: the cyclic collector's frequent young passes walked them and found
     nothing to free (measured: the fold 79 -> 66 µs per contact without them). They run less often
-    here, and what was loaded before the fork is never traversed again."""
+    here, and what was loaded before the fork is never traversed again. While a bucket is folded they do not
+    run at all (fold_bucket; measured: another 4 % of the fold): its objects are freed by reference counting
+    when it is done, and what is left in cycles waits for the next pass."""
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
 
@@ -61,20 +84,22 @@ def fold_pool(workers: int) -> multiprocessing.pool.Pool:
     return multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start)
 
 
-def _load() -> Classifier:
-    """The rule set, loaded before the fold workers fork so they share it instead of each loading it."""
+def _load() -> RuleSets:
+    """The held rule sets, loaded before the fold workers fork so they share them instead of each loading
+    them; each contact is classified by the set valid on its date (docs/rulesets.md)."""
     figures.wait_rules()
-    return default_classifier()
+    return default_rulesets()
 
 
 def run(extracts: list[str | Path], months: list[str], out: Path | None = None, *, workers: int | None = None,
         shares: dict[str, Decimal] | None = None, extra_counts: list[dict[str, Any]] | None = None,
-        publish: bool = False, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        publish: bool = False, progress: Callable[[int, int], None] | None = None,
+        population: dict[str, int] | None = None) -> dict[str, Any]:
     """The month's audit (audit.json's content); with `out`, every file of docs/month.md §4 written there.
 
     The extracts may be in any row order and split over several files (e.g. consecutive
     months): rows are partitioned by patient first. `workers` processes fold the buckets
-    (default: every core), each with its own Classifier (the engine is not thread-safe).
+    (default: every core), each with its own Classifier per held rule set (the engine is not thread-safe).
     """
     workers = workers or os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="bup-month-") as tmp:
@@ -102,11 +127,11 @@ def run(extracts: list[str | Path], months: list[str], out: Path | None = None, 
                 result.extend(r)
                 if progress:
                     progress(i + 1, len(jobs))
-            audit = audit_mod.build(result, months, classifier.ruleset, shares, extra_counts, publish)
+            audit = audit_mod.build(result, months, classifier, shares, extra_counts, publish, population)
             if out is not None:  # with workers, they merge the two delivery files while this process writes the rest
                 merges = [pool.apply_async(outputs.write_delivery, (Path(out), kind, result.delivery_parts[kind]))
                           for kind in ("completed", "waiting")] if pool is not None else []
-                outputs.write_all(Path(out), audit, result, classifier.ruleset, delivery=pool is None)
+                outputs.write_all(Path(out), audit, result, classifier, delivery=pool is None)
                 for m in merges:
                     m.get()
     return audit

@@ -1,9 +1,10 @@
 """CSV cells a spreadsheet cannot run: one neutraliser for every CSV the project writes.
 
-A cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is read as a
-formula by Excel and LibreOffice ("CSV injection"), so a region or unit name such as
-`=HYPERLINK(...)` could run when a report is opened. Such a cell gets a leading `'`,
-which spreadsheets show as text and do not evaluate.
+A cell whose first non-blank character (after spaces, tabs, carriage returns and line
+feeds) is `=`, `+`, `-` or `@`, or that starts with a tab or a carriage return, is read as
+a formula by Excel and LibreOffice ("CSV injection"; they skip the blanks), so a region or
+unit name such as ` =HYPERLINK(...)` could run when a report is opened. Such a cell gets a
+leading `'`, which spreadsheets show as text and do not evaluate.
 
 Decision: numbers stay numbers. An int, float or Decimal is written as it is (-7.8 stays
 -7.8), and so is a string that is nothing but a plain decimal number (`-7.8`, `+3`,
@@ -24,7 +25,9 @@ from typing import Any, TextIO
 import pyarrow as pa
 import pyarrow.compute as pc
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@")
+BLANKS = " \t\r\n"  # skipped by a spreadsheet before it looks for a formula
+_RISKY = re.compile(r"^(?:[ \t\r\n]*[=+\-@]|[\t\r])")  # one pattern for safe_cell and safe_column
 _PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")  # ASCII digits: what a spreadsheet reads as a number
 
 
@@ -33,12 +36,9 @@ def safe_cell(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, Decimal)):
         return value
     text = str(value)
-    if text.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+    if _RISKY.match(text) and not _PLAIN_NUMBER.fullmatch(text):
         return "'" + text
     return text
-
-
-_FORMULA_RE = "^[" + "".join(re.escape(c) for c in FORMULA_START) + "]"
 
 
 def safe_column(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -48,7 +48,7 @@ def safe_column(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArra
         column = column.cast(pa.string())
     if not pa.types.is_string(column.type):
         return column
-    risky = pc.and_(pc.match_substring_regex(column, _FORMULA_RE),
+    risky = pc.and_(pc.match_substring_regex(column, _RISKY.pattern),
                     pc.invert(pc.match_substring_regex(column, "^" + _PLAIN_NUMBER.pattern + "$")))
     return pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
 

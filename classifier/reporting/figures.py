@@ -32,6 +32,10 @@ from classifier.reporting.records import (
 )
 
 NATION = "Riket"
+# How a report's "new on the list" was counted (definitions.md §7): from each wait (received in
+# the month and still waiting at its end), or as aggregated counts gave it (SKR's proxy, waiting 0–30 days).
+RECEIVED_IN_MONTH = "received_in_month_and_waiting_at_month_end"
+AGGREGATED_PROXY = "aggregated_counts_waiting_0_30_days"
 
 
 def round_half_up(value: Decimal | float, decimals: int = 0) -> Decimal:
@@ -55,17 +59,25 @@ class Counts:
     completed_all: int = 0  # every completed measurement point, no code left out (the queue target counts these)
     waiting: int = 0  # waiting at month end, less the codes left out of the denominator
     waiting_le30: int = 0  # of whom waited at most the limit, less the codes left out of the numerator
-    new_on_list: int = 0  # first visit: waiting 0–limit days at month end, no code left out (the queue target)
+    new_on_list: int = 0  # first visit: waiting at month end and received in the month, no code left out (queue)
+    direct_starts: int = 0  # first visit: waits ended by a direct start (N2/N4), counted beside the queue ratio
+    # whether the month's waiting figures were given (a waiting list, the month's own waits, a counts
+    # row with `waiting`): only then does waiting 0 mean "nobody waiting" (definitions.md §7)
+    waiting_given: bool = False
 
     def add(self, other: Counts) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        for name in COUNT_FIELDS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.waiting_given = self.waiting_given or other.waiting_given
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        out: dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS}
         out["share_within_30"] = _num(share(self.numerator, self.denominator))
         out["waiting_share_le30"] = _num(share(self.waiting_le30, self.waiting))
         return out
+
+
+COUNT_FIELDS = tuple(f.name for f in fields(Counts) if f.name != "waiting_given")
 
 
 def _num(d: Decimal | None) -> float | None:
@@ -95,6 +107,11 @@ class Table:
     skipped: int = 0  # completed contacts that are no measurement point
     # measurement points without a wait start: where each is, so the region can correct it
     without_wait_start: list[dict[str, Any]] = field(default_factory=list)
+    # how "new on the list" was counted: from waits (received in the month) and/or as given in counts
+    new_on_list_basis: set[str] = field(default_factory=set)
+    # every waiting patient of every cell is known (a waiting list was given, or the month derived who
+    # waits): a cell without one has nobody waiting, not unknown figures
+    waits_known: bool = False
 
     def cell(self, region: str, unit: str, area: str, month: str) -> Counts:
         return self.cells[(region, unit, area, month)]
@@ -111,14 +128,24 @@ class Table:
         c.denominator += bool(denominator)
 
     def count_waiting(self, region: str, unit: str, area: str, month: str, exclusion: str | None,
-                      days: int) -> None:
-        """One patient waiting at month end, `days` waited so far (see add_waiting)."""
-        rules = wait_rules()
+                      days: int, received_in_month: bool) -> None:
+        """One patient waiting at month end, `days` waited so far (see add_waiting).
+
+        New on the first-visit list (the queue target) = waiting at month end and received
+        in the month (definitions.md §7): a care request of 30 January counts in January only.
+        """
+        rules = wait_rules(month)  # the rule set valid at the month's end (docs/rulesets.md)
         c = self.cell(region, unit, area, month)
+        c.waiting_given = True
         c.waiting += rules.in_denominator(exclusion, days)
         c.waiting_le30 += rules.in_numerator(exclusion, days)
-        if area == "first_visit" and days <= rules.limit_days:
-            c.new_on_list += 1  # SKR: new on the list = waiting 0–30 days at month end
+        if area == "first_visit" and received_in_month:
+            c.new_on_list += 1
+        self.new_on_list_basis.add(RECEIVED_IN_MONTH)
+
+    def count_direct_start(self, region: str, unit: str, month: str) -> None:
+        """A direct start (N2/N4) in the month: no first visit, counted beside the queue ratio."""
+        self.cell(region, unit, "first_visit", month).direct_starts += 1
 
     def merge(self, other: Table) -> None:
         """Add another table's counts (tables of disjoint patients sum to the table of all of them)."""
@@ -126,12 +153,15 @@ class Table:
             self.cells[key].add(c)
         self.skipped += other.skipped
         self.without_wait_start.extend(other.without_wait_start)
+        self.new_on_list_basis |= other.new_on_list_basis
+        self.waits_known = self.waits_known or other.waits_known
 
     def rollup(self) -> Rollup:
         """Unit, region and national counts, in one pass (was one pass per row: quadratic in units)."""
         region: dict[tuple[str, str, str], Counts] = defaultdict(Counts)
         nation: dict[tuple[str, str], Counts] = defaultdict(Counts)
         for (r, _u, a, m), c in self.cells.items():
+            c.waiting_given = c.waiting_given or self.waits_known
             region[(r, a, m)].add(c)
             nation[(a, m)].add(c)
         return Rollup(dict(self.cells), dict(region), dict(nation))
@@ -163,19 +193,20 @@ def add_waiting(table: Table, records: Source | Iterable[Mapping[str, Any]], fou
     [interpretation] (rules/agreement.yaml `waiting`): a wait counts in `waiting` as a
     completed contact counts in the denominator, and in `waiting_le30` as one counts in
     the numerator, with the days waited so far (month end − wait start). New on the
-    first-visit list (the queue target) counts every first-visit wait of 0–limit days,
-    with no code left out, as its other side (completed first visits) leaves none out.
+    first-visit list (the queue target) counts every first-visit wait that started in the
+    month, with no code left out, as its other side (completed first visits) leaves none out.
     """
     source = as_source("waiting", records)
+    table.waits_known = True  # a waiting list was given: a month without a patient on it has nobody waiting
     for _where, rec in validate("waiting", source, found):
         assert isinstance(rec, WaitingRecord)
         table.count_waiting(rec.region, rec.unit, rec.area, rec.month, rec.exclusion,
-                            (month_end(rec.month) - rec.wait_start).days)
+                            (month_end(rec.month) - rec.wait_start).days, rec.wait_start.strftime("%Y-%m") == rec.month)
 
 
 def add_counts(table: Table, records: Source | Iterable[Mapping[str, Any]], found: Collector) -> None:
     """Already aggregated monthly counts (any of the Counts columns; unit defaults to the region)."""
-    names = [f.name for f in fields(Counts)]
+    names = COUNT_FIELDS
     source = as_source("counts", records)
     for _where, rec in validate("counts", source, found):
         assert isinstance(rec, CountsRecord)
@@ -184,6 +215,10 @@ def add_counts(table: Table, records: Source | Iterable[Mapping[str, Any]], foun
             value = getattr(rec, n)
             if value is not None:
                 setattr(c, n, getattr(c, n) + value)
+        if rec.new_on_list is not None:
+            table.new_on_list_basis.add(AGGREGATED_PROXY)
+        if rec.waiting is not None:
+            c.waiting_given = True
 
 
 def check_cells(table: Table, found: Collector) -> None:
@@ -191,9 +226,10 @@ def check_cells(table: Table, found: Collector) -> None:
     for (region, unit, area, month), c in table.cells.items():
         for part, whole in (("numerator", "denominator"), ("waiting_le30", "waiting")):
             if getattr(c, part) > getattr(c, whole):
+                p, w = getattr(c, part), getattr(c, whole)
                 found.add(Problem("counts", f"{region}/{unit}/{area}/{month}", part,
-                                  f"{part} {getattr(c, part)} is above {whole} {getattr(c, whole)} once the "
-                                  "month's records are summed"))
+                                  f"{part} {p} is above {whole} {w} once the month's records are summed",
+                                  message_sv=f"{part} {p} är större än {whole} {w} när månadens poster summeras"))
 
 
 # The three kinds of input records, by the name the CLI option and the API field use.

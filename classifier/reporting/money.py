@@ -1,14 +1,23 @@
-"""The agreement's money rules (rules/agreement.yaml): tiers, pots, two bonus pots, payouts, held money.
+"""The agreement's money rules (rules/agreement.yaml): tiers, pots, two bonus pots, block one, payouts.
 
 Every sum carries the rule that paid it, the figures it was decided on and the tier, so
 a region can check each krona against the monthly report. Each pot of a region, area
-and month ends in exactly one of paid, to a bonus pot, or held (not reported, not final).
+and month ends in exactly one of paid, to a bonus pot, held (not reported, not final) or
+not yet due. Money is counted in whole öre (integers), thresholds are compared as exact
+fractions, so nothing is met by rounding and every öre is accounted for (`conservation`).
+
+Public functions for a caller with per-region counts (the national side): `money` (every
+region's year: outcomes, bonus pots, payouts, block one, conservation), `monthly_outcome`
+and `queue_outcome` (one pot), `block_one`, `national_regions`, `load_agreement`.
+All are pure: they read their arguments (and the agreement they are given) only.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -20,8 +29,10 @@ from classifier.reporting.figures import AREAS, Counts, Rollup, round_half_up, s
 from classifier.resources import data_dir
 
 AGREEMENT = data_dir("rules") / "agreement.yaml"
-MSEK_DECIMALS = 6
+REGIONS = data_dir("rules") / "regions.yaml"
+ORE_PER_MSEK = 100_000_000
 ZERO = Decimal(0)
+Share = Fraction | Decimal | int
 
 
 class AgreementError(ValueError):
@@ -50,13 +61,93 @@ def load_agreement(path: str | Path | None = None) -> dict[str, Any]:
     return doc
 
 
-def _f(d: Decimal | None) -> float | None:
-    return None if d is None else float(round_half_up(d, MSEK_DECIMALS))
+@functools.cache
+def region_codes(path: str | None = None) -> dict[str, str]:
+    """The 21 regions (rules/regions.yaml, their one home): name -> county code (länskod)."""
+    listed = yaml.safe_load(Path(path or REGIONS).read_text(encoding="utf-8"))["regions"]
+    found = {r["name"]: str(r["code"]) for r in listed}
+    if len(found) != len(listed) or len(set(found.values())) != len(listed):
+        raise AgreementError("regions.yaml: a region or a county code is listed twice")
+    return found
 
 
-def _d(x: Any) -> Decimal:
-    return Decimal(str(x))
+def national_regions(path: str | None = None) -> tuple[str, ...]:
+    """The 21 regions the bonus pots and block one are shared over (rules/regions.yaml)."""
+    return tuple(region_codes(path))
 
+
+# -- exact arithmetic --------------------------------------------------------------------------
+
+def msek(ore: int | None) -> float | None:
+    """Öre as mnkr for JSON and CSV (the öre themselves travel beside, as integers)."""
+    return None if ore is None else ore / ORE_PER_MSEK
+
+
+def to_ore(amount_msek: Share | float | str) -> int:
+    """An amount in mnkr as whole öre, half up (1 mnkr = 100 000 000 öre)."""
+    return _round(Fraction(str(amount_msek)) * ORE_PER_MSEK)
+
+
+def _round(x: Fraction) -> int:
+    """Half up (away from zero for the positive amounts money has)."""
+    return math.floor(x + Fraction(1, 2))
+
+
+def apportion(amounts: list[Fraction]) -> list[int]:
+    """Exact amounts (in öre) as whole öre that sum to the rounded whole: largest remainder, ties by order."""
+    floors = [math.floor(a) for a in amounts]
+    left = _round(sum(amounts, Fraction(0))) - sum(floors)
+    order = sorted(range(len(amounts)), key=lambda i: (-(amounts[i] - floors[i]), i))
+    for i in order[:left]:
+        floors[i] += 1
+    return floors
+
+
+def split(total: int, weights: list[int]) -> list[int]:
+    """Whole öre split by weights, the parts summing to `total` exactly (all to the first when weights are 0)."""
+    w = sum(weights)
+    if not w:
+        return [total] + [0] * (len(weights) - 1)
+    return apportion([Fraction(total * x, w) for x in weights])
+
+
+def _decimal(x: Share | float) -> Decimal:
+    if isinstance(x, Fraction):
+        return Decimal(x.numerator) / Decimal(x.denominator)
+    return Decimal(str(x)) if isinstance(x, float) else Decimal(x)
+
+
+def sv_number(x: Share | float, decimals: int = 1) -> str:
+    """A number as Swedish prints it: decimal comma, a space between thousands, a real minus sign."""
+    d = round_half_up(_decimal(x), decimals)
+    return ("−" if d < 0 else "") + f"{abs(d):,.{decimals}f}".replace(",", " ").replace(".", ",")
+
+
+def en_number(x: Share | float, decimals: int = 1) -> str:
+    """The same number as English prints it (the English half of each reason)."""
+    return f"{round_half_up(_decimal(x), decimals):,.{decimals}f}"
+
+
+def _places(x: Fraction | Decimal) -> int:
+    """How many decimals a figure in a reason is shown with: a whole number none, a near miss three
+    (74,975 % must not print as 75,0 %), else one."""
+    if x == int(x):
+        return 0
+    return 3 if abs(x) < 1 else 1
+
+
+def _words(agr: dict[str, Any], kind: str, key: str, **values: Any) -> dict[str, str]:
+    """One status or reason in Swedish and English (agreement.yaml `words`), numbers formatted for each."""
+    text = agr["words"][kind][key]
+
+    def fill(lang: str) -> str:
+        fmt = sv_number if lang == "sv" else en_number
+        return text[lang].format(**{k: fmt(*v) if isinstance(v, tuple) else fmt(v, 0) if isinstance(v, int) else v
+                                    for k, v in values.items()})
+    return {"code": key, "sv": fill("sv"), "en": fill("en")}
+
+
+# -- pots --------------------------------------------------------------------------------------
 
 def pot_of(agr: dict[str, Any], area: str) -> str:
     """The bonus pot an area's unpaid money goes to."""
@@ -67,11 +158,32 @@ def payout_of(agr: dict[str, Any], year: int, months: list[int]) -> str:
     return next(p["name"] for p in agr["payouts"][year] if set(months) <= set(p["months"]))
 
 
-def monthly_pot(agr: dict[str, Any], area: str, year: int, region_share: Decimal) -> Decimal:
-    """A region's pot for one area and measured month: annual / measured months × the region's share."""
-    months = agr["measured_months"][year]
-    return _d(agr["areas"][area]["annual_msek"]) / len(months) * region_share
+def annual_pots(agr: dict[str, Any], shares: Mapping[str, Share], regions: Iterable[str]) -> dict[tuple[str, str], int]:
+    """Each region's annual amount per area, in öre: the area's amount × its share, apportioned together
+    so the parts sum to the areas' amounts × the shares, to the öre."""
+    keys = [(r, a) for r in regions for a in agr["areas"]]
+    exact = [Fraction(str(agr["areas"][a]["annual_msek"])) * ORE_PER_MSEK * Fraction(shares.get(r, 0))
+             for r, a in keys]
+    return dict(zip(keys, apportion(exact), strict=True))
 
+
+def monthly_pot(agr: dict[str, Any], area: str, year: int, region_share: Share) -> int:
+    """One region's pot for one area and measured month, in öre (annual / measured months × share, half up)."""
+    months = agr["measured_months"][year]
+    return _round(Fraction(str(agr["areas"][area]["annual_msek"])) * ORE_PER_MSEK * Fraction(region_share)
+                  / len(months))
+
+
+def _money_fields(pot: int, paid: int | None, to_bonus: int | None, held: int | None,
+                  not_yet_due: int = 0) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, v in (("pot", pot), ("paid", paid), ("to_bonus", to_bonus), ("held", held),
+                    ("not_yet_due", not_yet_due)):
+        out[f"{name}_msek"], out[f"{name}_ore"] = msek(v), v
+    return out
+
+
+# -- one pot -----------------------------------------------------------------------------------
 
 def patients_to_reach(den: int, num: int, target_pct: Decimal) -> int:
     """More patients within 30 days needed for the share to reach target_pct (agreement.yaml rounding)."""
@@ -90,31 +202,104 @@ def patients_strict(den: int, num: int, target_share: Decimal) -> int | None:
     return None if need > den else max(need - num, 0)
 
 
-def monthly_outcome(agr: dict[str, Any], this: Counts, last: Counts | None, pot: Decimal) -> dict[str, Any]:
-    """Alternative one or two for one region, area and reported month: what it pays, and why."""
-    this_share = share(this.numerator, this.denominator)
-    last_share = share(last.numerator, last.denominator) if last else None
-    waiting_share = share(this.waiting_le30, this.waiting)
-    change = this_share - last_share if this_share is not None and last_share is not None else None
+def patients_exact(den: int, num: int, target_pct: Fraction) -> int:
+    """The fewest more patients for num/den to be at least target_pct exactly (no rounding)."""
+    return max(math.ceil(Fraction(den) * target_pct / 100) - num, 0)
 
-    alt1 = next((t for t in agr["alternative_one"] if change is not None and change >= _d(t["min_pp"])), None)
+
+def at_least(num: int, den: int, target_pct: Fraction) -> bool:
+    """num/den ≥ target_pct %, exactly (cross-multiplied): 74.975 % is not at least 75 %."""
+    return num * 100 * target_pct.denominator >= den * target_pct.numerator
+
+
+def _pct(x: Any) -> Fraction:
+    return Fraction(str(x))
+
+
+def _alternative_one(agr: dict[str, Any], this: Counts, last: Counts | None,
+                     this_share: Decimal | None) -> tuple[dict[str, Any] | None, Decimal | None, Decimal | None,
+                                                          dict[str, str] | None]:
+    """The tier alternative one reaches (shares as printed, one decimal), the change, and why it failed."""
+    last_share = share(last.numerator, last.denominator) if last else None
+    if this_share is None or last_share is None:
+        return None, last_share, None, _words(agr, "reason", "alternative_one_not_judged")
+    change = this_share - last_share
+    tier = next((t for t in agr["alternative_one"] if change >= Decimal(str(t["min_pp"]))), None)
+    if tier is not None:
+        return tier, last_share, change, None
+    need = Decimal(str(agr["alternative_one"][-1]["min_pp"]))
+    patients = patients_strict(this.denominator, this.numerator, last_share + need)
+    values = {"change": (change,), "last": (last_share,), "need": (need,), "short": (need - change,)}
+    if patients is None:
+        return None, last_share, change, _words(agr, "reason", "alternative_one_unreachable", **values)
+    return None, last_share, change, _words(agr, "reason", "alternative_one_failed", **values, patients=patients)
+
+
+def _alternative_two(agr: dict[str, Any], this: Counts) -> tuple[bool, list[dict[str, str]], bool]:
+    """Whether alternative two holds (exact), why not, and whether nobody was waiting."""
     two = agr["alternative_two"]
-    alt2_met = (this_share is not None and waiting_share is not None
-                and this_share >= _d(two["min_completed_share"])
-                and waiting_share >= _d(two["min_waiting_share"]))
-    candidates = [(_d(t["pays"]), "alternative_one", t["label"]) for t in [alt1] if t]
+    need_done, need_wait = _pct(two["min_completed_share"]), _pct(two["min_waiting_share"])
+    reasons = []
+    done_ok = at_least(this.numerator, this.denominator, need_done)
+    if not done_ok:
+        exact = Fraction(this.numerator * 100, this.denominator)
+        reasons.append(_words(agr, "reason", "alternative_two_completed_failed",
+                              share=(exact, _places(need_done - exact)), numerator=this.numerator,
+                              denominator=this.denominator, need=(need_done, _places(need_done)),
+                              short=(need_done - exact, _places(need_done - exact)),
+                              patients=patients_exact(this.denominator, this.numerator, need_done)))
+    nobody = this.waiting == 0 and this.waiting_given
+    wait_ok = nobody or (this.waiting > 0 and at_least(this.waiting_le30, this.waiting, need_wait))
+    if not this.waiting_given and not this.waiting:
+        reasons.append(_words(agr, "reason", "alternative_two_no_waiting"))
+    elif not wait_ok:
+        exact = Fraction(this.waiting_le30 * 100, this.waiting)
+        reasons.append(_words(agr, "reason", "alternative_two_waiting_failed",
+                              share=(exact, _places(need_wait - exact)), le30=this.waiting_le30,
+                              waiting=this.waiting, need=(need_wait, _places(need_wait)),
+                              short=(need_wait - exact, _places(need_wait - exact)),
+                              patients=patients_exact(this.waiting, this.waiting_le30, need_wait)))
+    return done_ok and wait_ok, reasons, nobody
+
+
+def monthly_outcome(agr: dict[str, Any], this: Counts, last: Counts | None, pot: int) -> dict[str, Any]:
+    """Alternative one or two for one region, area and reported month (pot in öre): what it pays, and why.
+
+    Nothing completed (denominator 0) is its own status: neither alternative can be judged,
+    the money is not earned (to the bonus pot), and the outcome says so in words.
+    """
+    this_share = share(this.numerator, this.denominator)
+    waiting_share = share(this.waiting_le30, this.waiting)
+    base: dict[str, Any] = {
+        "share_within_30": _f(this_share), "waiting_share_le30": _f(waiting_share),
+        "numerator": this.numerator, "denominator": this.denominator, "waiting": this.waiting,
+        "waiting_le30": this.waiting_le30, "nobody_waiting": this.waiting == 0 and this.waiting_given,
+    }
+    if not this.denominator:
+        last_share = share(last.numerator, last.denominator) if last else None
+        return {"status": "nothing_completed", "status_words": _words(agr, "status", "nothing_completed"),
+                "rule": None, "tier": agr["words"]["status"]["nothing_completed"]["sv"], "pays_fraction": 0.0,
+                **_money_fields(pot, 0, pot, 0), **base, "last_year_share_within_30": _f(last_share),
+                "change_pp": None, "next_tier": None, "patients_to_75_percent": None, "why_not_met": [],
+                "note": None}
+    alt1, last_share, change, why1 = _alternative_one(agr, this, last, this_share)
+    alt2_met, why2, nobody = _alternative_two(agr, this)
+    two = agr["alternative_two"]
+    candidates = [(Fraction(str(alt1["pays"])), "alternative_one", alt1["label"])] if alt1 else []
     if alt2_met:
-        candidates.append((_d(two["pays"]), "alternative_two",
-                           f"minst {two['min_completed_share']} % genomförda och väntande inom 30 dagar"))
-    pays, rule, tier = max(candidates, default=(ZERO, None, "målet ej uppnått"))
+        candidates.append((Fraction(str(two["pays"])), "alternative_two",
+                           f"minst {sv_number(_pct(two['min_completed_share']), 0)} % genomförda och väntande "
+                           "inom 30 dagar"))
+    pays, rule, tier = max(candidates, default=(Fraction(0), None, "målet ej uppnått"))
+    paid = _round(pot * pays)
 
     next_tier = None
-    if last is not None and last.denominator and this.denominator and last_share is not None:
+    if last is not None and last.denominator and last_share is not None:
         exact_last = Decimal(last.numerator) * 100 / Decimal(last.denominator)
-        higher = [t for t in reversed(agr["alternative_one"]) if _d(t["pays"]) > pays]
+        higher = [t for t in reversed(agr["alternative_one"]) if Fraction(str(t["pays"])) > pays]
         if higher:
             t = higher[0]
-            min_pp = _d(t["min_pp"])
+            min_pp = Decimal(str(t["min_pp"]))
             next_tier = {"tier": t["label"], "pays": float(t["pays"]),
                          # SKR's convention (agreement.yaml `rounding`): reproduces its monthly report.
                          "patients_more_within_30_days": patients_to_reach(
@@ -122,131 +307,212 @@ def monthly_outcome(agr: dict[str, Any], this: Counts, last: Counts | None, pot:
                          # The smallest number that reaches the tier by the tier rule itself (None: cannot).
                          "patients_more_strict": patients_strict(this.denominator, this.numerator,
                                                                  last_share + min_pp)}
+    need75 = _pct(two["min_completed_share"])
     return {
         "status": "reported",
+        "status_words": (_words(agr, "status", "nobody_waiting") if nobody
+                         else _words(agr, "status", "reported")),
         "rule": rule,
         "tier": tier,
         "pays_fraction": float(pays),
-        "pot_msek": _f(pot),
-        "paid_msek": _f(pot * pays),
-        "to_bonus_msek": _f(pot * (1 - pays)),
-        "held_msek": 0.0,
-        "share_within_30": _f(this_share),
+        **_money_fields(pot, paid, pot - paid, 0),
+        **base,
         "last_year_share_within_30": _f(last_share),
         "change_pp": _f(change),
-        "waiting_share_le30": _f(waiting_share),
-        "numerator": this.numerator,
-        "denominator": this.denominator,
         "next_tier": next_tier,
-        "patients_to_75_percent": (patients_to_reach(this.denominator, this.numerator, Decimal(75))
-                                   if this.denominator and this_share is not None and this_share < 75 else None),
+        "patients_to_75_percent": (None if at_least(this.numerator, this.denominator, need75)
+                                   else patients_exact(this.denominator, this.numerator, need75)),
+        # Why the month did not pay in full: each alternative that failed, by how much, how many patients short.
+        "why_not_met": [] if pays == 1 else [w for w in [why1, *why2] if w is not None],
         "note": None if last is not None else "ingen uppgift för samma månad föregående år: endast alternativ två",
     }
 
 
-def unreported_outcome(pot: Decimal, final: bool) -> dict[str, Any]:
-    """No record for the region, area and month: held until final, then target not met."""
+def _f(d: Decimal | None) -> float | None:
+    return None if d is None else float(d)
+
+
+def unreported_outcome(agr: dict[str, Any], pot: int, final: bool) -> dict[str, Any]:
+    """No record for the region, area and month: held until final, then target not met (pot in öre)."""
     return {
-        "status": "not_reported", "rule": None,
+        "status": "not_reported",
+        "status_words": {"code": "not_reported",
+                         "sv": "ej rapporterad" + ("; målet ej uppnått (rapporteringen är slutlig)" if final
+                                                   else "; medlen hålls inne tills rapporteringen är slutlig"),
+                         "en": "not reported" + ("; target not met (the reporting is final)" if final
+                                                 else "; the money is held until the reporting is final")},
+        "rule": None,
         "tier": "ej rapporterad; målet ej uppnått (rapporteringen är slutlig)" if final
                 else "ej rapporterad; medlen hålls inne tills rapporteringen är slutlig",
-        "pays_fraction": 0.0, "pot_msek": _f(pot), "paid_msek": 0.0,
-        "to_bonus_msek": _f(pot) if final else 0.0, "held_msek": 0.0 if final else _f(pot),
-        "share_within_30": None, "last_year_share_within_30": None, "change_pp": None,
-        "waiting_share_le30": None, "numerator": None, "denominator": None, "next_tier": None,
-        "patients_to_75_percent": None, "note": None,
+        "pays_fraction": 0.0, **_money_fields(pot, 0, pot if final else 0, 0 if final else pot),
+        "share_within_30": None, "waiting_share_le30": None, "numerator": None, "denominator": None,
+        "waiting": None, "waiting_le30": None, "nobody_waiting": None, "last_year_share_within_30": None,
+        "change_pp": None, "next_tier": None, "patients_to_75_percent": None, "why_not_met": [], "note": None,
     }
 
 
+def queue_tier(agr: dict[str, Any], completed: int, new: int) -> dict[str, Any] | None:
+    """The tier the exact ratio completed/new reaches (1,999 against 2,000 reaches none)."""
+    if not new:
+        return None
+    ratio = Fraction(completed * 100, new)
+    for t in agr["queue_tiers"]:
+        if ("above_pct" in t and ratio > _pct(t["above_pct"])) or ("min_pct" in t and ratio >= _pct(t["min_pct"])):
+            return t
+    return None
+
+
 def queue_outcome(agr: dict[str, Any], rollup: Rollup, region: str, year: int, period: dict[str, Any],
-                  region_share: Decimal, reported_through: int, final: bool) -> dict[str, Any]:
-    """The queue target over one period: completed first visits against new on the list."""
+                  pot: int, reported_through: int, final: bool) -> dict[str, Any]:
+    """The queue target over one period (pot in öre): completed first visits against new on the list,
+    the period's direct starts beside them."""
     months = [f"{year}-{m:02d}" for m in period["months"]]
     cells = [rollup.region.get((region, "first_visit", m)) for m in months]
     completed = sum(c.completed_all for c in cells if c)
     new = sum(c.new_on_list for c in cells if c)
+    direct = sum(c.direct_starts for c in cells if c)
     missing = [m for m, c in zip(months, cells, strict=True) if c is None]
-    pct = share(completed, new)
-    tier = None
-    for t in agr["queue_tiers"]:
-        if pct is not None and (("above_pct" in t and pct > _d(t["above_pct"]))
-                                or ("min_pct" in t and pct >= _d(t["min_pct"]))):
-            tier = t
-            break
-    measured = agr["measured_months"][year]
-    pot = _d(agr["areas"]["queue"]["annual_msek"]) * len(period["months"]) / len(measured) * region_share
-    pays = _d(tier["pays"]) if tier else ZERO
     out = {"period": period["name"], "months": months, "payout": payout_of(agr, year, period["months"]),
-           "new_on_list": new, "completed": completed, "difference": completed - new,
-           "completed_per_new_pct": _f(pct), "pot_msek": _f(pot), "not_reported_months": missing}
+           "new_on_list": new, "completed": completed, "difference": completed - new, "direct_starts": direct,
+           "completed_per_new_pct": _f(share(completed, new)), "not_reported_months": missing, "why_not_met": []}
     if max(period["months"]) > reported_through and not final:
         return {**out, "status": "open", "complete": False, "tier": None, "pays_fraction": None,
-                "paid_msek": None, "to_bonus_msek": None, "held_msek": None,
+                **_money_fields(pot, None, None, None, pot),
+                "status_words": {"code": "open", "sv": "perioden är inte slut: måluppfyllelse redovisas efter "
+                                 "periodens slut", "en": "the period is not over: judged after its end"},
                 "note": "måluppfyllelse redovisas efter periodens slut (period not complete in the data)"}
     if missing:
         return {**out, "status": "not_reported", "complete": True, "tier": "ej rapporterad",
-                "pays_fraction": 0.0, "paid_msek": 0.0,
-                "to_bonus_msek": _f(pot) if final else 0.0, "held_msek": 0.0 if final else _f(pot),
+                "pays_fraction": 0.0, **_money_fields(pot, 0, pot if final else 0, 0 if final else pot),
+                "status_words": {"code": "not_reported", "sv": "ej rapporterade månader", "en": "months not reported"},
                 "note": ("ej rapporterade månader efter slutlig rapportering: målet ej uppnått" if final
                          else "ej rapporterade månader: medlen hålls inne tills rapporteringen är slutlig")}
+    if not new:
+        words = _words(agr, "status", "no_new_on_list")
+        return {**out, "status": "no_new_on_list", "complete": True, "tier": words["sv"], "pays_fraction": 0.0,
+                **_money_fields(pot, 0, pot, 0), "status_words": words, "note": None}
+    tier = queue_tier(agr, completed, new)
+    pays = Fraction(str(tier["pays"])) if tier else Fraction(0)
+    paid = _round(pot * pays)
+    why = [] if tier else [_words(agr, "reason", "queue_failed", completed=completed, new=new,
+                                  pct=(Fraction(completed * 100, new), _places(100 - Fraction(completed * 100, new))),
+                                  patients=new - completed)]
     return {**out, "status": "reported", "complete": True, "tier": tier["label"] if tier else "målet ej uppnått",
-            "pays_fraction": float(pays), "paid_msek": _f(pot * pays), "to_bonus_msek": _f(pot * (1 - pays)),
-            "held_msek": 0.0, "note": None}
+            "pays_fraction": float(pays), **_money_fields(pot, paid, pot - paid, 0),
+            "status_words": _words(agr, "status", "reported"), "why_not_met": why, "note": None}
 
 
-def _sum(rows: list[dict[str, Any]], key: str) -> Decimal:
-    return sum((_d(r[key]) for r in rows if r.get(key) is not None), ZERO)
+# -- the year ----------------------------------------------------------------------------------
+
+def _sum(rows: Iterable[Mapping[str, Any]], key: str) -> int:
+    return sum(r[key] for r in rows if r.get(key) is not None)
 
 
-def money(agr: dict[str, Any], rollup: Rollup, year: int, shares: dict[str, Decimal], *,
-          final: bool = False, regions: list[str] | None = None) -> dict[str, Any]:
-    """Every region's performance money for the year, per payout, and the two bonus pots.
+def coverage(shares: Mapping[str, Share], regions: Iterable[str], data_regions: Iterable[str] = ()) -> dict[str, Any]:
+    """Whether the input covers all 21 regions and their shares sum to 1: else every bonus figure is partial.
+
+    `regions` are those reported (with a share); `data_regions` those with figures: a name among
+    either that is not one of the 21 is named too (the pots cannot be shared over it).
+    """
+    given = set(regions)
+    national = national_regions()
+    missing = [r for r in national if r not in given]
+    unknown = sorted((given | set(data_regions)) - set(national))
+    total = sum((Fraction(shares.get(r, 0)) for r in given), Fraction(0))
+    notes_sv, notes_en = [], []
+    if missing:
+        notes_sv.append(f"{len(missing)} av {len(national)} regioner saknas i underlaget: " + ", ".join(missing))
+        notes_en.append(f"{len(missing)} of {len(national)} regions are missing from the input: " + ", ".join(missing))
+    if unknown:
+        notes_sv.append("okända regionnamn (inte bland de 21 i rules/regions.yaml): " + ", ".join(unknown))
+        notes_en.append("unknown region names (not among the 21 in rules/regions.yaml): " + ", ".join(unknown))
+    if total != 1:
+        notes_sv.append(f"andelarna av de nationella potterna summerar till {sv_number(total, 6)}, inte 1")
+        notes_en.append(f"the shares of the national pots sum to {en_number(total, 6)}, not 1")
+    return {"partial": bool(missing or unknown or total != 1), "missing_regions": missing,
+            "unknown_regions": unknown, "shares_sum": float(total), "shares_sum_is_one": total == 1,
+            "sv": "; ".join(notes_sv), "en": "; ".join(notes_en)}
+
+
+def money(agr: dict[str, Any], rollup: Rollup, year: int, shares: Mapping[str, Share], *,
+          final: bool = False, regions: list[str] | None = None,
+          population: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """Every region's performance money for the year, per payout, the two bonus pots, block one, conservation.
 
     `regions`: those to report (default: every region with a share). A region with a share
-    and no data is not reported in every month, not "target not met".
+    and no data is not reported in every month, not "target not met". `population`: each
+    region's population aged 0–18 (block one; without it no block-one figure).
     """
+    report_regions = sorted(regions if regions is not None else shares)
+    data_regions = {r for (r, _a, _m) in rollup.region}
+    cover = coverage(shares, report_regions, data_regions)
     measured = agr["measured_months"].get(year)
     if not measured:
         return {"year": year, "agreement_sha256": agr["sha256"], "final": final, "reported_through": None,
-                "regions": [], "not_reported": [], "bonus_pots": {}, "payouts": [],
+                "regions": [], "not_reported": [], "bonus_pots": {}, "payouts": [], "coverage": cover,
+                "block_one": block_one(agr, year, population),
+                "conservation": {"expected_ore": 0, "paid_ore": 0, "held_ore": 0, "not_yet_due_ore": 0,
+                                 "bonus_shared_ore": 0, "undistributed_ore": 0, "balanced": True},
                 "note": f"the agreement measures no month in {year}"}
     this_year = [int(m[5:]) for (_a, m) in rollup.nation if m[:4] == str(year) and int(m[5:]) in measured]
     reported_through = max(measured) if final else max(this_year, default=0)
-    due = [m for m in measured if m <= reported_through]
+    annual = annual_pots(agr, shares, report_regions)
+    periods = agr["queue_periods"].get(year, [])
     out_regions = []
     not_reported = []
-    for region in sorted(regions if regions is not None else shares):
-        s = shares.get(region, ZERO)
+    for region in report_regions:
         months = []
-        for m in due:
-            month, last_month = f"{year}-{m:02d}", f"{year - 1}-{m:02d}"
-            payout = payout_of(agr, year, [m])
-            for area in AREAS:
-                pot = monthly_pot(agr, area, year, s)
+        not_yet_due = 0
+        for area in AREAS:
+            for m, pot in zip(measured, split(annual[(region, area)], [1] * len(measured)), strict=True):
+                if m > reported_through:
+                    not_yet_due += pot
+                    continue
+                month, last_month = f"{year}-{m:02d}", f"{year - 1}-{m:02d}"
                 this = rollup.region.get((region, area, month))
                 if this is None:
                     not_reported.append({"region": region, "area": area, "month": month})
-                    outcome = unreported_outcome(pot, final)
+                    outcome = unreported_outcome(agr, pot, final)
                 else:
                     outcome = monthly_outcome(agr, this, rollup.region.get((region, area, last_month)), pot)
-                months.append({"month": month, "area": area, "payout": payout, **outcome})
-        queue = [queue_outcome(agr, rollup, region, year, p, s, reported_through, final)
-                 for p in agr["queue_periods"].get(year, [])]
+                months.append({"month": month, "area": area, "payout": payout_of(agr, year, [m]), **outcome})
+        months.sort(key=lambda r: (r["month"], AREAS.index(r["area"])))
+        queue_pots = split(annual[(region, "queue")], [len(p["months"]) for p in periods]) if periods else []
+        queue = [queue_outcome(agr, rollup, region, year, p, pot, reported_through, final)
+                 for p, pot in zip(periods, queue_pots, strict=True)]
+        if not periods:
+            not_yet_due += annual[(region, "queue")]  # no queue period this year: nothing can pay it
         rows = months + queue
-        out_regions.append({"region": region, "share": float(s), "months": months, "queue": queue,
-                            "paid_msek": _f(_sum(rows, "paid_msek")), "to_bonus_msek": _f(_sum(rows, "to_bonus_msek")),
-                            "held_msek": _f(_sum(rows, "held_msek"))})
-    bonus = bonus_pots(agr, out_regions, final)
-    return {
+        sums = {k: _sum(rows, f"{k}_ore") for k in ("paid", "to_bonus", "held")}
+        sums["not_yet_due"] = not_yet_due + _sum(queue, "not_yet_due_ore")
+        out_regions.append({"region": region, "share": float(Fraction(shares.get(region, 0))), "months": months,
+                            "queue": queue, **{f"{k}_ore": v for k, v in sums.items()},
+                            **{f"{k}_msek": msek(v) for k, v in sums.items()}})
+    bonus = bonus_pots(agr, out_regions, final, cover)
+    result = {
         "year": year,
         "agreement_sha256": agr["sha256"],
         "final": final,
         "reported_through": f"{year}-{reported_through:02d}" if reported_through else None,
         "regions": out_regions,
         "not_reported": not_reported,
+        "coverage": cover,
         "bonus_pots": bonus,
         "payouts": payouts(agr, year, out_regions, bonus),
+        "block_one": block_one(agr, year, population),
     }
+    result["conservation"] = conservation(result, sum(annual.values()))
+    return result
+
+
+def conservation(result: Mapping[str, Any], expected: int) -> dict[str, Any]:
+    """paid + held + not yet due + bonus shared + undistributed = the areas' annual amounts × the shares."""
+    regions = result["regions"]
+    parts = {"paid_ore": _sum(regions, "paid_ore"), "held_ore": _sum(regions, "held_ore"),
+             "not_yet_due_ore": _sum(regions, "not_yet_due_ore"),
+             "bonus_shared_ore": sum(_sum(r["bonus"].values(), "bonus_ore") for r in regions),
+             "undistributed_ore": _sum(result["bonus_pots"].values(), "undistributed_ore")}
+    return {"expected_ore": expected, **parts, "balanced": sum(parts.values()) == expected}
 
 
 def _rows_of_pot(agr: dict[str, Any], region: dict[str, Any], pot: str) -> list[dict[str, Any]]:
@@ -254,48 +520,106 @@ def _rows_of_pot(agr: dict[str, Any], region: dict[str, Any], pot: str) -> list[
     return [m for m in region["months"] if m["area"] in areas] + (region["queue"] if "queue" in areas else [])
 
 
-def bonus_pots(agr: dict[str, Any], regions: list[dict[str, Any]], final: bool) -> dict[str, Any]:
-    """Each pot: what went to it, shared by each region's part of the money paid for its requirements."""
+def bonus_pots(agr: dict[str, Any], regions: list[dict[str, Any]], final: bool,
+               cover: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Each pot: what went to it, shared by each region's part of the money paid for its requirements.
+
+    Over all 21 regions: with regions missing or shares not summing to 1 (`cover`), every
+    figure is marked partial, and a region's share of a partial pot is never in its payout total.
+    """
+    partial = bool(cover and cover["partial"])
     out = {}
     for name, spec in agr["bonus_pots"].items():
-        into = sum((_sum(_rows_of_pot(agr, r, name), "to_bonus_msek") for r in regions), ZERO)
-        paid = {r["region"]: _sum(_rows_of_pot(agr, r, name), "paid_msek") for r in regions}
-        total_paid = sum(paid.values(), ZERO)
-        shares = {}
-        for r in regions:
-            part = paid[r["region"]] / total_paid if total_paid else ZERO
-            shares[r["region"]] = {"paid_for_requirements_msek": _f(paid[r["region"]]), "bonus_share": _f(part),
-                                   "bonus_msek": _f(into * part)}
-            r.setdefault("bonus", {})[name] = shares[r["region"]]
-        out[name] = {"label_sv": spec["label_sv"], "areas": spec["areas"], "pot_msek": _f(into),
-                     "paid_for_requirements_msek": _f(total_paid),
-                     "undistributed_msek": _f(into if not total_paid else ZERO),
-                     "provisional": not final,
+        into = sum(_sum(_rows_of_pot(agr, r, name), "to_bonus_ore") for r in regions)
+        paid = [_sum(_rows_of_pot(agr, r, name), "paid_ore") for r in regions]
+        total_paid = sum(paid)
+        parts = split(into, paid) if total_paid else [0] * len(regions)
+        for r, p, part in zip(regions, paid, parts, strict=True):
+            r.setdefault("bonus", {})[name] = {
+                "paid_for_requirements_msek": msek(p), "paid_for_requirements_ore": p,
+                "bonus_share": float(Fraction(p, total_paid)) if total_paid else 0.0,
+                "bonus_msek": msek(part), "bonus_ore": part, "partial": partial}
+        out[name] = {"label_sv": spec["label_sv"], "areas": spec["areas"], "pot_msek": msek(into), "pot_ore": into,
+                     "paid_for_requirements_msek": msek(total_paid),
+                     "undistributed_msek": msek(0 if total_paid else into),
+                     "undistributed_ore": 0 if total_paid else into,
+                     "provisional": not final, "partial": partial,
+                     "missing_regions": list(cover["missing_regions"]) if cover else [],
                      "rule": "unpaid money of these requirements; shared at year end by each region's share of the "
-                             "money paid for them that year (over the regions in the input)"}
+                             "money paid for them that year, over all 21 regions"}
     for r in regions:
-        r["bonus_msek"] = _f(sum((_d(b["bonus_msek"]) for b in r["bonus"].values()), ZERO))
+        r["bonus_ore"] = sum(b["bonus_ore"] for b in r.get("bonus", {}).values())
+        r["bonus_msek"] = msek(r["bonus_ore"])
+        r["bonus_partial"] = partial
     return out
 
 
 def payouts(agr: dict[str, Any], year: int, regions: list[dict[str, Any]],
             bonus: dict[str, Any]) -> list[dict[str, Any]]:
-    """Money per payout (August, December) per region and in all, the bonus pots with the one that pays them."""
+    """Money per payout (August, December) per region and in all, the bonus pots with the one that pays them.
+
+    A partial bonus pot is shown (bonus_msek, bonus_partial) but never added to a total.
+    """
+    partial = any(b["partial"] for b in bonus.values())
     out = []
     for p in agr["payouts"][year]:
         per_region = []
         for r in regions:
             rows = [m for m in r["months"] if m["payout"] == p["name"]] + [q for q in r["queue"]
                                                                             if q["payout"] == p["name"]]
-            bonus_msek = _d(r["bonus_msek"]) if p.get("bonus_pots") else ZERO
-            per_region.append({"region": r["region"], "paid_msek": _f(_sum(rows, "paid_msek")),
-                               "held_msek": _f(_sum(rows, "held_msek")),
-                               "to_bonus_msek": _f(_sum(rows, "to_bonus_msek")), "bonus_msek": _f(bonus_msek),
-                               "total_msek": _f(_sum(rows, "paid_msek") + bonus_msek)})
+            bonus_ore = r["bonus_ore"] if p.get("bonus_pots") else 0
+            paid = _sum(rows, "paid_ore")
+            sums = {"paid": paid, "held": _sum(rows, "held_ore"), "to_bonus": _sum(rows, "to_bonus_ore"),
+                    "bonus": bonus_ore, "total": paid + (0 if partial else bonus_ore)}
+            per_region.append({"region": r["region"], **{f"{k}_msek": msek(v) for k, v in sums.items()},
+                               **{f"{k}_ore": v for k, v in sums.items()}})
+        totals = {k: sum(x[f"{k}_ore"] for x in per_region) for k in ("paid", "held", "to_bonus", "bonus", "total")}
         out.append({"payout": p["name"], "months": [f"{year}-{m:02d}" for m in p["months"]],
                     "pays_bonus_pots": bool(p.get("bonus_pots")),
                     "bonus_provisional": bool(p.get("bonus_pots")) and any(b["provisional"] for b in bonus.values()),
-                    "regions": per_region,
-                    **{k: _f(_sum(per_region, k)) for k in ("paid_msek", "held_msek", "to_bonus_msek", "bonus_msek",
-                                                            "total_msek")}})
+                    "bonus_partial": bool(p.get("bonus_pots")) and partial,
+                    "regions": per_region, **{f"{k}_msek": msek(v) for k, v in totals.items()},
+                    **{f"{k}_ore": v for k, v in totals.items()}})
     return out
+
+
+def block_one(agr: dict[str, Any], year: int, population: Mapping[str, int] | None) -> dict[str, Any]:
+    """Block one (development work): each of the 21 regions a base, the rest by population aged 0–18.
+
+    The population is input data, never guessed: without it there is no figure. With regions
+    missing from it the figures are marked partial (the rest is divided over those given).
+    """
+    spec = agr.get("block_one") or {}
+    annual = (spec.get("annual_msek") or {}).get(year)
+    label = spec.get("label_sv", "Block ett")
+    if annual is None:
+        return {"label_sv": label, "status": "not_in_agreement", "regions": [],
+                "note_sv": f"överenskommelsen har inget block ett för {year}",
+                "note_en": f"the agreement has no block one for {year}"}
+    if not population:
+        return {"label_sv": label, "status": "no_population", "regions": [], "annual_msek": float(annual),
+                "note_sv": "ingen befolkningsuppgift (0–18 år) i underlaget: block ett visas inte",
+                "note_en": "no population (aged 0–18) in the input: block one is not shown"}
+    national = national_regions()
+    bad = [r for r, n in population.items() if not isinstance(n, int) or isinstance(n, bool) or n < 0]
+    if bad:
+        raise ValueError(f"population: expected a whole number of at least 0 for {', '.join(sorted(bad))}")
+    total_ore = to_ore(annual)
+    base_ore = to_ore(spec["base_msek"])
+    rest = total_ore - base_ore * len(national)
+    regions = sorted(population)
+    people = sum(population.values())
+    by_population = split(rest, [population[r] for r in regions]) if people else [0] * len(regions)
+    missing = [r for r in national if r not in population]
+    unknown = sorted(set(population) - set(national))
+    rows = [{"region": r, "population_0_18": population[r], "base_msek": msek(base_ore), "base_ore": base_ore,
+             "by_population_msek": msek(p), "by_population_ore": p, "total_msek": msek(base_ore + p),
+             "total_ore": base_ore + p} for r, p in zip(regions, by_population, strict=True)]
+    partial = bool(missing or unknown)
+    return {"label_sv": label, "status": "partial" if partial else "complete", "partial": partial,
+            "annual_msek": float(annual), "base_msek": msek(base_ore), "rest_msek": msek(rest),
+            "missing_regions": missing, "unknown_regions": unknown, "regions": rows,
+            "note_sv": ("ofullständigt underlag: resten fördelas bara över de regioner som har befolkning; saknas: "
+                        + ", ".join(missing)) if partial else None,
+            "note_en": ("partial input: the rest is divided over the regions given only; missing: "
+                        + ", ".join(missing)) if partial else None}

@@ -13,6 +13,7 @@ import csv
 import functools
 import io
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,8 +35,8 @@ from pydantic import (
     model_validator,
 )
 
-from classifier import ruleset
-from classifier.errors import from_validation_error
+from classifier import resources, ruleset
+from classifier.errors import from_validation_error, swedish_message
 from classifier.privacy import looks_like_identity_number, reject_identity_number
 
 AREAS = ("first_visit", "investigation", "treatment")
@@ -52,6 +53,12 @@ class Problem:
     message: str
     kind: str = "value_error"
     is_line: bool = False
+    message_sv: str | None = None  # the check's own Swedish; else the service's table (classifier.errors)
+
+    @property
+    def sv(self) -> str:
+        """The message in Swedish: a notice to a region and a Swedish page quote it."""
+        return self.message_sv or swedish_message(self.message)
 
     def path(self) -> str:
         """As a JSON path of the request (`waiting[3].wait_start`) or a file position (`waiting.csv:5`)."""
@@ -73,10 +80,10 @@ class ReportInputError(ValueError):
 
     def items(self) -> list[dict[str, str]]:
         """The API's error items: {path, message, type}."""
-        out = [{"path": p.path(), "message": p.message, "type": p.kind} for p in self.problems]
+        out = [{"path": p.path(), "message": p.message, "message_sv": p.sv, "type": p.kind} for p in self.problems]
         if self.more:
             out.append({"path": self.problems[-1].source, "message": f"{self.more} more problem(s) not listed",
-                        "type": "too_many_errors"})
+                        "message_sv": f"ytterligare {self.more} problem visas inte", "type": "too_many_errors"})
         return out
 
 
@@ -164,29 +171,46 @@ class WaitRules:
     # rules/tables/exclusions.yaml: code -> (left out of the numerator, left out of the denominator from day N)
     exclusions: dict[str, tuple[bool, int]]
     contact_types: frozenset[str]  # every outcome a classification may have (tables/contact_types.yaml)
+    ruleset: dict[str, str]  # the identity of the rule set these come from (named by the report)
 
     def in_denominator(self, exclusion: str | None, days: int) -> bool:
-        return exclusion is None or days < self.exclusions[exclusion][1]
+        return counted(self.limit_days, self.exclusions.get(exclusion or ""), days)[1]
 
     def in_numerator(self, exclusion: str | None, days: int) -> bool:
-        return (days <= self.limit_days and self.in_denominator(exclusion, days)
-                and not (exclusion is not None and self.exclusions[exclusion][0]))
+        return counted(self.limit_days, self.exclusions.get(exclusion or ""), days)[0]
 
 
-@functools.cache
-def wait_rules(directory: str | None = None) -> WaitRules:
-    """Loaded once from the rule set with classifier.ruleset (which imports no engine)."""
-    rs = ruleset.load(directory)
+def counted(limit_days: int, exclusion: tuple[bool, int] | None, days: int) -> tuple[bool, bool]:
+    """(in the numerator, in the denominator) of a wait of `days` days: the one home of that rule.
+
+    `exclusion` is the exclusion's (left out of the numerator, left out of the denominator from
+    day N) from rules/tables/exclusions.yaml, or None. The answer (classifier/answer.py) and the
+    reports both count through here, so a wait is never counted two ways.
+    """
+    in_denominator = exclusion is None or days < exclusion[1]
+    in_numerator = days <= limit_days and in_denominator and not (exclusion is not None and exclusion[0])
+    return in_numerator, in_denominator
+
+
+def wait_rules(month: str | None = None) -> WaitRules:
+    """The counting rules of the held rule set valid at `month`'s end (default: today), docs/rulesets.md."""
+    return _wait_rules(os.environ.get(resources.RULES_ENV, ""), month)
+
+
+@functools.lru_cache(maxsize=256)
+def _wait_rules(_held: str, month: str | None) -> WaitRules:
+    """Loaded once per holding and month with classifier.ruleset (which imports no engine)."""
+    rs = ruleset.held_on(month_end(month) if month else date.today())
     codes = {code: (bool(spec["excluded_from_numerator"]), int(spec["excluded_from_denominator_from_days"]))
              for code, spec in rs.tables["exclusions"]["codes"].items()}
-    return WaitRules(rs.limit_days, codes, frozenset(rs.tables["contact_types"]["contact_types"]))
+    return WaitRules(rs.limit_days, codes, frozenset(rs.tables["contact_types"]["contact_types"]), rs.identity())
 
 
 class FieldProblem(ValueError):
     """A check across fields that still names the one field at fault."""
 
-    def __init__(self, field: str, message: str):
-        self.field = field
+    def __init__(self, field: str, message: str, message_sv: str):
+        self.field, self.message_sv = field, message_sv
         super().__init__(message)
 
 
@@ -202,8 +226,10 @@ class _Record(BaseModel):
     @model_validator(mode="after")
     def _known_exclusion(self) -> _Record:
         if self.exclusion is not None and self.exclusion not in wait_rules().exclusions:
-            raise FieldProblem("exclusion", f"exclusion {self.exclusion!r}: expected one of "
-                               f"{sorted(wait_rules().exclusions)} or empty (rules/tables/exclusions.yaml)")
+            known = sorted(wait_rules().exclusions)
+            raise FieldProblem("exclusion", f"exclusion {self.exclusion!r}: expected one of {known} or empty "
+                               "(rules/tables/exclusions.yaml)",
+                               f"undantag {self.exclusion!r}: ska vara ett av {known} eller tomt")
         return self
 
 
@@ -246,20 +272,26 @@ class CompletedRecord(_Record):
     def _consistent(self) -> CompletedRecord:
         c = self.classification
         if c is None and self.contact_type is None:
-            raise FieldProblem("contact_type", "needs contact_type (or the classifier's answer under classification)")
+            raise FieldProblem("contact_type", "needs contact_type (or the classifier's answer under classification)",
+                               "contact_type saknas (eller klassificerarens svar under classification)")
         if c is not None and self.contact_type is not None and c.contact_type != self.contact_type:
             raise FieldProblem("contact_type", f"contact_type {self.contact_type!r} contradicts "
-                               f"classification.contact_type {c.contact_type!r}")
+                               f"classification.contact_type {c.contact_type!r}",
+                               f"contact_type {self.contact_type!r} motsäger classification.contact_type "
+                               f"{c.contact_type!r}")
         if self.area_or_type not in wait_rules().contact_types:
-            raise FieldProblem("contact_type", f"contact_type {self.area_or_type!r}: expected one of "
-                             f"{sorted(wait_rules().contact_types)}")
+            known = sorted(wait_rules().contact_types)
+            raise FieldProblem("contact_type", f"contact_type {self.area_or_type!r}: expected one of {known}",
+                               f"contact_type {self.area_or_type!r}: ska vara en av {known}")
         for name in ("in_numerator", "in_denominator"):
             v = (c.wait or {}).get(name) if c is not None else None
             if v is not None and not isinstance(v, bool):
-                raise FieldProblem(f"classification.wait.{name}", "expected true, false or null")
+                raise FieldProblem(f"classification.wait.{name}", "expected true, false or null",
+                                   "ska vara true, false eller null")
         if self.numerator and self.denominator is False:
             raise FieldProblem("in_numerator", "in_numerator is true but in_denominator is false: the "
-                               "numerator is a part of the denominator")
+                               "numerator is a part of the denominator",
+                               "in_numerator är sann men in_denominator falsk: täljaren är en del av nämnaren")
         return self
 
     @property
@@ -291,7 +323,9 @@ class WaitingRecord(_Record):
         end = month_end(self.month)
         if self.wait_start > end:
             raise FieldProblem("wait_start", f"wait_start {self.wait_start} is after the end of month "
-                               f"{self.month} ({end}): a patient waiting at month end started waiting by then")
+                               f"{self.month} ({end}): a patient waiting at month end started waiting by then",
+                               f"wait_start {self.wait_start} ligger efter slutet av månaden {self.month} ({end}): "
+                               "den som väntar vid månadsslut började vänta senast då")
         return self
 
 
@@ -308,7 +342,8 @@ class CountsRecord(BaseModel):
     completed_all: Count = None
     waiting: Count = None
     waiting_le30: Count = None
-    new_on_list: Count = None
+    new_on_list: Count = None  # SKR's proxy: first-visit waits of 0–30 days at month end
+    direct_starts: Count = None
     printed_share: Text = None  # as SKR printed it, kept beside its counts for checking; not used
 
     @model_validator(mode="after")
@@ -317,7 +352,7 @@ class CountsRecord(BaseModel):
                             ("waiting_le30", "waiting")):
             p, w = getattr(self, part), getattr(self, whole)
             if p is not None and w is not None and p > w:
-                raise FieldProblem(part, f"{part} {p} is above {whole} {w}")
+                raise FieldProblem(part, f"{part} {p} is above {whole} {w}", f"{part} {p} är större än {whole} {w}")
         return self
 
 
@@ -329,8 +364,17 @@ class SharesRecord(BaseModel):
     share: Annotated[Decimal, Field(ge=0, le=1)]
 
 
+class PopulationRecord(BaseModel):
+    """A region's population aged 0–18 (official statistics): block one's key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    region: Name
+    population_0_18: Annotated[int, BeforeValidator(_csv_int), Field(ge=0)]
+
+
 MODELS: dict[str, type[BaseModel]] = {"completed": CompletedRecord, "waiting": WaitingRecord,
-                                      "counts": CountsRecord, "shares": SharesRecord}
+                                      "counts": CountsRecord, "shares": SharesRecord,
+                                      "population": PopulationRecord}
 
 
 class Collector:
@@ -357,7 +401,8 @@ def validate(kind: str, source: Source, found: Collector) -> Iterator[tuple[int,
     is_line = source.lines is not None
     for where, rec in source.numbered():
         if not isinstance(rec, Mapping):
-            found.add(Problem(source.name, where, "", "expected an object (a record)", "model_type", is_line))
+            found.add(Problem(source.name, where, "", "expected an object (a record)", "model_type", is_line,
+                              "ett objekt (en post) väntades"))
             continue
         try:
             yield where, model.model_validate(dict(rec))
@@ -365,7 +410,7 @@ def validate(kind: str, source: Source, found: Collector) -> Iterator[tuple[int,
             for raw, e in zip(exc.errors(include_url=False), from_validation_error(exc), strict=True):
                 cause = (raw.get("ctx") or {}).get("error")
                 field = cause.field if isinstance(cause, FieldProblem) else "" if e["path"] == "$" else e["path"]
-                found.add(Problem(source.name, where, field, e["message"], e["type"], is_line))
+                found.add(Problem(source.name, where, field, e["message"], e["type"], is_line, e["message_sv"]))
 
 
 def shares_from(source: Source) -> dict[str, Decimal]:
@@ -375,14 +420,28 @@ def shares_from(source: Source) -> dict[str, Decimal]:
     for where, rec in validate("shares", source, found):
         if rec.region in shares:
             found.add(Problem(source.name, where, "region", f"{rec.region!r} is given twice",
-                              is_line=source.lines is not None))
+                              is_line=source.lines is not None, message_sv=f"{rec.region!r} står två gånger"))
         shares[rec.region] = rec.share
     if sum(shares.values(), Decimal(0)) > 1:
         found.add(Problem(source.name, len(source.records) - 1 if source.lines is None else source.lines[-1],
                           "share", f"the shares sum to {sum(shares.values())}, above 1 (the whole national pot)",
-                          is_line=source.lines is not None))
+                          is_line=source.lines is not None, message_sv=f"andelarna summerar till "
+                          f"{sum(shares.values())}, mer än 1 (hela den nationella potten)"))
     found.raise_if_any()
     return shares
+
+
+def population_from(source: Source) -> dict[str, int]:
+    """Each region's population aged 0–18 (block one); a region given twice is an error."""
+    found = Collector()
+    people: dict[str, int] = {}
+    for where, rec in validate("population", source, found):
+        if rec.region in people:
+            found.add(Problem(source.name, where, "region", f"{rec.region!r} is given twice",
+                              is_line=source.lines is not None, message_sv=f"{rec.region!r} står två gånger"))
+        people[rec.region] = rec.population_0_18
+    found.raise_if_any()
+    return people
 
 
 def read_source(path: str | Path) -> Source:
@@ -404,7 +463,8 @@ def read_source(path: str | Path) -> Source:
                 continue
             if len(row) != len(header):
                 raise ReportInputError([Problem(p.name, line_no, "", f"{len(row)} cells; the header has "
-                                                f"{len(header)}", is_line=True)])
+                                                f"{len(header)}", is_line=True,
+                                                message_sv=f"{len(row)} fält; rubrikraden har {len(header)}")])
             records.append(dict(zip(header, row, strict=True)))
             lines.append(line_no)
         return Source(p.name, records, lines)
@@ -413,7 +473,8 @@ def read_source(path: str | Path) -> Source:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise ReportInputError([Problem(p.name, i, "", f"not JSON ({exc.msg})", is_line=True)]) from None
+                raise ReportInputError([Problem(p.name, i, "", f"not JSON ({exc.msg})", is_line=True,
+                                                message_sv=f"inte JSON ({exc.msg})")]) from None
             lines.append(i)
     return Source(p.name, records, lines)
 

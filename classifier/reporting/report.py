@@ -10,13 +10,14 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from classifier.reporting.csvsafe import write_csv
 from classifier.reporting.figures import AREAS, NATION, Table, table_from
 from classifier.reporting.money import load_agreement, money
-from classifier.reporting.records import Source, as_source, read_source, shares_from
+from classifier.reporting.records import Source, as_source, population_from, read_source, shares_from, wait_rules
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -40,24 +41,40 @@ def _sources(kind: str, records: Records) -> list[Source]:
 
 def monthly_report(year: int, *, shares: Source | Mapping[str, Any], completed: Records = (), waiting: Records = (),
                    counts: Records = (), final: bool = False, publish: bool = False,
-                   agreement: dict[str, Any] | None = None) -> dict[str, Any]:
+                   agreement: dict[str, Any] | None = None,
+                   population: Source | Mapping[str, int] | None = None) -> dict[str, Any]:
     """Validate the records, count them and apply the agreement; ReportInputError lists every bad record.
 
     completed, waiting, counts: a Source (a file read with read_source), several, or the
     records themselves (dicts, as CSV, JSON or code give them). shares: a Source or
     {region: share}. final: the year's reporting is declared final (held money is
-    settled). publish: suppress small cells (agreement.yaml `publication`).
+    settled). publish: suppress small cells (agreement.yaml `publication`). population:
+    each region's population aged 0–18 (block one), a Source or {region: people}.
     """
     if not isinstance(shares, Source):
         shares = Source("shares", [{"region": r, "share": v} for r, v in shares.items()])
     region_shares = shares_from(shares)
     table = table_from({"completed": _sources("completed", completed), "waiting": _sources("waiting", waiting),
                         "counts": _sources("counts", counts)})
-    return build(table, year, region_shares, agreement, final=final, publish=publish)
+    if isinstance(population, Source):
+        population = population_from(population)
+    out = build(table, year, region_shares, agreement, final=final, publish=publish, population=population)
+    return {**out, "rulesets": counted_with(table)}
 
 
-def build(table: Table, year: int, shares: dict[str, Decimal], agreement: dict[str, Any] | None = None, *,
-          final: bool = False, publish: bool = False) -> dict[str, Any]:
+def counted_with(table: Table) -> list[dict[str, str]]:
+    """The rule sets whose wait limit and exclusion codes counted the months (each month by the set valid at
+    its end, docs/rulesets.md), as a report names them."""
+    used: dict[str, dict[str, str]] = {}
+    for month in table.months() or [None]:
+        identity = wait_rules(month).ruleset
+        used.setdefault(identity["version"], identity)
+    return list(used.values())
+
+
+def build(table: Table, year: int, shares: Mapping[str, Decimal | Fraction], agreement: dict[str, Any] | None = None,
+          *, final: bool = False, publish: bool = False, population: Mapping[str, int] | None = None
+          ) -> dict[str, Any]:
     """Figures for every month of the year and the year before, at unit, region and national level; the money."""
     agr = agreement or load_agreement()
     rollup = table.rollup()
@@ -82,7 +99,8 @@ def build(table: Table, year: int, shares: dict[str, Decimal], agreement: dict[s
     result = {"year": year, "final": final, "published": publish, "skipped_records": table.skipped,
               "figures": figures, "without_wait_start": table.without_wait_start,
               "regions_without_share": sorted(data_regions - set(shares)),
-              "money": money(agr, rollup, year, shares, final=final)}
+              "new_on_list_basis": sorted(table.new_on_list_basis),
+              "money": money(agr, rollup, year, shares, final=final, population=population)}
     result["not_reported"] = result["money"]["not_reported"]
     if publish:
         suppress_report(result, int(agr["publication"]["suppress_below"]))
@@ -95,7 +113,8 @@ def build(table: Table, year: int, shares: dict[str, Decimal], agreement: dict[s
 GROUPS = (("denominator", "numerator", "share_within_30"), ("waiting", "waiting_le30", "waiting_share_le30"))
 
 
-def _small(v: Any, below: int) -> bool:
+def small_cell(v: Any, below: int) -> bool:
+    """A count that publication hides: more than none and fewer than `below` (agreement.yaml `publication`)."""
     return isinstance(v, int) and 0 < v < below
 
 
@@ -103,13 +122,13 @@ def hidden_fields(row: Mapping[str, Any], below: int) -> set[str]:
     """The fields of one figure row to suppress (agreement.yaml `publication`)."""
     hidden: set[str] = set()
     for total, part, share_field in GROUPS:
-        if _small(row[total], below):
+        if small_cell(row[total], below):
             hidden |= {total, part, share_field}
-        elif _small(row[part], below) or _small(row[total] - row[part], below):
+        elif small_cell(row[part], below) or small_cell(row[total] - row[part], below):
             hidden |= {part, share_field}
-    if _small(row["completed_all"], below) or _small(row["completed_all"] - row["denominator"], below):
+    if small_cell(row["completed_all"], below) or small_cell(row["completed_all"] - row["denominator"], below):
         hidden.add("completed_all")
-    if _small(row["new_on_list"], below):
+    if small_cell(row["new_on_list"], below):
         hidden.add("new_on_list")
     return hidden
 
@@ -139,19 +158,23 @@ def suppress_report(report: dict[str, Any], below: int) -> None:
             if "share_within_30" in last:
                 out |= {"last_year_share_within_30", "change_pp", "next_tier"}
             if "waiting_share_le30" in hidden:
-                out.add("waiting_share_le30")
+                out |= {"waiting_share_le30", "waiting", "waiting_le30"}
+            if out:  # the reasons quote the counts
+                out.add("why_not_met")
             _blank(m, out)
         for q in r["queue"]:
             out = set()
-            if _small(q["new_on_list"], below) or _small(q["completed"], below):
-                out = {"new_on_list", "completed", "difference", "completed_per_new_pct"}
+            if small_cell(q["new_on_list"], below) or small_cell(q["completed"], below):
+                out = {"new_on_list", "completed", "difference", "completed_per_new_pct", "why_not_met"}
+            if small_cell(q["direct_starts"], below):
+                out.add("direct_starts")
             _blank(q, out)
     cells: dict[tuple[str, str, str, str], int] = defaultdict(int)
     for w in report["without_wait_start"]:
         cells[(w["region"], w["unit"], w["area"], w["month"])] += 1
     report["without_wait_start"] = [
-        {"region": r, "unit": u, "area": a, "month": m, "count": None if _small(n, below) else n,
-         "suppressed": ["count"] if _small(n, below) else []}
+        {"region": r, "unit": u, "area": a, "month": m, "count": None if small_cell(n, below) else n,
+         "suppressed": ["count"] if small_cell(n, below) else []}
         for (r, u, a, m), n in sorted(cells.items())]
 
 
@@ -196,6 +219,8 @@ def money_rows(regions: list[dict[str, Any]]) -> list[dict[str, Any]]:
                          "to_bonus_msek": m["to_bonus_msek"], "held_msek": m["held_msek"],
                          "patients_to_next_tier": nxt.get("patients_more_within_30_days"),
                          "patients_to_next_tier_strict": nxt.get("patients_more_strict"),
+                         "status_sv": m["status_words"]["sv"], "why_not_met_sv": " ".join(
+                             w["sv"] for w in m["why_not_met"] or []),
                          "suppressed": ";".join(m.get("suppressed", []))})
         for q in r["queue"]:
             rows.append({"region": r["region"], "area": "queue", "period": q["period"], "payout": q["payout"],
@@ -204,7 +229,9 @@ def money_rows(regions: list[dict[str, Any]]) -> list[dict[str, Any]]:
                          "change_pp": q["difference"], "waiting_share_le30": None, "pot_msek": q["pot_msek"],
                          "pays": q["pays_fraction"], "paid_msek": q["paid_msek"], "to_bonus_msek": q["to_bonus_msek"],
                          "held_msek": q["held_msek"], "patients_to_next_tier": None,
-                         "patients_to_next_tier_strict": None, "suppressed": ";".join(q.get("suppressed", []))})
+                         "patients_to_next_tier_strict": None, "status_sv": q["status_words"]["sv"],
+                         "why_not_met_sv": " ".join(w["sv"] for w in q["why_not_met"] or []),
+                         "suppressed": ";".join(q.get("suppressed", []))})
     return rows
 
 
@@ -282,10 +309,22 @@ def print_tables(report: dict[str, Any]) -> None:
         console.print(t)
     for name, pot in money_part["bonus_pots"].items():
         console.print(Text(f"{pot['label_sv']} ({name}) {report['year']}: {pot['pot_msek']:.3f} mnkr"
-                           + (" (preliminär: rapporteringen är inte slutlig)" if pot["provisional"] else "")))
+                           + (" (preliminär: rapporteringen är inte slutlig)" if pot["provisional"] else "")
+                           + (" (OFULLSTÄNDIG: ingen regions andel av den är dess pengar)" if pot["partial"] else "")))
+    if money_part["coverage"]["partial"]:
+        console.print(Text("Bonuspotterna är ofullständiga: " + money_part["coverage"]["sv"]))
+    b1 = money_part["block_one"]
+    if b1["regions"]:
+        console.print(Text(f"{b1['label_sv']}: " + ", ".join(f"{r['region']} {r['total_msek']:.3f} mnkr"
+                                                               for r in b1["regions"])
+                           + (f" ({b1['note_sv']})" if b1.get("note_sv") else "")))
+    else:
+        console.print(Text(f"{b1['label_sv']}: {b1['note_sv']}"))
     for p in money_part["payouts"]:
         console.print(Text(f"Utbetalning {p['payout']}: utbetalt {p['paid_msek']:.3f} mnkr, "
-                           f"bonus {p['bonus_msek']:.3f} mnkr, innehållet {p['held_msek']:.3f} mnkr"))
+                           f"bonus {p['bonus_msek']:.3f} mnkr"
+                           + (" (ofullständig, inte i summan)" if p["bonus_partial"] else "")
+                           + f", innehållet {p['held_msek']:.3f} mnkr"))
     if report["not_reported"]:
         console.print(Text(f"Ej rapporterade månader ({len(report['not_reported'])}): " + ", ".join(
             f"{n['region']} {n['area']} {n['month']}" for n in report["not_reported"])))
