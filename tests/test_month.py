@@ -386,6 +386,16 @@ def test_a_duplicated_header_column_fails_the_file_naming_it_in_swedish_and_engl
     assert "x.csv" in text and "'unit'" in text and "twice" in text and "två gånger" in text
 
 
+def test_a_bare_carriage_return_in_the_header_fails_the_file_naming_the_line(tmp_path) -> None:
+    # Found by schemathesis as a 500 on POST /v1/months: Python's csv module raises on a CR inside a line.
+    p = tmp_path / "mac.csv"
+    p.write_bytes(b"patient_ref,event_id,event_type,date\rp1,e1,care_request,2026-03-01\r")
+    with pytest.raises(ExtractError) as exc:
+        run([p], ["2026-03"], None, workers=1)
+    text = str(exc.value)
+    assert "mac.csv" in text and "line 1" in text and "carriage return" in text and "vagnretur" in text
+
+
 def test_an_unknown_column_shaped_like_an_identity_number_is_not_echoed(tmp_path) -> None:
     p = _csv(tmp_path / "x.csv", [], "patient_ref,event_id,event_type,date,20120312-1234")
     with pytest.raises(ExtractError) as exc:

@@ -401,7 +401,12 @@ def _csv_header(raw: io.BufferedReader, source: str, encoding: str,
                    "rubrikraden har ett citattecken som inte avslutas", line=line_no)
     counts = {d: sum(c.count(d) for i, c in enumerate(text.split('"')) if i % 2 == 0) for d in (",", ";", "\t")}
     delimiter = max(counts, key=lambda d: counts[d])
-    names = [n.strip() for n in _cells(text, delimiter)]
+    try:
+        names = [n.strip() for n in _cells(text, delimiter)]
+    except csv.Error:  # a bare carriage return inside the line (old Mac line ends, or a pasted cell)
+        raise fail(source, "the header has a carriage return (CR) inside it; expected one line of column names "
+                   "ending in LF or CRLF", "rubrikraden har en vagnretur (CR) mitt i raden; den ska vara en rad "
+                   "med kolumnnamn", line=line_no) from None
     return names, delimiter, line_no, head[pos:]
 
 
