@@ -40,7 +40,7 @@ from api.work import ClientGone, Limits, Overloaded, TimeLimit, Work
 from classifier import InputError, privacy
 from classifier.decisions import new_id as new_decision_id
 from classifier.engine import EngineError, RuleSetDefect
-from classifier.errors import problems, with_swedish
+from classifier.errors import listed, problems, with_swedish
 from classifier.models import (
     BatchResponse,
     Classification,
@@ -89,7 +89,7 @@ class ApiError(Exception):
 
 def _error_response(status: int, detail: str, errors: list[dict[str, str]],
                     headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"detail": detail, "errors": with_swedish(errors), "request_id": REQUEST_ID.get()}
+    body = {"detail": detail, "errors": with_swedish(listed(errors)), "request_id": REQUEST_ID.get()}
     return FastJSON(body, status_code=status, headers=headers)
 
 
@@ -448,7 +448,7 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(InputError)
     async def _input_error(_: Request, exc: InputError) -> JSONResponse:
-        return _error_response(422, f"invalid request: {len(exc.errors)} problem(s)", exc.errors)
+        return _error_response(422, exc.detail, exc.errors)
 
     @app.exception_handler(RequestValidationError)
     async def _parameters(_: Request, exc: RequestValidationError) -> JSONResponse:

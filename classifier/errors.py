@@ -24,8 +24,14 @@ class InputError(ValueError):
     """The request is invalid; `errors` lists every problem (HTTP 422), each with its Swedish text."""
 
     def __init__(self, errors: list[dict[str, str]]):
-        self.errors = with_swedish(errors)
+        self.total = len(errors)  # every problem found; `errors` lists at most LISTED of them (`listed`)
+        self.errors = with_swedish(listed(errors))
         super().__init__("; ".join(f"{e['path']}: {e['message']}" for e in self.errors))
+
+    @property
+    def detail(self) -> str:
+        """The answer's `detail`: the count of every problem, listed or not."""
+        return f"invalid request: {self.total} problem(s)"
 
 
 _UNION_TAGS = frozenset({"contact", "investigation_concluded", "treatment_concluded", "care_closed"})
@@ -181,6 +187,20 @@ def swedish_message(message: str) -> str:
         if m:
             return sv(m) if callable(sv) else m.expand(sv)
     return f"ogiltigt värde ({message})"
+
+
+LISTED = 1000  # an answer lists at most this many problems: a 1 MB body of unknown keys made a 16 MB answer
+
+
+def listed(errors: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The first `LISTED` problems, then one item saying how many more there are: enough to fix a file
+    by, without an answer many times the size of the request (the `detail` keeps the full count)."""
+    if len(errors) <= LISTED:
+        return errors
+    more = len(errors) - LISTED
+    return [*errors[:LISTED], {"path": "$", "type": "more_problems",
+                               "message": f"{more:,} more problem(s) not listed; the first {LISTED:,} are",
+                               "message_sv": f"ytterligare {more:,} problem visas inte; de första {LISTED:,} visas"}]
 
 
 def with_swedish(errors: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -194,3 +194,14 @@ def test_a_real_server_refuses_the_bomb_and_keeps_answering(tmp_path: Path) -> N
         assert r.status_code == 200 and r.json()["request"] == {"patient": {"ref": "p-1"}}
         assert httpx.get(base + "/health", timeout=5).status_code == 200 and proc.poll() is None
     assert "memory allocation" not in log.read_text() and "worker_replaced" not in log.read_text()
+
+
+def test_an_answer_lists_at_most_a_thousand_problems_and_counts_them_all() -> None:
+    # 70,000 unknown keys in a 1 MB body made a 16 MB answer; the detail still counts every problem
+    body = {"contact": {"date": "2026-03-01"}, **{f"k{i}": 1 for i in range(5000)}}
+    r = client.post("/v1/classify", json=body)
+    assert r.status_code == 422
+    errors = r.json()["errors"]
+    assert len(errors) == 1001 and r.json()["detail"].startswith("invalid request: 500")
+    assert errors[-1]["type"] == "more_problems" and "not listed" in errors[-1]["message"]
+    assert "visas inte" in errors[-1]["message_sv"] and len(r.content) < 300_000
