@@ -66,6 +66,9 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     try:
         batch: list[tuple[Any, str, str | None]] = []
         for i, (path, received, sender) in enumerate(jobs):
+            if _refused_at_door(path, sender, i):
+                refused += 1
+                continue
             try:
                 data = path.read_bytes()
             except OSError as exc:
@@ -81,6 +84,19 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         store.close()
     return 2 if refused else 0
+
+
+def _refused_at_door(path: Path, sender: str | None, index: int) -> bool:
+    """True (and why, on stderr) when the file's name or its sender holds an identity number: such a file is
+    not read and nothing of it is stored, as over HTTP (docs/national.md §1); neither value is repeated."""
+    from classifier.privacy import looks_like_identity_number
+
+    where = [w for w, v in (("file name", path.name), ("sender", sender)) if v and looks_like_identity_number(v)]
+    if where:
+        print(f"bup-classifier: file {index + 1}: the {' and the '.join(where)} look(s) like a personal identity "
+              "number; not read, nothing stored / filnamnet eller avsändaren ser ut som ett personnummer; "
+              "filen lästes inte och inget sparades", file=sys.stderr)
+    return bool(where)
 
 
 def _print_ingested(res: dict[str, Any], out: TextIO) -> int:
