@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: setup run test test-fast test-long lint docs doctools examples bench bench-smoke wrk chromium axe postgresql clean
+.PHONY: setup run test test-fast test-long fuzz lint docs doctools examples bench bench-smoke wrk chromium axe postgresql clean
 
 # Debian packages, installed only when missing (root on these machines; CI starts from a bare Debian).
 APT_INSTALL = { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; }
@@ -51,6 +51,11 @@ test-fast: setup lint
 
 test-long: setup lint chromium axe postgresql
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest
+
+# Explore the HTTP contract with fresh schemathesis seeds (CI runs one fixed seed); FUZZ_SECONDS per run.
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	BUP_FUZZ_SEED=random BUP_FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest tests/test_server.py -k schemathesis
 
 # The docs: mkdocs-material builds docs/ into site/ offline; the pages' shown commands use curl and jq (tests/test_docs.py).
 docs: setup

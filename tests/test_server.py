@@ -77,14 +77,20 @@ def test_log_has_one_structured_line_per_request_and_no_body(server) -> None:
 
 
 def test_schemathesis_finds_no_server_error_or_schema_violation(server, tmp_path: Path) -> None:
+    """A fixed seed and case count, so CI judges the same requests each run; `make fuzz` explores with
+    fresh seeds for as long as it is given (BUP_FUZZ_SEED=random, BUP_FUZZ_SECONDS) and each find
+    becomes a plain regression test (test_month's bare carriage return is one)."""
     base, _ = server
     exe = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert exe, "schemathesis is a test dependency"
+    seed = os.environ.get("BUP_FUZZ_SEED", "20261205")
+    bound = (["--max-time", os.environ.get("BUP_FUZZ_SECONDS", "600")] if seed == "random"
+             else ["--seed", seed, "--max-examples", "60", "--max-time", "400"])
     done = subprocess.run(
-        [exe, "run", f"{base}/openapi.json", "--max-time", "90", "--workers", "2",
+        [exe, "run", f"{base}/openapi.json", *bound, "--workers", "1",  # 2 raced in ast.parse (CPython 3.11)
          "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
          "response_schema_conformance,negative_data_rejection",
          "--phases", "examples,coverage,fuzzing", "--suppress-health-check", "all"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False,
+        capture_output=True, text=True, timeout=3600, cwd=tmp_path, check=False,
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
