@@ -540,7 +540,7 @@ def bonus_pots(agr: dict[str, Any], regions: list[dict[str, Any]], final: bool,
                 "bonus_share": float(Fraction(p, total_paid)) if total_paid else 0.0,
                 "bonus_msek": msek(part), "bonus_ore": part, "partial": partial}
         out[name] = {"label_sv": spec["label_sv"], "areas": spec["areas"], "pot_msek": msek(into), "pot_ore": into,
-                     "paid_for_requirements_msek": msek(total_paid),
+                     "paid_for_requirements_ore": total_paid, "paid_for_requirements_msek": msek(total_paid),
                      "undistributed_msek": msek(0 if total_paid else into),
                      "undistributed_ore": 0 if total_paid else into,
                      "provisional": not final, "partial": partial,
@@ -586,8 +586,13 @@ def payouts(agr: dict[str, Any], year: int, regions: list[dict[str, Any]],
 def block_one(agr: dict[str, Any], year: int, population: Mapping[str, int] | None) -> dict[str, Any]:
     """Block one (development work): each of the 21 regions a base, the rest by population aged 0–18.
 
-    The population is input data, never guessed: without it there is no figure. With regions
-    missing from it the figures are marked partial (the rest is divided over those given).
+    The population is input data, never guessed: without it there is no figure. The rest is
+    divided by each region's part of the population of all 21 regions, so while any region's
+    population is missing (or a name is not one of the 21, or the population sums to 0) that
+    part cannot be computed: every region's `by_population` and `total` are null, the answer
+    says why, and only the base (which needs no population) is given. The öre of the rest are
+    apportioned by largest remainder, ties to the region first in code-point order of its name,
+    so the regions' totals sum to the year's amount exactly.
     """
     spec = agr.get("block_one") or {}
     annual = (spec.get("annual_msek") or {}).get(year)
@@ -607,19 +612,37 @@ def block_one(agr: dict[str, Any], year: int, population: Mapping[str, int] | No
     total_ore = to_ore(annual)
     base_ore = to_ore(spec["base_msek"])
     rest = total_ore - base_ore * len(national)
-    regions = sorted(population)
-    people = sum(population.values())
-    by_population = split(rest, [population[r] for r in regions]) if people else [0] * len(regions)
     missing = [r for r in national if r not in population]
     unknown = sorted(set(population) - set(national))
-    rows = [{"region": r, "population_0_18": population[r], "base_msek": msek(base_ore), "base_ore": base_ore,
-             "by_population_msek": msek(p), "by_population_ore": p, "total_msek": msek(base_ore + p),
-             "total_ore": base_ore + p} for r, p in zip(regions, by_population, strict=True)]
+    people = sum(population[r] for r in national if r in population)
+    regions = sorted(national)
+    notes_sv, notes_en = [], []
+    if missing:
+        notes_sv.append(f"befolkning saknas för {len(missing)} av {len(national)} regioner: " + ", ".join(missing))
+        notes_en.append(f"the population is missing for {len(missing)} of {len(national)} regions: "
+                        + ", ".join(missing))
+    if unknown:
+        notes_sv.append("okända regionnamn (inte bland de 21 i rules/regions.yaml): " + ", ".join(unknown))
+        notes_en.append("unknown region names (not among the 21 in rules/regions.yaml): " + ", ".join(unknown))
+    if not missing and not unknown and not people:
+        notes_sv.append("befolkningen summerar till 0")
+        notes_en.append("the population sums to 0")
+    computed = not notes_sv
+    by_population: list[int | None] = (split(rest, [population[r] for r in regions]) if computed
+                                       else [None] * len(regions))
+    rows = [{"region": r, "population_0_18": population.get(r), "base_msek": msek(base_ore), "base_ore": base_ore,
+             "by_population_msek": msek(p), "by_population_ore": p,
+             "total_msek": msek(None if p is None else base_ore + p),
+             "total_ore": None if p is None else base_ore + p} for r, p in zip(regions, by_population, strict=True)]
     partial = bool(missing or unknown)
-    return {"label_sv": label, "status": "partial" if partial else "complete", "partial": partial,
+    why_sv = ("; ".join(notes_sv) + ". Resten fördelas efter varje regions andel av befolkningen i alla 21 "
+              "regioner, så delen efter befolkning (och summan) beräknas inte; bara grundbeloppet visas.")
+    why_en = ("; ".join(notes_en) + ". The rest is divided by each region's part of the population of all 21 "
+              "regions, so the part by population (and the total) is not computed; only the base is shown.")
+    return {"label_sv": label, "status": "complete" if computed else "partial" if partial else "population_zero",
+            "partial": partial, "by_population_computed": computed,
             "annual_msek": float(annual), "base_msek": msek(base_ore), "rest_msek": msek(rest),
             "missing_regions": missing, "unknown_regions": unknown, "regions": rows,
-            "note_sv": ("ofullständigt underlag: resten fördelas bara över de regioner som har befolkning; saknas: "
-                        + ", ".join(missing)) if partial else None,
-            "note_en": ("partial input: the rest is divided over the regions given only; missing: "
-                        + ", ".join(missing)) if partial else None}
+            # every region's total, summed: the year's amount to the öre once the part by population is computed
+            "distributed_ore": sum(r["total_ore"] for r in rows) if computed else None,
+            "note_sv": None if computed else why_sv, "note_en": None if computed else why_en}
