@@ -310,11 +310,15 @@ class QueuePeriod(PotMoney):
     completed_per_new_pct: float | None = Field(description="completed / new_on_list in per cent, one decimal; null "
                                                             "with no one new.")
     not_reported_months: list[str] = Field(description="The period's months with no first-visit figures.")
+    figures_missing_months: list[str] = Field(description="The period's months reported without the queue's "
+                                                          "figures (new on the list or every completed first "
+                                                          "visit): unknown, never counted as 0.")
     why_not_met: list[Words] | None = Field(description="Why 'målet ej uppnått': how many first visits short; "
                                                         "null when suppressed.")
     status: str = Field(description="'reported', 'open' (the period is not over: not yet due), 'not_reported' "
-                                    "(a month missing: held until final) or 'no_new_on_list' (the ratio cannot be "
-                                    "computed: to the bonus pot).")
+                                    "(a month missing: held until final), 'figures_missing' (a month without the "
+                                    "queue's figures: held until final) or 'no_new_on_list' (no one new: the ratio "
+                                    "cannot be computed, to the bonus pot).")
     complete: bool = Field(description="The period is over in the data (or the reporting is final).")
     tier: str | None = Field(description="The tier reached (nivå) in Swedish, or why none was; null while open.")
     pays_fraction: float | None = Field(description="The fraction of the pot paid; null while open.")

@@ -405,3 +405,85 @@ def test_openapi_documents_population() -> None:
     prop = schema["properties"]["population"]
     assert "0–18" in prop["description"]
     assert prop["anyOf"][0]["additionalProperties"] == {"type": "integer", "minimum": 0}
+
+
+# ---- the queue target's figures: unknown is not 0 ------------------------------------------------------
+
+def _queue(rows: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
+    return monthly_report(2025, shares={"A": 1}, **kw, counts=rows)["money"]["regions"][0]["queue"][0]
+
+
+def test_counts_without_new_on_list_hold_the_queue_money_not_move_it() -> None:
+    # March–June 2025 as counts with the wait-time figures only: no one's "new on the list" is known. The old code
+    # read the missing figure as 0 ("no one new") and moved the whole period pot, 9 333 333 333 öre, to the bonus
+    # pot. Unknown is not 0: the money is held (as for a month not reported) and the months are named.
+    rows = [row("A", "first_visit", f"2025-{m:02d}", 9, 10) for m in range(3, 7)]
+    q = _queue(rows)
+    assert (q["paid_ore"], q["to_bonus_ore"], q["held_ore"]) == (0, 0, 9_333_333_333)
+    assert q["status"] == "figures_missing" and q["figures_missing_months"] == [f"2025-{m:02d}" for m in range(3, 7)]
+    assert q["new_on_list"] is None and "2025-03" in q["status_words"]["sv"]
+    # once the reporting is final, still missing figures are "target not met": to the bonus pot
+    q = _queue(rows, final=True)
+    assert (q["paid_ore"], q["to_bonus_ore"], q["held_ore"]) == (0, 9_333_333_333, 0)
+
+
+def test_one_month_without_new_on_list_holds_the_whole_period() -> None:
+    # three months give new_on_list, June does not: the period's sum cannot be formed (2 051 against 2 000 + ?)
+    rows = [row("A", "first_visit", f"2025-{m:02d}", 9, 10, completed_all=500, new_on_list=500) for m in (3, 4, 5)]
+    rows.append(row("A", "first_visit", "2025-06", 9, 10, completed_all=551))
+    q = _queue(rows)
+    assert q["status"] == "figures_missing" and q["figures_missing_months"] == ["2025-06"]
+    assert q["held_ore"] == 9_333_333_333
+    # the same month's figure in a second row (several rows may give one month): known, and the period pays
+    rows.append({"region": "A", "area": "first_visit", "month": "2025-06", "new_on_list": 500})
+    q = _queue(rows)
+    assert q["status"] == "reported" and (q["completed"], q["new_on_list"]) == (2051, 2000)
+    assert q["paid_ore"] == 7_000_000_000  # 75 % of 9 333 333 333 = 6 999 999 999.75 → half up (as above)
+
+
+def test_counts_without_completed_all_hold_the_queue_money() -> None:
+    # new_on_list given, completed_all not: every completed first visit (MOV/SOV included) is unknown; the
+    # denominator is not it. The old code counted 0 completed against 2 000 new: "target not met", to the pot.
+    rows = [row("A", "first_visit", f"2025-{m:02d}", 9, 10, new_on_list=500) for m in range(3, 7)]
+    for r in rows:
+        del r["completed_all"]
+    q = _queue(rows)
+    assert q["status"] == "figures_missing" and q["held_ore"] == 9_333_333_333 and q["to_bonus_ore"] == 0
+
+
+def test_contacts_without_a_waiting_list_leave_new_on_list_unknown() -> None:
+    # completed first visits as the classifier's answers, no waiting list: who was new on the list is unknown
+    done = [{"region": "A", "unit": "U", "date": f"2025-{m:02d}-10", "contact_type": "first_visit",
+             "in_numerator": True, "in_denominator": True} for m in range(3, 7)]
+    q = monthly_report(2025, shares={"A": 1}, completed=done)["money"]["regions"][0]["queue"][0]
+    assert q["status"] == "figures_missing" and q["held_ore"] == 9_333_333_333
+    # with a waiting list (here: nobody waiting at any month end) new on the list is known: 0, so no one new
+    wait = [{"region": "A", "unit": "U", "month": "2025-02", "area": "investigation", "wait_start": "2025-01-10"}]
+    q = monthly_report(2025, shares={"A": 1}, completed=done, waiting=wait)["money"]["regions"][0]["queue"][0]
+    assert q["status"] == "no_new_on_list" and q["to_bonus_ore"] == 9_333_333_333
+
+
+def test_no_waiting_list_is_not_nobody_waiting() -> None:
+    # Completed first visits only, no waiting list at all: who waits at month end is unknown. The old code took
+    # an absent list for an empty one ("nobody waiting"), so the waiting half of alternative two held and March's
+    # whole pot (2 333 333 334 öre, share 1) was paid on that guess. Unknown: alternative two is not judged.
+    done = [{"region": "A", "unit": "U", "date": "2025-03-10", "contact_type": "first_visit",
+             "in_numerator": True, "in_denominator": True}]
+    m = monthly_report(2025, shares={"A": 1}, completed=done)["money"]["regions"][0]["months"][0]
+    assert (m["month"], m["area"]) == ("2025-03", "first_visit")
+    assert m["paid_ore"] == 0 and m["nobody_waiting"] is False
+    assert "alternative_two_no_waiting" in [w["code"] for w in m["why_not_met"]]
+    # a waiting list that lists nobody for March (its one patient waits in another area): nobody waiting, paid
+    wait = [{"region": "A", "unit": "U", "month": "2025-03", "area": "treatment", "wait_start": "2025-03-01"}]
+    m = monthly_report(2025, shares={"A": 1}, completed=done, waiting=wait)["money"]["regions"][0]["months"][0]
+    assert m["nobody_waiting"] and m["paid_ore"] == 2_333_333_334
+
+
+def test_an_empty_waiting_file_says_nobody_waits(tmp_path: Path) -> None:
+    # a file given with its header and no patient: a list that lists nobody (the CLI's --waiting)
+    path = tmp_path / "waiting.csv"
+    path.write_text("region,unit,month,area,wait_start,exclusion\n", encoding="utf-8")
+    done = [{"region": "A", "unit": "U", "date": "2025-03-10", "contact_type": "first_visit",
+             "in_numerator": True, "in_denominator": True}]
+    m = monthly_report(2025, shares={"A": 1}, completed=done, waiting=read_source(path))["money"]["regions"][0]
+    assert m["months"][0]["nobody_waiting"] and m["months"][0]["paid_ore"] == 2_333_333_334

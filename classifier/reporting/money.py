@@ -372,9 +372,11 @@ def queue_outcome(agr: dict[str, Any], rollup: Rollup, region: str, year: int, p
     new = sum(c.new_on_list for c in cells if c)
     direct = sum(c.direct_starts for c in cells if c)
     missing = [m for m, c in zip(months, cells, strict=True) if c is None]
+    unknown = [m for m, c in zip(months, cells, strict=True) if c is not None and c.queue_unknown]
     out = {"period": period["name"], "months": months, "payout": payout_of(agr, year, period["months"]),
            "new_on_list": new, "completed": completed, "difference": completed - new, "direct_starts": direct,
-           "completed_per_new_pct": _f(share(completed, new)), "not_reported_months": missing, "why_not_met": []}
+           "completed_per_new_pct": _f(share(completed, new)), "not_reported_months": missing,
+           "figures_missing_months": unknown, "why_not_met": []}
     if max(period["months"]) > reported_through and not final:
         return {**out, "status": "open", "complete": False, "tier": None, "pays_fraction": None,
                 **_money_fields(pot, None, None, None, pot),
@@ -387,6 +389,23 @@ def queue_outcome(agr: dict[str, Any], rollup: Rollup, region: str, year: int, p
                 "status_words": {"code": "not_reported", "sv": "ej rapporterade månader", "en": "months not reported"},
                 "note": ("ej rapporterade månader efter slutlig rapportering: målet ej uppnått" if final
                          else "ej rapporterade månader: medlen hålls inne tills rapporteringen är slutlig")}
+    if unknown:
+        # Months reported without the queue's figures (a counts row without new_on_list or completed_all,
+        # contacts without a waiting list): unknown is not 0, so the ratio is not computed and the money is
+        # held as for a month not reported, until the reporting is final (then: target not met).
+        months_sv = ", ".join(unknown)
+        return {**out, "status": "figures_missing", "complete": True, "tier": "uppgifter saknas",
+                "pays_fraction": 0.0, **_money_fields(pot, 0, pot if final else 0, 0 if final else pot),
+                "new_on_list": None, "completed": None, "difference": None, "completed_per_new_pct": None,
+                "status_words": {"code": "figures_missing",
+                                 "sv": f"nytillkomna eller genomförda första besök saknas för {months_sv}: kvoten "
+                                       "beräknas inte" + ("; målet ej uppnått (rapporteringen är slutlig)" if final
+                                                          else "; medlen hålls inne tills uppgifterna kommer in"),
+                                 "en": f"new on the list or completed first visits are missing for {months_sv}: "
+                                       "the ratio is not computed" + ("; target not met (the reporting is final)"
+                                                                      if final else "; the money is held until "
+                                                                      "the figures come in")},
+                "note": None}
     if not new:
         words = _words(agr, "status", "no_new_on_list")
         return {**out, "status": "no_new_on_list", "complete": True, "tier": words["sv"], "pays_fraction": 0.0,
