@@ -487,3 +487,28 @@ def test_an_empty_waiting_file_says_nobody_waits(tmp_path: Path) -> None:
              "in_numerator": True, "in_denominator": True}]
     m = monthly_report(2025, shares={"A": 1}, completed=done, waiting=read_source(path))["money"]["regions"][0]
     assert m["months"][0]["nobody_waiting"] and m["months"][0]["paid_ore"] == 2_333_333_334
+
+
+# ---- the agreement as data: a mis-ordered tier list is refused, not read as it stands ------------------
+
+@pytest.mark.parametrize("edit", ["alternative_one_ascending", "queue_ascending", "pays_above_one",
+                                  "block_one_below_base"])
+def test_agreement_tiers_out_of_order_are_refused(tmp_path: Path, edit: str) -> None:
+    # Tiers are read first match wins: listed 1.0, 5.0, 10.0 a 10-point improvement would pay 50 %, not 100 %.
+    import yaml
+
+    from classifier.reporting.money import AGREEMENT, AgreementError
+
+    doc = yaml.safe_load(AGREEMENT.read_text(encoding="utf-8"))
+    if edit == "alternative_one_ascending":
+        doc["alternative_one"].reverse()
+    elif edit == "queue_ascending":
+        doc["queue_tiers"].reverse()
+    elif edit == "pays_above_one":
+        doc["alternative_one"][0]["pays"] = 1.5
+    else:
+        doc["block_one"]["annual_msek"][2026] = 100  # 21 × 5 = 105 mnkr of base alone
+    bad = tmp_path / "agreement.yaml"
+    bad.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(AgreementError):
+        load_agreement(bad)

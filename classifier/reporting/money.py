@@ -48,6 +48,20 @@ def load_agreement(path: str | Path | None = None) -> dict[str, Any]:
     pots = doc["bonus_pots"]
     if sorted(a for pot in pots.values() for a in pot["areas"]) != sorted(doc["areas"]):
         raise AgreementError("bonus_pots: every area must be in exactly one pot")
+    # The tiers are read first match wins (alternative_one, queue_tiers): highest first, or a 10-point
+    # improvement would pay the 1-point tier's 50 %. Every fraction paid is within 0–1.
+    for key, limit in (("alternative_one", "min_pp"), ("queue_tiers", None)):
+        tiers = doc[key]
+        floors = [Fraction(str(t[limit] if limit else t.get("above_pct", t.get("min_pct")))) for t in tiers]
+        pays = [Fraction(str(t["pays"])) for t in tiers]
+        if floors != sorted(floors, reverse=True) or len(set(floors)) != len(floors) or pays != sorted(
+                pays, reverse=True) or not all(0 <= x <= 1 for x in pays):
+            raise AgreementError(f"{key}: tiers must go from the highest threshold down, each paying 0–1, "
+                                 "a higher tier paying at least as much")
+    block = doc.get("block_one") or {}
+    for year, annual in (block.get("annual_msek") or {}).items():
+        if Fraction(str(block["base_msek"])) * len(national_regions()) > Fraction(str(annual)):
+            raise AgreementError(f"block_one.annual_msek.{year}: below the base of every region")
     for year, months in doc["measured_months"].items():
         payouts = doc["payouts"].get(year) or []
         covered = sorted(m for p_ in payouts for m in p_["months"])
@@ -168,7 +182,9 @@ def annual_pots(agr: dict[str, Any], shares: Mapping[str, Share], regions: Itera
 
 
 def monthly_pot(agr: dict[str, Any], area: str, year: int, region_share: Share) -> int:
-    """One region's pot for one area and measured month, in öre (annual / measured months × share, half up)."""
+    """One region's nominal pot for one area and measured month, in öre (annual / measured months × share,
+    half up), as SKR's report prints the maximum. `money` splits the region's annual amount over the months
+    so they sum to it exactly (the odd öre to the earliest months), so a month there may be one öre above."""
     months = agr["measured_months"][year]
     return _round(Fraction(str(agr["areas"][area]["annual_msek"])) * ORE_PER_MSEK * Fraction(region_share)
                   / len(months))
