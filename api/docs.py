@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import re
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
@@ -14,11 +16,11 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from markdown_it import MarkdownIt
 from mdit_py_plugins.anchors import anchors_plugin
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from classifier import Classifier, InputError, errors, examples
 from classifier.models import MAX_BATCH, ErrorItem
-from classifier.reporting import records, report
+from classifier.reporting import money, records, report
 from classifier.reporting.figures import AGGREGATED_PROXY, NATION, RECEIVED_IN_MONTH
 from classifier.resources import data_dir
 
@@ -102,6 +104,23 @@ def worked_examples(clf: Classifier) -> dict[str, Any]:
     }
 
 
+_DECIMAL_TEXT = re.compile(r"[0-9]{1,3}(\.[0-9]{1,40})?")
+
+
+def _exact_share(v: Any) -> Any:
+    """A share as an exact Decimal: a decimal string as written, a JSON number by its shortest repr (what the
+    client most likely wrote), never a bool. Whether the shares sum to 1 decides the bonus pots, so a share is
+    never summed as a float."""
+    d = None
+    if isinstance(v, str) and _DECIMAL_TEXT.fullmatch(v):
+        d = Decimal(v)
+    elif isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+        d = Decimal(str(v))
+    if d is None or not 0 <= d <= 1:
+        raise ValueError('expected a share from 0 to 1: a number, or a decimal string such as "0.0523"')
+    return d
+
+
 class MonthlyReportRequest(BaseModel):
     """POST /v1/reports/monthly: the records of `bup-classifier report`, as JSON (examples/reports/README.md)."""
 
@@ -113,12 +132,19 @@ class MonthlyReportRequest(BaseModel):
                                           description="Month-end waiting lists, one patient per record.")
     counts: list[dict[str, Any]] = Field(default_factory=list, max_length=100_000,
                                          description="Already aggregated monthly counts.")
-    shares: dict[str, float] = Field(description="Each region's share (0–1) of the national pots; they may not "
-                                     "sum above 1.")
+    shares: dict[str, Annotated[Decimal, BeforeValidator(_exact_share)]] = Field(
+        description="Each region's share (0–1) of the national pots; they may not sum above 1, and the bonus pots "
+                    "are whole only when they sum to exactly 1. A JSON number is read as a binary double (about 15 "
+                    "significant digits); send a decimal string (\"0.0523\") to give a share exactly.")
     final: bool = Field(False, description="The year's reporting is declared final: money held for months not "
                                            "reported is settled (target not met, to the bonus pot).")
     publish: bool = Field(False, description="Figures for publication: counts of 1–4 contacts are null, named in "
                                              "the row's `suppressed` list, with every share derived from them.")
+    population: dict[str, Annotated[int, Field(ge=0)]] | None = Field(
+        None, description="Block one: each region's population aged 0–18 (official statistics), {region: whole "
+                          "number ≥ 0}; every name one of the 21 regions (rules/regions.yaml). Without it there is "
+                          "no block-one figure; while any of the 21 is missing, each region's part by population "
+                          "is null and the answer says why (docs/money.md §5).")
 
 
 # ---- the answers of POST /v1/reports/monthly and POST /v1/months, as they are today ---------------
@@ -284,11 +310,15 @@ class QueuePeriod(PotMoney):
     completed_per_new_pct: float | None = Field(description="completed / new_on_list in per cent, one decimal; null "
                                                             "with no one new.")
     not_reported_months: list[str] = Field(description="The period's months with no first-visit figures.")
+    figures_missing_months: list[str] = Field(description="The period's months reported without the queue's "
+                                                          "figures (new on the list or every completed first "
+                                                          "visit): unknown, never counted as 0.")
     why_not_met: list[Words] | None = Field(description="Why 'målet ej uppnått': how many first visits short; "
                                                         "null when suppressed.")
     status: str = Field(description="'reported', 'open' (the period is not over: not yet due), 'not_reported' "
-                                    "(a month missing: held until final) or 'no_new_on_list' (the ratio cannot be "
-                                    "computed: to the bonus pot).")
+                                    "(a month missing: held until final), 'figures_missing' (a month without the "
+                                    "queue's figures: held until final) or 'no_new_on_list' (no one new: the ratio "
+                                    "cannot be computed, to the bonus pot).")
     complete: bool = Field(description="The period is over in the data (or the reporting is final).")
     tier: str | None = Field(description="The tier reached (nivå) in Swedish, or why none was; null while open.")
     pays_fraction: float | None = Field(description="The fraction of the pot paid; null while open.")
@@ -350,8 +380,9 @@ class BonusPot(_Answer):
     areas: list[str] = Field(description="The areas whose unpaid money goes to it.")
     pot_ore: int = Field(description="What went to it, in öre.")
     pot_msek: float = Field(description=_MSEK)
-    paid_for_requirements_msek: float = Field(description="The money paid for its requirements, in MSEK: the "
-                                                          "weights it is shared by.")
+    paid_for_requirements_ore: int = Field(description="The money paid for its requirements, in öre: the weights "
+                                                       "it is shared by.")
+    paid_for_requirements_msek: float = Field(description=_MSEK)
     undistributed_ore: int = Field(description="Not shared: no region earned anything towards it, in öre.")
     undistributed_msek: float = Field(description=_MSEK)
     provisional: bool = Field(description="Preliminary (preliminär): the reporting is not final.")
@@ -396,23 +427,30 @@ class BlockOneRegion(_Answer):
     """A region's block-one money: the base and its part by population."""
 
     region: str = Field(description="The region.")
-    population_0_18: int = Field(description="Its population aged 0–18 (befolkning 0–18 år), as given.")
-    base_ore: int = Field(description="The base every region gets, in öre.")
+    population_0_18: int | None = Field(description="Its population aged 0–18 (befolkning 0–18 år), as given; "
+                                                     "null when it is missing.")
+    base_ore: int = Field(description="The base every region gets, in öre (needs no population).")
     base_msek: float = Field(description=_MSEK)
-    by_population_ore: int = Field(description="Its part of the rest by population, in öre.")
-    by_population_msek: float = Field(description=_MSEK)
-    total_ore: int = Field(description="base + by population, in öre.")
-    total_msek: float = Field(description=_MSEK)
+    by_population_ore: int | None = Field(description="Its part of the rest by population, in öre; null while the "
+                                                      "population of any of the 21 regions is missing (never "
+                                                      "guessed).")
+    by_population_msek: float | None = Field(description=_MSEK)
+    total_ore: int | None = Field(description="base + by population, in öre; null when the part by population is.")
+    total_msek: float | None = Field(description=_MSEK)
 
 
 class BlockOne(_Answer):
     """Block one (Block ett: Utvecklingsarbete): a base per region, the rest by the population aged 0–18."""
 
     label_sv: str = Field(description="Its name in Swedish, as in the agreement.")
-    status: str = Field(description="'complete', 'partial' (regions missing from the population), 'no_population' "
-                                    "(no population given: no figure) or 'not_in_agreement' (none that year).")
-    regions: list[BlockOneRegion] = Field(description="Per region given a population; empty without one.")
-    note_sv: str | None = Field(description="Why there is no figure, or what is partial, in Swedish.")
+    status: str = Field(description="'complete'; 'partial' (a region's population missing, or a name not among "
+                                    "the 21: the part by population is null for every region, only the base is "
+                                    "given); 'population_zero' (the population sums to 0: likewise); "
+                                    "'no_population' (no population given: no figure) or 'not_in_agreement' (none "
+                                    "that year).")
+    regions: list[BlockOneRegion] = Field(description="Each of the 21 regions; empty without a population.")
+    note_sv: str | None = Field(description="Why there is no figure, or why the part by population is not "
+                                            "computed, in Swedish.")
     note_en: str | None = Field(description="The same in English.")
     annual_msek: float | None = Field(None, description="The year's amount in MSEK; absent when not in the "
                                                         "agreement.")
@@ -420,6 +458,11 @@ class BlockOne(_Answer):
     rest_msek: float | None = Field(None, description="The rest, divided by population, in MSEK; only with a "
                                                       "population.")
     partial: bool | None = Field(None, description="Regions are missing from the population; only with one.")
+    by_population_computed: bool | None = Field(None, description="The part by population was computed (the "
+                                                                  "population of all 21 regions given, summing "
+                                                                  "above 0); only with a population.")
+    distributed_ore: int | None = Field(None, description="The regions' totals summed: the year's amount to the "
+                                                          "öre; null when the part by population is not computed.")
     missing_regions: list[str] | None = Field(None, description="The regions without a population; only with one.")
     unknown_regions: list[str] | None = Field(None, description="Names in the population that are not among the "
                                                                 "21; only with one.")
@@ -639,10 +682,17 @@ class MonthAudit(_Answer):
 def monthly_report(payload: object) -> dict[str, Any]:
     """Validate and build a monthly report; every bad record is a 422 naming the record and field."""
     req = errors.parse(MonthlyReportRequest, payload)
+    known = set(money.national_regions())  # block one is over the 21 regions: another name is refused, not guessed
+    unknown = [{"path": f"population.{name}", "message": "expected one of the 21 regions (rules/regions.yaml)",
+                "message_sv": "en av de 21 regionerna (rules/regions.yaml) väntades", "type": "unknown_region"}
+               for name in req.population or {} if name not in known]
+    if unknown:
+        raise InputError(unknown)
     try:
         return report.monthly_report(
             req.year, shares=records.Source("shares", [{"region": r, "share": v} for r, v in req.shares.items()]),
-            completed=req.completed, waiting=req.waiting, counts=req.counts, final=req.final, publish=req.publish)
+            completed=req.completed, waiting=req.waiting, counts=req.counts, final=req.final, publish=req.publish,
+            population=req.population)
     except records.ReportInputError as exc:
         raise InputError(exc.items()) from None
 

@@ -229,7 +229,7 @@ def _block_one(audit: dict[str, Any]) -> str:
     rows = "".join(f"<tr><td>{_e(r['region'])}</td><td>{_e(r['population_0_18'])}</td><td>{_mnkr(r['base_ore'])}"
                    f"</td><td>{_mnkr(r['by_population_ore'])}</td><td>{_mnkr(r['total_ore'])}</td></tr>"
                    for r in b1["regions"])
-    note = f"<p><b>Ofullständigt:</b> {_e(b1['note_sv'])}</p>" if b1.get("partial") else ""
+    note = f"<p><b>Ofullständigt:</b> {_e(b1['note_sv'])}</p>" if b1.get("note_sv") else ""
     return (f"<h2>{_e(b1['label_sv'])}</h2><p>Bredvid prestationsmedlen: grundbelopp per region och resten efter "
             f"befolkningen 0–18 år.</p>{note}<table><tr><th>Region</th><th>Befolkning 0–18</th><th>Grund</th>"
             f"<th>Efter befolkning</th><th>Summa</th></tr>{rows}</table>")

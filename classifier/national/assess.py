@@ -47,6 +47,10 @@ def _add_counts(table: Table, region: str, rec: dict[str, Any], names: tuple[str
         c.waiting_given = True  # a counts row with `waiting`: 0 means nobody waiting (definitions.md §7)
     if "new_on_list" in names and rec.get("new_on_list") is not None:
         table.new_on_list_basis.add(AGGREGATED_PROXY)
+    if rec["area"] == "first_visit":  # a queue figure the row leaves out is unknown, not 0
+        table.note_queue_counts((region, rec.get("unit") or region, rec["area"], month),
+                                "new_on_list" not in names or rec.get("new_on_list") is not None,
+                                "completed_all" not in names or rec.get("completed_all") is not None)
 
 
 def table_as_of(store: Store, years: tuple[int, ...], until: str) -> tuple[Table, list[dict[str, Any]],

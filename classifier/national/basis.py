@@ -106,7 +106,9 @@ def basis_html(assessment: dict[str, Any], payout: str) -> str:
     if b["regions"]:
         out.append(f"<h3>{_e(b['label_sv'])} ({b['annual_msek']:g} mnkr per år)</h3><p>Grundbelopp "
                    f"{_kr(b['regions'][0]['base_ore'])} kr per region, resten efter befolkningen 0–18 år (källa: "
-                   f"{_e('; '.join(b['population_sources']))}). {_e(b['source'])}</p><table><tr><th>Region</th>"
+                   f"{_e('; '.join(b['population_sources']))}). {_e(b['source'])}</p>"
+                   + (f"<p><b>Ofullständigt:</b> {_e(b['note_sv'])}</p>" if b.get("note_sv") else "")
+                   + "<table><tr><th>Region</th>"
                    "<th>Befolkning 0–18</th><th>Kronor</th></tr>" + "".join(
                        f"<tr><td>{_e(r['region'])}</td><td class='n'>{_n(r['population_0_18'])}</td>"
                        f"<td class='n'>{_kr(r['total_ore'])}</td></tr>" for r in b["regions"]) + "</table>")

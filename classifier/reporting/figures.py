@@ -64,11 +64,16 @@ class Counts:
     # whether the month's waiting figures were given (a waiting list, the month's own waits, a counts
     # row with `waiting`): only then does waiting 0 mean "nobody waiting" (definitions.md §7)
     waiting_given: bool = False
+    # a first-visit month whose queue figures (new on the list, every completed first visit) are not known:
+    # a counts row without them, or contacts without a waiting list. Unknown is not 0 (the queue target is
+    # then not judged; its money is held), set by Table.rollup
+    queue_unknown: bool = False
 
     def add(self, other: Counts) -> None:
         for name in COUNT_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.waiting_given = self.waiting_given or other.waiting_given
+        self.queue_unknown = self.queue_unknown or other.queue_unknown
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS}
@@ -77,7 +82,7 @@ class Counts:
         return out
 
 
-COUNT_FIELDS = tuple(f.name for f in fields(Counts) if f.name != "waiting_given")
+COUNT_FIELDS = tuple(f.name for f in fields(Counts) if f.name not in ("waiting_given", "queue_unknown"))
 
 
 def _num(d: Decimal | None) -> float | None:
@@ -112,6 +117,22 @@ class Table:
     # every waiting patient of every cell is known (a waiting list was given, or the month derived who
     # waits): a cell without one has nobody waiting, not unknown figures
     waits_known: bool = False
+    # completed contacts were given: every cell's completed first visits are known (0 where none)
+    completed_known: bool = False
+    # first-visit cells a counts row named: (gave new_on_list, gave completed_all), each over all its rows
+    queue_counts: dict[Key, tuple[bool, bool]] = field(default_factory=dict)
+
+    def note_queue_counts(self, key: Key, new_on_list: bool, completed_all: bool) -> None:
+        """A first-visit counts row for `key`: whether it gave the queue's two figures (any row may give them)."""
+        had_new, had_completed = self.queue_counts.get(key, (False, False))
+        self.queue_counts[key] = (had_new or new_on_list, had_completed or completed_all)
+
+    def queue_unknown(self, key: Key) -> bool:
+        """Whether a first-visit cell's queue figures are unknown: never counted as 0 (they decide money)."""
+        new_given, completed_given = self.queue_counts.get(key, (False, False))
+        new_unknown = not self.waits_known and not new_given and (key in self.queue_counts or self.completed_known)
+        completed_unknown = not self.completed_known and not completed_given and key in self.queue_counts
+        return new_unknown or completed_unknown
 
     def cell(self, region: str, unit: str, area: str, month: str) -> Counts:
         return self.cells[(region, unit, area, month)]
@@ -155,6 +176,9 @@ class Table:
         self.without_wait_start.extend(other.without_wait_start)
         self.new_on_list_basis |= other.new_on_list_basis
         self.waits_known = self.waits_known or other.waits_known
+        self.completed_known = self.completed_known or other.completed_known
+        for key, (new, done) in other.queue_counts.items():
+            self.note_queue_counts(key, new, done)
 
     def rollup(self) -> Rollup:
         """Unit, region and national counts, in one pass (was one pass per row: quadratic in units)."""
@@ -162,6 +186,7 @@ class Table:
         nation: dict[tuple[str, str], Counts] = defaultdict(Counts)
         for (r, _u, a, m), c in self.cells.items():
             c.waiting_given = c.waiting_given or self.waits_known
+            c.queue_unknown = a == "first_visit" and self.queue_unknown((r, _u, a, m))
             region[(r, a, m)].add(c)
             nation[(a, m)].add(c)
         return Rollup(dict(self.cells), dict(region), dict(nation))
@@ -176,6 +201,7 @@ class Table:
 def add_completed(table: Table, records: Source | Iterable[Mapping[str, Any]], found: Collector) -> None:
     """Classified contacts; the numerator and denominator are the classifier's own (its answer's `wait`)."""
     source = as_source("completed", records)
+    table.completed_known = table.completed_known or bool(source.records)
     for where, rec in validate("completed", source, found):
         assert isinstance(rec, CompletedRecord)
         area = rec.area_or_type
@@ -197,7 +223,10 @@ def add_waiting(table: Table, records: Source | Iterable[Mapping[str, Any]], fou
     month, with no code left out, as its other side (completed first visits) leaves none out.
     """
     source = as_source("waiting", records)
-    table.waits_known = True  # a waiting list was given: a month without a patient on it has nobody waiting
+    # A waiting list was given (a file, even an empty one, or records): a month without a patient on it has
+    # nobody waiting. No list at all (an empty in-memory default) says nothing about who waits: unknown, never
+    # "nobody waiting", which would meet alternative two's waiting half on a guess.
+    table.waits_known = table.waits_known or bool(source.records) or source.lines is not None
     for _where, rec in validate("waiting", source, found):
         assert isinstance(rec, WaitingRecord)
         table.count_waiting(rec.region, rec.unit, rec.area, rec.month, rec.exclusion,
@@ -219,6 +248,9 @@ def add_counts(table: Table, records: Source | Iterable[Mapping[str, Any]], foun
             table.new_on_list_basis.add(AGGREGATED_PROXY)
         if rec.waiting is not None:
             c.waiting_given = True
+        if rec.area == "first_visit":
+            table.note_queue_counts((rec.region, rec.unit or rec.region, rec.area, rec.month),
+                                    rec.new_on_list is not None, rec.completed_all is not None)
 
 
 def check_cells(table: Table, found: Collector) -> None:

@@ -48,6 +48,20 @@ def load_agreement(path: str | Path | None = None) -> dict[str, Any]:
     pots = doc["bonus_pots"]
     if sorted(a for pot in pots.values() for a in pot["areas"]) != sorted(doc["areas"]):
         raise AgreementError("bonus_pots: every area must be in exactly one pot")
+    # The tiers are read first match wins (alternative_one, queue_tiers): highest first, or a 10-point
+    # improvement would pay the 1-point tier's 50 %. Every fraction paid is within 0–1.
+    for key, limit in (("alternative_one", "min_pp"), ("queue_tiers", None)):
+        tiers = doc[key]
+        floors = [Fraction(str(t[limit] if limit else t.get("above_pct", t.get("min_pct")))) for t in tiers]
+        pays = [Fraction(str(t["pays"])) for t in tiers]
+        if floors != sorted(floors, reverse=True) or len(set(floors)) != len(floors) or pays != sorted(
+                pays, reverse=True) or not all(0 <= x <= 1 for x in pays):
+            raise AgreementError(f"{key}: tiers must go from the highest threshold down, each paying 0–1, "
+                                 "a higher tier paying at least as much")
+    block = doc.get("block_one") or {}
+    for year, annual in (block.get("annual_msek") or {}).items():
+        if Fraction(str(block["base_msek"])) * len(national_regions()) > Fraction(str(annual)):
+            raise AgreementError(f"block_one.annual_msek.{year}: below the base of every region")
     for year, months in doc["measured_months"].items():
         payouts = doc["payouts"].get(year) or []
         covered = sorted(m for p_ in payouts for m in p_["months"])
@@ -168,7 +182,9 @@ def annual_pots(agr: dict[str, Any], shares: Mapping[str, Share], regions: Itera
 
 
 def monthly_pot(agr: dict[str, Any], area: str, year: int, region_share: Share) -> int:
-    """One region's pot for one area and measured month, in öre (annual / measured months × share, half up)."""
+    """One region's nominal pot for one area and measured month, in öre (annual / measured months × share,
+    half up), as SKR's report prints the maximum. `money` splits the region's annual amount over the months
+    so they sum to it exactly (the odd öre to the earliest months), so a month there may be one öre above."""
     months = agr["measured_months"][year]
     return _round(Fraction(str(agr["areas"][area]["annual_msek"])) * ORE_PER_MSEK * Fraction(region_share)
                   / len(months))
@@ -372,9 +388,11 @@ def queue_outcome(agr: dict[str, Any], rollup: Rollup, region: str, year: int, p
     new = sum(c.new_on_list for c in cells if c)
     direct = sum(c.direct_starts for c in cells if c)
     missing = [m for m, c in zip(months, cells, strict=True) if c is None]
+    unknown = [m for m, c in zip(months, cells, strict=True) if c is not None and c.queue_unknown]
     out = {"period": period["name"], "months": months, "payout": payout_of(agr, year, period["months"]),
            "new_on_list": new, "completed": completed, "difference": completed - new, "direct_starts": direct,
-           "completed_per_new_pct": _f(share(completed, new)), "not_reported_months": missing, "why_not_met": []}
+           "completed_per_new_pct": _f(share(completed, new)), "not_reported_months": missing,
+           "figures_missing_months": unknown, "why_not_met": []}
     if max(period["months"]) > reported_through and not final:
         return {**out, "status": "open", "complete": False, "tier": None, "pays_fraction": None,
                 **_money_fields(pot, None, None, None, pot),
@@ -387,6 +405,23 @@ def queue_outcome(agr: dict[str, Any], rollup: Rollup, region: str, year: int, p
                 "status_words": {"code": "not_reported", "sv": "ej rapporterade månader", "en": "months not reported"},
                 "note": ("ej rapporterade månader efter slutlig rapportering: målet ej uppnått" if final
                          else "ej rapporterade månader: medlen hålls inne tills rapporteringen är slutlig")}
+    if unknown:
+        # Months reported without the queue's figures (a counts row without new_on_list or completed_all,
+        # contacts without a waiting list): unknown is not 0, so the ratio is not computed and the money is
+        # held as for a month not reported, until the reporting is final (then: target not met).
+        months_sv = ", ".join(unknown)
+        return {**out, "status": "figures_missing", "complete": True, "tier": "uppgifter saknas",
+                "pays_fraction": 0.0, **_money_fields(pot, 0, pot if final else 0, 0 if final else pot),
+                "new_on_list": None, "completed": None, "difference": None, "completed_per_new_pct": None,
+                "status_words": {"code": "figures_missing",
+                                 "sv": f"nytillkomna eller genomförda första besök saknas för {months_sv}: kvoten "
+                                       "beräknas inte" + ("; målet ej uppnått (rapporteringen är slutlig)" if final
+                                                          else "; medlen hålls inne tills uppgifterna kommer in"),
+                                 "en": f"new on the list or completed first visits are missing for {months_sv}: "
+                                       "the ratio is not computed" + ("; target not met (the reporting is final)"
+                                                                      if final else "; the money is held until "
+                                                                      "the figures come in")},
+                "note": None}
     if not new:
         words = _words(agr, "status", "no_new_on_list")
         return {**out, "status": "no_new_on_list", "complete": True, "tier": words["sv"], "pays_fraction": 0.0,
@@ -540,7 +575,7 @@ def bonus_pots(agr: dict[str, Any], regions: list[dict[str, Any]], final: bool,
                 "bonus_share": float(Fraction(p, total_paid)) if total_paid else 0.0,
                 "bonus_msek": msek(part), "bonus_ore": part, "partial": partial}
         out[name] = {"label_sv": spec["label_sv"], "areas": spec["areas"], "pot_msek": msek(into), "pot_ore": into,
-                     "paid_for_requirements_msek": msek(total_paid),
+                     "paid_for_requirements_ore": total_paid, "paid_for_requirements_msek": msek(total_paid),
                      "undistributed_msek": msek(0 if total_paid else into),
                      "undistributed_ore": 0 if total_paid else into,
                      "provisional": not final, "partial": partial,
@@ -586,8 +621,13 @@ def payouts(agr: dict[str, Any], year: int, regions: list[dict[str, Any]],
 def block_one(agr: dict[str, Any], year: int, population: Mapping[str, int] | None) -> dict[str, Any]:
     """Block one (development work): each of the 21 regions a base, the rest by population aged 0–18.
 
-    The population is input data, never guessed: without it there is no figure. With regions
-    missing from it the figures are marked partial (the rest is divided over those given).
+    The population is input data, never guessed: without it there is no figure. The rest is
+    divided by each region's part of the population of all 21 regions, so while any region's
+    population is missing (or a name is not one of the 21, or the population sums to 0) that
+    part cannot be computed: every region's `by_population` and `total` are null, the answer
+    says why, and only the base (which needs no population) is given. The öre of the rest are
+    apportioned by largest remainder, ties to the region first in code-point order of its name,
+    so the regions' totals sum to the year's amount exactly.
     """
     spec = agr.get("block_one") or {}
     annual = (spec.get("annual_msek") or {}).get(year)
@@ -607,19 +647,37 @@ def block_one(agr: dict[str, Any], year: int, population: Mapping[str, int] | No
     total_ore = to_ore(annual)
     base_ore = to_ore(spec["base_msek"])
     rest = total_ore - base_ore * len(national)
-    regions = sorted(population)
-    people = sum(population.values())
-    by_population = split(rest, [population[r] for r in regions]) if people else [0] * len(regions)
     missing = [r for r in national if r not in population]
     unknown = sorted(set(population) - set(national))
-    rows = [{"region": r, "population_0_18": population[r], "base_msek": msek(base_ore), "base_ore": base_ore,
-             "by_population_msek": msek(p), "by_population_ore": p, "total_msek": msek(base_ore + p),
-             "total_ore": base_ore + p} for r, p in zip(regions, by_population, strict=True)]
+    people = sum(population[r] for r in national if r in population)
+    regions = sorted(national)
+    notes_sv, notes_en = [], []
+    if missing:
+        notes_sv.append(f"befolkning saknas för {len(missing)} av {len(national)} regioner: " + ", ".join(missing))
+        notes_en.append(f"the population is missing for {len(missing)} of {len(national)} regions: "
+                        + ", ".join(missing))
+    if unknown:
+        notes_sv.append("okända regionnamn (inte bland de 21 i rules/regions.yaml): " + ", ".join(unknown))
+        notes_en.append("unknown region names (not among the 21 in rules/regions.yaml): " + ", ".join(unknown))
+    if not missing and not unknown and not people:
+        notes_sv.append("befolkningen summerar till 0")
+        notes_en.append("the population sums to 0")
+    computed = not notes_sv
+    by_population: list[int | None] = (split(rest, [population[r] for r in regions]) if computed
+                                       else [None] * len(regions))
+    rows = [{"region": r, "population_0_18": population.get(r), "base_msek": msek(base_ore), "base_ore": base_ore,
+             "by_population_msek": msek(p), "by_population_ore": p,
+             "total_msek": msek(None if p is None else base_ore + p),
+             "total_ore": None if p is None else base_ore + p} for r, p in zip(regions, by_population, strict=True)]
     partial = bool(missing or unknown)
-    return {"label_sv": label, "status": "partial" if partial else "complete", "partial": partial,
+    why_sv = ("; ".join(notes_sv) + ". Resten fördelas efter varje regions andel av befolkningen i alla 21 "
+              "regioner, så delen efter befolkning (och summan) beräknas inte; bara grundbeloppet visas.")
+    why_en = ("; ".join(notes_en) + ". The rest is divided by each region's part of the population of all 21 "
+              "regions, so the part by population (and the total) is not computed; only the base is shown.")
+    return {"label_sv": label, "status": "complete" if computed else "partial" if partial else "population_zero",
+            "partial": partial, "by_population_computed": computed,
             "annual_msek": float(annual), "base_msek": msek(base_ore), "rest_msek": msek(rest),
             "missing_regions": missing, "unknown_regions": unknown, "regions": rows,
-            "note_sv": ("ofullständigt underlag: resten fördelas bara över de regioner som har befolkning; saknas: "
-                        + ", ".join(missing)) if partial else None,
-            "note_en": ("partial input: the rest is divided over the regions given only; missing: "
-                        + ", ".join(missing)) if partial else None}
+            # every region's total, summed: the year's amount to the öre once the part by population is computed
+            "distributed_ore": sum(r["total_ore"] for r in rows) if computed else None,
+            "note_sv": None if computed else why_sv, "note_en": None if computed else why_en}

@@ -369,7 +369,8 @@ class PopulationRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     region: Name
-    population_0_18: Annotated[int, BeforeValidator(_csv_int), Field(ge=0)]
+    # strict: a JSON true or 12.5 is no head count (a CSV cell of digits becomes an int first)
+    population_0_18: Annotated[int, BeforeValidator(_csv_int), Field(ge=0, strict=True)]
 
 
 MODELS: dict[str, type[BaseModel]] = {"completed": CompletedRecord, "waiting": WaitingRecord,
@@ -432,10 +433,19 @@ def shares_from(source: Source) -> dict[str, Decimal]:
 
 
 def population_from(source: Source) -> dict[str, int]:
-    """Each region's population aged 0–18 (block one); a region given twice is an error."""
+    """Each region's population aged 0–18 (block one); a region given twice, or a name that is not one of
+    the 21 regions block one is shared over, is an error (never guessed to be one of them)."""
+    from classifier.reporting.money import national_regions  # money imports this module
+
+    known = set(national_regions())
     found = Collector()
     people: dict[str, int] = {}
     for where, rec in validate("population", source, found):
+        if rec.region not in known:
+            found.add(Problem(source.name, where, "region", f"{rec.region!r} is not one of the 21 regions "
+                              "(rules/regions.yaml)", "unknown_region", is_line=source.lines is not None,
+                              message_sv=f"{rec.region!r} är inte en av de 21 regionerna (rules/regions.yaml)"))
+            continue
         if rec.region in people:
             found.add(Problem(source.name, where, "region", f"{rec.region!r} is given twice",
                               is_line=source.lines is not None, message_sv=f"{rec.region!r} står två gånger"))

@@ -56,6 +56,8 @@ def monthly_report(year: int, *, shares: Source | Mapping[str, Any], completed: 
     region_shares = shares_from(shares)
     table = table_from({"completed": _sources("completed", completed), "waiting": _sources("waiting", waiting),
                         "counts": _sources("counts", counts)})
+    if population is not None and not isinstance(population, Source):  # a mapping is checked as a file is
+        population = Source("population", [{"region": r, "population_0_18": n} for r, n in population.items()])
     if isinstance(population, Source):
         population = population_from(population)
     out = build(table, year, region_shares, agreement, final=final, publish=publish, population=population)
