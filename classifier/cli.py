@@ -190,9 +190,11 @@ def cmd_month(args: argparse.Namespace, out: TextIO) -> int:
         print(f"bup-classifier month: {exc}", file=sys.stderr)
         return 2
     bar = None
-    if sys.stderr.isatty():
+    try:  # a progress bar in a terminal when the `report` extra (rich) is installed; a plain install runs without
         from rich.progress import Progress
-
+    except ImportError:
+        Progress = None
+    if sys.stderr.isatty() and Progress is not None:
         bar = Progress(transient=True)
         bar.start()
         task = bar.add_task("patienter (grupper)", total=None)

@@ -120,6 +120,35 @@ def test_report_json_works_lean_and_tables_name_the_missing_extra(installed) -> 
 
 
 @pytest.mark.slow
+def test_month_in_a_terminal_runs_lean_without_a_progress_bar(installed, tmp_path) -> None:
+    # `month` drew its progress bar with rich whenever stderr was a terminal; rich is only in the report extra
+    import pty
+
+    find = "import classifier.resources as r; print(r.data_dir('examples') / 'month' / 'extract.csv')"
+    extract = _run([installed["python"], "-c", find], installed["cwd"], installed["env"]).stdout.strip()
+    leader, follower = pty.openpty()
+    try:
+        out = str(tmp_path / "out")
+        args = [str(installed["exe"]), "month", "--extract", extract, "--month", "2026-03", "--out", out]
+        done = subprocess.run(args, cwd=installed["cwd"], env=installed["env"], stdout=subprocess.PIPE,
+                              stderr=follower, timeout=600, check=False)
+        os.close(follower)
+        said = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal's other side is closed: all is read
+                break
+            if not chunk:
+                break
+            said += chunk
+    finally:
+        os.close(leader)
+    assert done.returncode == 0, said.decode(errors="replace")[-2000:]
+    assert b"Traceback" not in said and (tmp_path / "out" / "figures.csv").exists()
+
+
+@pytest.mark.slow
 def test_installed_server_serves_the_api_the_page_and_the_library(installed, tmp_path) -> None:
     with running_server(tmp_path / "server.log", exe=installed["exe"], cwd=installed["cwd"],
                         env=installed["env"]) as base:
