@@ -324,7 +324,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     c.add_argument("--region", help="the region the delivery is for (checked against every row)")
     c.add_argument("--month", help="the month YYYY-MM the delivery is for (checked against every row)")
     c.add_argument("--kind", choices=KINDS, help="default: from the file name, else from the columns")
-    c.add_argument("--received", help="received time (ISO date-time) when loading an archive; default now")
+    c.add_argument("--received", help="received time (ISO date-time; no offset: UTC) for an archive; default now")
     c = cmd("deliveries", "list every stored version (or show one delivery with --id)", cmd_deliveries)
     c.add_argument("--region")
     c.add_argument("--month")
