@@ -178,6 +178,7 @@ def cmd_month(args: argparse.Namespace, out: TextIO) -> int:
     from classifier.month import run
     from classifier.month.extract import ExtractError, Source
     from classifier.month.fold import month_range
+    from classifier.month.outputs import rows_en, rows_sv
     from classifier.reporting import records, report
 
     try:
@@ -217,11 +218,11 @@ def cmd_month(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"{', '.join(months)}: rule set {used}; {t['patients']} patients, {t['contacts_in_months']} contacts, "
               f"{t['measurement_points']} measurement points, {t['waiting_at_month_end']} waiting at month ends, "
               f"{t['disagreements']} of {t['registered_compared']} registrations disagree with the rules, "
-              f"{t['rejected_rows']} rows rejected; files in {args.out}\n")
+              f"{rows_en(t['rejected_rows'])} rejected; files in {args.out}\n")
     if t["rejected_rows"]:  # said last, where it is seen: the figures leave these rows out
-        out.write(f"{t['rejected_rows']} rader kunde inte läsas och är inte med i siffrorna: se "
-                  f"{Path(args.out) / 'rejected.csv'} / {t['rejected_rows']} rows could not be read and are not in "
-                  f"the figures: see rejected.csv\n")
+        n = t["rejected_rows"]
+        out.write(f"{rows_sv(n)} kunde inte läsas och är inte med i siffrorna: se {Path(args.out) / 'rejected.csv'}"
+                  f" / {rows_en(n)} could not be read and are not in the figures: see rejected.csv\n")
         return 3 if args.strict else 0
     return 0
 

@@ -300,8 +300,8 @@ def test_rejected_rows_are_said_last_and_strict_exits_non_zero(tmp_path: Path, c
     args = ["month", "--extract", str(p), "--month", "2026-03", "--out", str(tmp_path / "out"), "--workers", "1"]
     assert main(args) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert "1 rader kunde inte läsas" in last and "1 rows could not be read" in last
-    assert "1 rader kunde inte läsas och är inte med i siffrorna" in (tmp_path / "out" / "audit.html").read_text(
+    assert "1 rad kunde inte läsas" in last and "1 row could not be read" in last
+    assert "1 rad kunde inte läsas och är inte med i siffrorna" in (tmp_path / "out" / "audit.html").read_text(
         encoding="utf-8")
     assert main([*args, "--strict"]) == 3
     assert main(["month", "--extract", str(FORMATS / "extract.xlsx"), "--month", "2026-03", "--out",

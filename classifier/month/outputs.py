@@ -30,6 +30,17 @@ FAS = {"first_visit": 1, "treatment": 2, "investigation": 3}  # Fas: 1 förstako
 
 
 @functools.cache
+
+def rows_sv(n: int) -> str:
+    """'1 rad', '2 rader': the Swedish count of rows, as a reader writes it."""
+    return f"{n} rad" if n == 1 else f"{n} rader"
+
+
+def rows_en(n: int) -> str:
+    """'1 row', '2 rows'."""
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
 def avvikelse() -> dict[str, int]:
     """Each wait exclusion's national code (Avvikelse), from its one home, rules/tables/exclusions.yaml (of the held
     rule set valid today; the loader ties the codes to the request model, so every held set has the same ones)."""
@@ -337,11 +348,11 @@ def audit_html(audit: dict[str, Any], ruleset: RuleSet | RuleSets) -> str:
         f"<p>{_rulesets_sv(audit)}. "
         f"{t['patients']} patienter, {t['contacts_in_months']} kontakter under perioden, {t['measurement_points']} "
         f"mätpunkter, {t['registered_compared']} registreringar jämförda, varav {t['disagreements']} avviker från "
-        f"reglerna. {t['waiting_at_month_end']} väntande vid månadsslut. {t['rejected_rows']} rader kunde inte "
+        f"reglerna. {t['waiting_at_month_end']} väntande vid månadsslut. {rows_sv(t['rejected_rows'])} kunde inte "
         f"läsas.</p>",
     ]
     if t["rejected_rows"]:
-        out.append(f"<p class='rejected'><b>{t['rejected_rows']} rader kunde inte läsas och är inte med i siffrorna"
+        out.append(f"<p class='rejected'><b>{rows_sv(t['rejected_rows'])} kunde inte läsas och är inte med i siffrorna"
                    "</b> (varje rad och kolumn med vad som förväntades står i rejected.csv).</p>")
     if audit["published"]:
         out.append("<p><b>Publiceringsversion:</b> celler med färre än 5 kontakter visas inte (–).</p>")
