@@ -211,7 +211,7 @@ def cmd_month(args: argparse.Namespace, out: TextIO) -> int:
         if bar:
             bar.stop()
     t = audit["totals"]
-    used = ", ".join(f"{r['version']} (sha256 {r['sha256'][:12]}…)" for r in audit["rulesets"])
+    used = ", ".join(f"{r['version']} (sha256 {r['sha256'][:12]}…)" for r in audit["rulesets"]) or "none (no contact)"
     out.write(f"{', '.join(months)}: rule set {used}; {t['patients']} patients, {t['contacts_in_months']} contacts, "
               f"{t['measurement_points']} measurement points, {t['waiting_at_month_end']} waiting at month ends, "
               f"{t['disagreements']} of {t['registered_compared']} registrations disagree with the rules, "

@@ -84,7 +84,7 @@ def _expected_values(ctx: dict[str, Any]) -> str:
     return str(ctx.get("expected", "")).replace(" or ", ", ")
 
 
-def _pydantic(err: dict[str, Any]) -> tuple[str, str]:
+def pydantic_words(err: dict[str, Any]) -> tuple[str, str]:
     """A pydantic error as (English, Swedish) in the service's style."""
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     field = next((p for p in reversed(err["loc"]) if isinstance(p, str)), "")
@@ -203,7 +203,7 @@ def problems(errors: Sequence[Any], prefix: str = "") -> list[dict[str, str]]:
     a value is echoed only through `sent`, so never one shaped like an identity number."""
     out = []
     for e in errors:
-        en, sv = _pydantic(e)
+        en, sv = pydantic_words(e)
         loc = (*e["loc"], "type") if e["type"].startswith("union_tag") else tuple(e["loc"])
         out.append({"path": json_path(loc, prefix), "message": en, "message_sv": sv, "type": e["type"]})
     return out
