@@ -142,8 +142,9 @@ def _records(filename: str, data: bytes) -> tuple[str, list[int], list[dict[str,
     """(format, row numbers, records, CSV header) of a CSV file or a JSON array (or JSON lines)."""
     try:
         text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DeliveryError([problem(filename, None, "", "not_utf8")]) from None
+    except UnicodeDecodeError as exc:  # the line and the byte, and what to save as (Windows-1252 is refused)
+        raise DeliveryError([problem(filename, None, "", "not_utf8", byte=f"0x{data[exc.start]:02X}",
+                                     at_line=data[:exc.start].count(b"\n") + 1)]) from None
     if filename.lower().endswith(".csv") or text.lstrip()[:1] not in ("[", "{"):
         first = text.split("\n", 1)[0]
         # a Swedish spreadsheet saves CSV with semicolons: a header with ';' and no ',' is read that way
