@@ -380,3 +380,32 @@ def test_an_excel_error_cell_rejects_its_row_naming_the_column(error, tmp_path) 
     assert error in first[0]["problem"] and "Excel error cell" in first[0]["problem"]
     assert error in first[0]["problem_sv"] and "felcell" in first[0]["problem_sv"]
     assert {r["column"] for r in rejected if r["row"] == "4"} == set(cols)
+
+
+# -- found on the way ----------------------------------------------------------------------------------------
+
+
+def test_a_nan_in_a_float_parquet_column_rejects_its_row(tmp_path) -> None:
+    """A float column's NaN (a writer's "missing" where it did not write null) was read as the text 'nan': an
+    event_id 'nan' or a health problem 'nan' passed as real values."""
+    table = pa.table({"patient_ref": ["p1", "p2"], "event_id": pa.array([1.0, float("nan")]),
+                      "event_type": ["care_request", "care_request"],
+                      "date": pa.array([date(2026, 3, 2), date(2026, 3, 3)], pa.date32()),
+                      "region": ["R", "R"], "unit": ["U", "U"], "pathway": ["A", "A"]})
+    pq.write_table(table, tmp_path / "nan.parquet")
+    audit = run([tmp_path / "nan.parquet"], [MONTH], tmp_path / "out", workers=1)
+    assert audit["totals"]["waiting_at_month_end"] == 1  # p1, whose event_id 1.0 reads as '1'
+    (r,) = _rejected(tmp_path / "out")
+    assert (r["row"], r["column"]) == ("2", "event_id") and "not a number" in r["problem"]
+    assert "inget tal" in r["problem_sv"]
+
+
+def test_an_excel_error_cell_in_a_table_that_starts_in_column_b(tmp_path) -> None:
+    cols = ["patient_ref", "event_id", "event_type", "date", "region", "unit", "pathway", "wait_exclusion"]
+    path = write_xlsx(tmp_path / "b.xlsx", [
+        [None, *cols],
+        [None, "p1", "e1", "care_request", date(2026, 3, 2), "R", "U", "A", "PVV"],
+        [None, "p2", "e2", "care_request", date(2026, 3, 3), "R", "U", "A", "#N/A"],
+    ])
+    run([path], [MONTH], tmp_path / "out", workers=1)
+    assert [(r["row"], r["column"]) for r in _rejected(tmp_path / "out")] == [("2", "wait_exclusion")]

@@ -241,3 +241,27 @@ def test_the_store_and_delivery_refusals_have_swedish_text(tmp_path, monkeypatch
 def test_the_delivery_json_file_is_a_hand_written_array() -> None:
     records = json.loads((DATA / "halland_2026-03_completed.json").read_text(encoding="utf-8"))
     assert isinstance(records, list) and len(records) == 4
+
+
+# -- found on the way ----------------------------------------------------------------------------------------
+
+
+def test_empty_header_cells_as_excel_leaves_them_are_no_columns(tmp_path) -> None:
+    """`…;Vantetid;;` (cells beside the table touched in Excel) refused the file as "this column is in the header
+    twice", naming no column, and showed it as a completed file although its name says waiting."""
+    text = (DATA / "halland_2026-03_waiting.csv").read_text(encoding="utf-8").replace(",", ";")
+    trailing = "".join(line + ";;\r\n" for line in text.splitlines())
+    d = read_delivery("halland_2026-03_waiting.csv", trailing.encode("utf-8"))
+    assert d.problems == [] and d.parts == _read("halland_2026-03_waiting.csv").parts
+    lines = trailing.splitlines()
+    lines[2] += "x"  # a value under the last, unnamed, cell
+    d = read_delivery("halland_2026-03_waiting.csv", "\r\n".join(lines).encode("utf-8"))
+    (p,) = d.problems
+    assert (p.row, p.message) == (3, "a value in cell 11, a column without a name in the header; expected it empty")
+    assert p.message_sv.startswith("ett värde i cell 11")
+
+
+def test_a_file_refused_unread_keeps_the_kind_its_name_says() -> None:
+    data = (DATA / "halland_2026-03_waiting.csv").read_text(encoding="utf-8").replace("BUP", "BUP Östra")
+    d = read_delivery("halland_2026-03_waiting.csv", data.encode("cp1252"))
+    assert d.problems and d.kind == "waiting"  # was "completed": a refused waiting file shown as a completed one

@@ -551,6 +551,14 @@ def _text_column(name: str, col: pa.Array, problems: CellProblems) -> pa.Array:
         return pc.strftime(col, "%Y-%m-%d")
     if pa.types.is_list(t) or pa.types.is_large_list(t):  # codes as text (dictionary or integer values too)
         return pc.binary_join(col.cast(pa.list_(pa.string())), ";")
+    if pa.types.is_floating(t):  # NaN (a missing value where a writer did not use null) or ±inf is no value to read
+        odd = pc.fill_null(pc.invert(pc.is_finite(col)), False)
+        if pc.any(odd).as_py():
+            for i in pc.indices_nonzero(odd).to_pylist():
+                problems.setdefault(i, []).append((name, f"{col[i].as_py()} is not a number; expected a value or an "
+                                                   "empty (null) cell", f"{col[i].as_py()} är inget tal; ett värde "
+                                                   "eller en tom (null) cell väntades"))
+            return pc.if_else(odd, pa.scalar(None, pa.string()), col.cast(pa.string()))
     return col.cast(pa.string())
 
 
@@ -837,7 +845,9 @@ def _xlsx_batches(path: str | Path, source: str, limits: Limits) -> Iterator[Bat
                    "för att läsa .xlsx behövs tillägget xlsx: pip install 'bup-classifier[xlsx]'") from None
     try:
         sheet = CalamineWorkbook.from_path(os.fspath(path)).get_sheet_by_index(0)
-        top, left = sheet.start or (0, 0)  # the sheet's first used cell: iter_rows starts there
+        # iter_rows gives the sheet's rows from its first (a table lower down has empty rows above its header, and
+        # fails as a file without a header) and its columns from the first used one (a table may start in column B)
+        left = (sheet.start or (0, 0))[1]
         rows = iter(sheet.iter_rows())
         header = next(rows, [])
     except Exception as exc:  # calamine raises its own error types for a damaged workbook
@@ -858,8 +868,8 @@ def _xlsx_batches(path: str | Path, source: str, limits: Limits) -> Iterator[Bat
             cols, numbers, problems = [[] for _ in names], [], {}
         if number > limits.rows:
             raise fail(source, f"more than {limits.rows:,} rows", f"fler än {limits.rows:,} rader")
-        failed = {j: errors[(top + number, left + j)] for j in range(len(cells))
-                  if (top + number, left + j) in errors} if errors else {}
+        failed = {j: errors[(number, left + j)] for j in range(len(cells))
+                  if (number, left + j) in errors} if errors else {}
         if not failed and all(c == "" or c is None for c in cells):
             continue
         i = len(numbers)

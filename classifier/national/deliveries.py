@@ -155,7 +155,10 @@ def _records(filename: str, data: bytes) -> tuple[str, list[int], list[dict[str,
         for row in _csv_rows(filename, reader):
             if header is None:
                 header = [h.strip() for h in row]
-                twice = sorted({h for h in header if header.count(h) > 1 and not looks_like_identity_number(h)})
+                # a header cell left empty (Excel writes `a;b;;` when cells beside the table were touched) names
+                # a column that must stay empty; it is no column of the delivery
+                unnamed = [i for i, h in enumerate(header) if not h]
+                twice = sorted({h for h in header if h and header.count(h) > 1 and not looks_like_identity_number(h)})
                 if twice:
                     raise DeliveryError([problem(filename, 1, h, "column_twice") for h in twice])
                 continue
@@ -164,11 +167,14 @@ def _records(filename: str, data: bytes) -> tuple[str, list[int], list[dict[str,
             if len(row) != len(header):
                 raise DeliveryError([problem(filename, reader.line_num, "", "cells_count",
                                              cells=len(row), header=len(header))])
-            rows.append(dict(zip(header, row, strict=True)))
+            filled = [i + 1 for i in unnamed if row[i].strip()]
+            if filled:
+                raise DeliveryError([problem(filename, reader.line_num, "", "unnamed_column_value", cell=filled[0])])
+            rows.append({h: c for h, c in zip(header, row, strict=True) if h})
             lines.append(reader.line_num)
         if header is None:
             raise DeliveryError([problem(filename, None, "", "empty_file")])
-        return "csv", lines, rows, header
+        return "csv", lines, rows, [h for h in header if h]
     try:
         value = json.loads(text)
         records = value if isinstance(value, list) else [value]
@@ -335,7 +341,8 @@ def read_delivery(filename: str, data: bytes, *, kind: str | None = None, region
     declared = {"region": region, "month": month, "kind": kind}
     hidden = [k for k, v in declared.items() if v is not None and looks_like_identity_number(v)]
     region, month, kind = (None if k in hidden else v for k, v in declared.items())  # never stored nor echoed
-    delivery = Delivery(name, kind if kind in KINDS else "completed",
+    named = [k for k in KINDS if k in Path(name).stem.lower()]  # a file refused unread still shows as its kind
+    delivery = Delivery(name, kind if kind in KINDS else named[0] if len(named) == 1 else "completed",
                         "csv" if name.lower().endswith(".csv") else "json",
                         hashlib.sha256(data).hexdigest(), region=region, month=month)
     if hidden:
