@@ -265,3 +265,24 @@ def test_a_file_refused_unread_keeps_the_kind_its_name_says() -> None:
     data = (DATA / "halland_2026-03_waiting.csv").read_text(encoding="utf-8").replace("BUP", "BUP Östra")
     d = read_delivery("halland_2026-03_waiting.csv", data.encode("cp1252"))
     assert d.problems and d.kind == "waiting"  # was "completed": a refused waiting file shown as a completed one
+
+
+def test_a_utf16_delivery_or_shares_file_is_named_as_utf16(tmp_path) -> None:
+    """Excel's 'Unicode text' is UTF-16: it was refused as bytes 'not UTF-8 … Windows-1252 writes å like that'."""
+    text = (DATA / "halland_2026-03_waiting.csv").read_text(encoding="utf-8")
+    (p,) = read_delivery("halland_2026-03_waiting.csv", text.encode("utf-16")).problems
+    assert "UTF-16" in p.message and "Windows-1252" not in p.message and "UTF-16" in p.message_sv
+    shares = tmp_path / "shares.csv"
+    shares.write_bytes((DATA / "shares_point.csv").read_text(encoding="utf-8").encode("utf-16"))
+    with pytest.raises(ReportInputError, match="UTF-16"):
+        read_shares(shares)
+
+
+def test_ingest_with_a_manifest_that_is_not_there_or_lacks_a_column(tmp_path, capsys) -> None:
+    """Both were tracebacks (FileNotFoundError, KeyError)."""
+    s = str(tmp_path / "s.duckdb")
+    assert main(["national", "ingest", "--store", s, "--manifest", str(tmp_path / "manifest.csv")]) == 2
+    assert "cannot be read as a manifest" in capsys.readouterr().err
+    (tmp_path / "m.csv").write_text("file,when\nx.csv,2026-04-01\n", encoding="utf-8")
+    assert main(["national", "ingest", "--store", s, "--manifest", str(tmp_path / "m.csv")]) == 2
+    assert "no column 'received'" in capsys.readouterr().err

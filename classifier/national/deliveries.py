@@ -140,6 +140,8 @@ def _csv_rows(filename: str, reader: Any) -> Any:
 
 def _records(filename: str, data: bytes) -> tuple[str, list[int], list[dict[str, Any]], list[str] | None]:
     """(format, row numbers, records, CSV header) of a CSV file or a JSON array (or JSON lines)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # not Windows-1252, whatever its bytes say
+        raise DeliveryError([problem(filename, None, "", "utf16")])
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:  # the line and the byte, and what to save as (Windows-1252 is refused)

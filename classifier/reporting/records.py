@@ -462,6 +462,11 @@ def _utf8_text(p: Path) -> str:
     except OSError as exc:
         raise ReportInputError([Problem(p.name, "", "", f"cannot be read ({exc.strerror or type(exc).__name__})",
                                         message_sv=f"kan inte läsas ({exc.strerror or type(exc).__name__})")]) from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ReportInputError([Problem(p.name, "", "", "the file is UTF-16 text (Excel's 'Unicode text'); expected "
+                                        "UTF-8: save the file as 'CSV UTF-8'", "encoding", message_sv="filen är "
+                                        "UTF-16-text (Excels 'Unicode-text'); filen ska vara UTF-8: spara den som "
+                                        "'CSV UTF-8'")])
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
