@@ -409,3 +409,20 @@ def test_an_excel_error_cell_in_a_table_that_starts_in_column_b(tmp_path) -> Non
     ])
     run([path], [MONTH], tmp_path / "out", workers=1)
     assert [(r["row"], r["column"]) for r in _rejected(tmp_path / "out")] == [("2", "wait_exclusion")]
+
+
+def test_a_care_request_whose_checklist_contradicts_itself_is_rejected_at_its_own_row(tmp_path) -> None:
+    """DOMAIN.md §4: D2 true with X1 true is rejected. The care request was kept and put its patient on the
+    first-visit list (X1 taken as the answer meant); only a contact that took it was refused, on the contact's row.
+    Hand count: p1's care request (B, D1-D7 true, X1 true) is rejected at row 1, column X1; p1 then waits for
+    nothing; p2's (the same with X1 false) is the one first-visit wait."""
+    header = "patient_ref,event_id,event_type,date,region,unit,pathway,D1,D2,D3,D4,D5,D6,D7,X1"
+    path = tmp_path / "x.csv"
+    path.write_text("\n".join([header, "p1,e1,care_request,2026-03-02,R,U,B,ja,ja,ja,ja,ja,ja,ja,ja",
+                               "p2,e2,care_request,2026-03-02,R,U,B,ja,ja,ja,ja,ja,ja,ja,nej"]) + "\n",
+                    encoding="utf-8")
+    audit = run([path], [MONTH], tmp_path / "out", workers=1)
+    assert audit["totals"]["waiting_at_month_end"] == 1
+    (r,) = _rejected(tmp_path / "out")
+    assert (r["row"], r["event_id"], r["column"]) == ("1", "e1", "X1")
+    assert "D2" in r["problem"] and "D2 = ja" in r["problem_sv"]

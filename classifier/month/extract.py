@@ -1278,6 +1278,15 @@ def to_row(rec: dict[str, Any], ruleset: RuleSet, names: list[str]) -> Row | Rej
                 event = TimelineCareRequest.model_validate(_blank({
                     "type": "care_request", "date": rec.get("date"), "pathway": rec.get("pathway"),
                     "evi_assessment": evi or None, "wait_exclusion": rec.get("wait_exclusion")}))
+                ev = event.evi_assessment
+                if ev is not None and ev.structured_assessment_sufficient and ev.referrer_assessment_doubted:
+                    # DOMAIN.md §4: D2 true with X1 true is rejected. Kept, the care request's waiting list would
+                    # rest on a guess of which answer was meant (X1 true: a first-visit wait; D2: a direct start).
+                    doubt = {v: k for k, v in checklist.items()}["referrer_assessment_doubted"]
+                    problems.append((doubt, "contradicts D2 true (BUP judged the assessment enough to start without "
+                                     "another contact); expected false or empty when D2 is true",
+                                     "motsäger D2 = ja (BUP bedömde att bedömningen räcker för att starta utan ny "
+                                     "kontakt); ska vara nej eller tom när D2 är ja"))
             elif etype == "decision":
                 event = TimelineDecision.model_validate(_blank({
                     "type": "decision", "date": rec.get("date"), "area": rec.get("area"),
