@@ -1280,7 +1280,7 @@ def to_row(rec: dict[str, Any], ruleset: RuleSet, names: list[str]) -> Row | Rej
                     "evi_assessment": evi or None, "wait_exclusion": rec.get("wait_exclusion")}))
                 ev = event.evi_assessment
                 if ev is not None and ev.structured_assessment_sufficient and ev.referrer_assessment_doubted:
-                    # DOMAIN.md §4: D2 true with X1 true is rejected. Kept, the care request's waiting list would
+                    # definitions.md §4.8: D2 true with X1 true is rejected. Kept, the care request's waiting list would
                     # rest on a guess of which answer was meant (X1 true: a first-visit wait; D2: a direct start).
                     doubt = {v: k for k, v in checklist.items()}["referrer_assessment_doubted"]
                     problems.append((doubt, "contradicts D2 true (BUP judged the assessment enough to start without "
