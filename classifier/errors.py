@@ -198,6 +198,8 @@ _SV: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [(re.c
     (r"^expected text that is valid Unicode \(a lone surrogate was found\)$",
      "ska vara giltig Unicode-text (ett ensamt surrogattecken hittades)"),
     (r"^expected the file's bytes as base64$", "ska vara filens byte som base64"),
+    (r"^encoding '(.*)': expected utf-8 or windows-1252 \(also iso-8859-1, iso-8859-15\)$",
+     r"teckenkodningen '\1': ska vara utf-8 eller windows-1252 (även iso-8859-1, iso-8859-15)"),
     (r"^--to (\S+) is before --month (\S+)$", r"sista månaden (to) \1 ligger före första månaden (month) \2"),
     (r"^expected a date YYYY-MM-DD, got (.+)$", r"ska vara ett datum ÅÅÅÅ-MM-DD, skickat: \1"),
     (r"^expected a date YYYY-MM-DD$", "ska vara ett datum ÅÅÅÅ-MM-DD"),

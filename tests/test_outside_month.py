@@ -426,3 +426,18 @@ def test_a_care_request_whose_checklist_contradicts_itself_is_rejected_at_its_ow
     (r,) = _rejected(tmp_path / "out")
     assert (r["row"], r["event_id"], r["column"]) == ("1", "e1", "X1")
     assert "D2" in r["problem"] and "D2 = ja" in r["problem_sv"]
+
+
+def test_the_month_commands_refusals_are_in_swedish_too(tmp_path, capsys) -> None:
+    """`--encoding ebcdic`, `--to` before `--month` and a bad shares file answered in English only, unlike the
+    month's other messages (Swedish, then English)."""
+    base = ["month", "--extract", str(DATA / "extract_comma.csv"), "--month", MONTH, "--out", str(tmp_path / "o")]
+    assert main([*base, "--encoding", "ebcdic"]) == 2
+    assert "teckenkodningen 'ebcdic': ska vara utf-8 eller windows-1252" in capsys.readouterr().err
+    assert main([*base, "--to", "2026-01"]) == 2
+    assert "ligger före första månaden" in capsys.readouterr().err
+    shares = tmp_path / "shares.csv"
+    shares.write_text("region,share\nRegion Halland,mycket\n", encoding="utf-8")
+    assert main([*base, "--shares", str(shares)]) == 2
+    err = capsys.readouterr().err
+    assert "shares.csv:2: share: ska vara ett decimaltal" in err and "expected a decimal number" in err
