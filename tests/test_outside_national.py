@@ -286,3 +286,13 @@ def test_ingest_with_a_manifest_that_is_not_there_or_lacks_a_column(tmp_path, ca
     (tmp_path / "m.csv").write_text("file,when\nx.csv,2026-04-01\n", encoding="utf-8")
     assert main(["national", "ingest", "--store", s, "--manifest", str(tmp_path / "m.csv")]) == 2
     assert "no column 'received'" in capsys.readouterr().err
+
+
+def test_a_code_written_as_a_word_is_told_the_codes() -> None:
+    """Avvikelse 'PVV' (the extract's word for it) was answered "expected a whole number": the codes were not said."""
+    text = (DATA / "halland_2026-03_completed.csv").read_text(encoding="utf-8")
+    text = text.replace("2026-03,1,1,2026-01-20", "2026-03,1,PVV,2026-01-20").replace("2026-03,3,,", "2026-03,U,,")
+    problems = {p.column: p for p in read_delivery("halland_2026-03_completed.csv", text.encode()).problems}
+    assert problems["Avvikelse"].message == "'PVV': expected empty or 1 (PVV), 2 (MOV), 3 (SOV)"
+    assert problems["Avvikelse"].message_sv == "'PVV': tomt eller 1 (PVV), 2 (MOV), 3 (SOV) väntades"
+    assert problems["Fas"].message.startswith("'U': expected 1 (first_visit)")

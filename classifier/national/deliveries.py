@@ -217,6 +217,16 @@ def _int(v: Any) -> int:
     raise CheckError("not_whole_number", value=repr(v))
 
 
+def _code(problem_code: str, codes: str) -> Any:
+    """A code column's converter: a whole number, else the problem that lists the codes."""
+    def conv(v: Any) -> int:
+        try:
+            return _int(v)
+        except CheckError:
+            raise CheckError(problem_code, value=repr(v), codes=codes) from None
+    return conv
+
+
 @functools.lru_cache(maxsize=8192)  # a year's deliveries hold a few hundred distinct days
 def _date(v: str) -> date:
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", v):
@@ -320,13 +330,16 @@ def _check_row(kind: str, r: _Row, region: str | None, month: str | None) -> tup
         return (*_check_place(r, "region", "month", region, month), {})
     reg, mon = _check_place(r, "Region", "Rapportmanad", region, month)
     rec: dict[str, Any] = {"id": r.get("VardkontaktId"), "unit": r.get("Enhet")}
-    fas = r.get("Fas", _int)
+    fas_codes = ", ".join(f"{v} ({k})" for k, v in FAS.items())
+    avv_codes = ", ".join(f"{v} ({k})" for k, v in avvikelse().items())
+    # a code written as a word ('PVV', as the extract writes the exclusion) is told the codes, not "a whole number"
+    fas = r.get("Fas", _code("bad_fas", fas_codes))
     if fas is not None and fas not in AREA_OF_FAS:
-        r.bad("Fas", "bad_fas", value=fas, codes=", ".join(f"{v} ({k})" for k, v in FAS.items()))
+        r.bad("Fas", "bad_fas", value=fas, codes=fas_codes)
         fas = None
-    avv = r.get("Avvikelse", _int, required=False)
+    avv = r.get("Avvikelse", _code("bad_avvikelse", avv_codes), required=False)
     if avv is not None and avv not in EXCLUSION_OF_AVVIKELSE:
-        r.bad("Avvikelse", "bad_avvikelse", value=avv, codes=", ".join(f"{v} ({k})" for k, v in avvikelse().items()))
+        r.bad("Avvikelse", "bad_avvikelse", value=avv, codes=avv_codes)
     rec.update({"fas": fas, "avvikelse": avv, **_check_wait(r, kind, fas, mon)})
     return reg, mon, rec
 
