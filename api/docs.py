@@ -636,6 +636,8 @@ class Finding(_Answer):
     month: str | None = Field(description="The month, when it belongs to one.")
     event_ids: list[str] = Field(description="The events it is about.")
     detail: str = Field(description="What exactly, in English (column and what was expected).")
+    detail_sv: str | None = Field(None, description="For a rejected row: the same in Swedish (rejected.csv's "
+                                                    "problem_sv).")
     file: str | None = Field(None, description="For a rejected row: the file.")
     row: int | None = Field(None, description="For a rejected row: its line in the file.")
 

@@ -100,7 +100,7 @@ def _problems(payload: Any) -> list[dict[str, str]]:
         try:
             kind_of(payload["file_name"])
         except ExtractError as exc:
-            out.append(err("file_name", exc.en.split(": ", 1)[-1]))
+            out.append({**err("file_name", exc.en.split(": ", 1)[-1]), "message_sv": exc.sv.split(": ", 1)[-1]})
     rows = payload.get("rows")
     if "rows" in payload and not isinstance(rows, list):
         out.append(err("rows", "expected an array of row objects"))

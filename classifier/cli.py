@@ -173,6 +173,21 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _in_both_languages(exc: BaseException) -> str:
+    """A month refusal as the month's other messages are: Swedish, then English (docs/month.md §1)."""
+    from classifier.errors import swedish_message
+    from classifier.month.extract import ExtractError
+    from classifier.reporting.records import ReportInputError
+
+    if isinstance(exc, ExtractError):
+        return str(exc)
+    if isinstance(exc, ReportInputError):
+        return "\n".join(f"{i['path']}: {i['message_sv']}\n{i['path']}: {i['message']}" for i in exc.items())
+    en = str(exc)
+    sv = swedish_message(en)
+    return en if sv.startswith("ogiltigt värde (") else f"{sv}\n{en}"
+
+
 def cmd_month(args: argparse.Namespace, out: TextIO) -> int:
     """docs/month.md: the extract -> delivery, audit and the rest in --out (a progress bar on a terminal)."""
     from classifier.month import run
@@ -188,7 +203,7 @@ def cmd_month(args: argparse.Namespace, out: TextIO) -> int:
         population = records.population_from(records.read_source(args.population)) if args.population else None
         counts = [r for path in args.counts for r in records.read_source(path).records]
     except (ValueError, OSError, KeyError, records.ReportInputError) as exc:
-        print(f"bup-classifier month: {exc}", file=sys.stderr)
+        print(f"bup-classifier month: {_in_both_languages(exc)}", file=sys.stderr)
         return 2
     bar = None
     try:  # a progress bar in a terminal when the `report` extra (rich) is installed; a plain install runs without
@@ -204,7 +219,7 @@ def cmd_month(args: argparse.Namespace, out: TextIO) -> int:
                     extra_counts=counts, publish=args.publish, population=population,
                     progress=(lambda done, total: bar.update(task, completed=done, total=total)) if bar else None)
     except (ExtractError, records.ReportInputError, OSError) as exc:
-        print(f"bup-classifier month: {exc}", file=sys.stderr)
+        print(f"bup-classifier month: {_in_both_languages(exc)}", file=sys.stderr)
         return 2
     except MemoryError:
         print("bup-classifier month: out of memory reading the extract; its limits are in docs/month.md §1 "
@@ -214,7 +229,7 @@ def cmd_month(args: argparse.Namespace, out: TextIO) -> int:
         if bar:
             bar.stop()
     t = audit["totals"]
-    used = ", ".join(f"{r['version']} (sha256 {r['sha256'][:12]}…)" for r in audit["rulesets"])
+    used = ", ".join(f"{r['version']} (sha256 {r['sha256'][:12]}…)" for r in audit["rulesets"]) or "none (no contact)"
     out.write(f"{', '.join(months)}: rule set {used}; {t['patients']} patients, {t['contacts_in_months']} contacts, "
               f"{t['measurement_points']} measurement points, {t['waiting_at_month_end']} waiting at month ends, "
               f"{t['disagreements']} of {t['registered_compared']} registrations disagree with the rules, "

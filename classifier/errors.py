@@ -83,6 +83,7 @@ _TYPE_WORDS = {  # pydantic's "<kind>_type" errors: what was expected, in Englis
     "int": ("a whole number", "ett heltal"), "float": ("a number", "ett tal"), "list": ("a JSON array", "en lista"),
     "dict": ("a JSON object", "ett JSON-objekt"), "model": ("a JSON object", "ett JSON-objekt"),
     "date": ("a date as 'YYYY-MM-DD'", "ett datum som 'ÅÅÅÅ-MM-DD'"),
+    "decimal": ("a decimal number such as 0.04 (or 0,04)", "ett decimaltal som 0.04 (eller 0,04)"),
 }
 
 
@@ -90,7 +91,7 @@ def _expected_values(ctx: dict[str, Any]) -> str:
     return str(ctx.get("expected", "")).replace(" or ", ", ")
 
 
-def _pydantic(err: dict[str, Any]) -> tuple[str, str]:
+def pydantic_words(err: dict[str, Any]) -> tuple[str, str]:
     """A pydantic error as (English, Swedish) in the service's style."""
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     field = next((p for p in reversed(err["loc"]) if isinstance(p, str)), "")
@@ -177,6 +178,52 @@ _SV: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [(re.c
     (r"^rules fired: (.*)$", r"regelverket gav inte exakt en regel (utlösta: \1); felet ligger i regelverket"),
     (r"^the service failed; the request was not classified$",
      "tjänsten misslyckades; frågan klassificerades inte"),
+    # POST /v1/months (api/month.py) and the national endpoints (api/national.py): their refusals
+    (r"^expected an object with month and rows, csv or file_base64$",
+     "ska vara ett objekt med month och rows, csv eller file_base64"),
+    (r"^unknown field; expected (.+)$", lambda m: "okänt fält; tillåtna fält: " + m.group(1).replace(" or ", " eller ")
+     .replace(" and ", " och ")),
+    (r"^expected true or false$", "ska vara true eller false"),
+    (r"^expected exactly one of rows \(JSON objects\), csv \(CSV text\) and file_base64 \(a file\)$",
+     "ska innehålla exakt ett av rows (JSON-objekt), csv (CSV-text) och file_base64 (en fil)"),
+    (r"^expected a string$", "ska vara en text"),
+    (r"^names the file of file_base64; expected with file_base64$",
+     "namnger filen i file_base64; ska bara skickas med file_base64"),
+    (r"^says how a file's bytes are text; csv and rows are already text",
+     "anger hur en fils byte blir text; csv och rows är redan text: encoding ska bara skickas med file_base64"),
+    (r"^expected utf-8 or windows-1252$", "ska vara utf-8 eller windows-1252"),
+    (r"^expected an extract ending in (.+)$", r"ska vara ett uttag som slutar på \1"),
+    (r"^expected an array of row objects$", "ska vara en lista av radobjekt"),
+    (r"^expected an array of records$", "ska vara en lista av poster"),
+    (r"^expected an object$", "ska vara ett objekt"),
+    (r"^unknown column; expected a column of docs/month.md §1$",
+     "okänd kolumn; tillåtna kolumner står i docs/month.md §1"),
+    (r"^expected codes: a string \(separated by ;\), an array of strings or null$",
+     "ska vara koder: en text (åtskilda med ;), en lista av texter eller null"),
+    (r"^expected a string, boolean, number or null$", "ska vara en text, ett sanningsvärde, ett tal eller null"),
+    (r"^expected text that is valid Unicode \(a lone surrogate was found\)$",
+     "ska vara giltig Unicode-text (ett ensamt surrogattecken hittades)"),
+    (r"^expected the file's bytes as base64$", "ska vara filens byte som base64"),
+    (r"^encoding '(.*)': expected utf-8 or windows-1252 \(also iso-8859-1, iso-8859-15\)$",
+     r"teckenkodningen '\1': ska vara utf-8 eller windows-1252 (även iso-8859-1, iso-8859-15)"),
+    (r"^--to (\S+) is before --month (\S+)$", r"sista månaden (to) \1 ligger före första månaden (month) \2"),
+    (r"^expected a date YYYY-MM-DD, got (.+)$", r"ska vara ett datum ÅÅÅÅ-MM-DD, skickat: \1"),
+    (r"^expected a date YYYY-MM-DD$", "ska vara ett datum ÅÅÅÅ-MM-DD"),
+    (r"^expected an object with filename and content or rows$",
+     "ska vara ett objekt med filename och content eller rows"),
+    (r"^looks like a personal identity number$",
+     "ser ut som ett personnummer eller samordningsnummer; det tas inte emot"),
+    (r"^expected exactly one of content \(the file's text\) and rows \(its records\)$",
+     "ska innehålla exakt ett av content (filens text) och rows (dess poster)"),
+    (r"^missing: expected the file's name, e.g. completed.csv$", "saknas: filens namn, t.ex. completed.csv"),
+    (r"^expected valid Unicode text$", "ska vara giltig Unicode-text"),
+    (r"^expected an object \{year, as_of\}$", "ska vara ett objekt {year, as_of}"),
+    (r"^expected the agreement year, e.g. 2026$", "ska vara överenskommelsens år, t.ex. 2026"),
+    (r"^expected \{region: share \(0–1\)\}$", "ska vara {region: andel (0–1)}"),
+    (r"^no national store: set \$(\S+) to a DuckDB file or a postgresql:// URL$",
+     r"ingen nationell databas: sätt $\1 till en DuckDB-fil eller en postgresql://-adress"),
+    (r"^the national store cannot be opened: (.*)$", r"den nationella databasen kan inte öppnas: \1"),
+    (r"^no delivery (\S+)$", r"ingen leverans \1"),
 ]]
 
 
@@ -223,7 +270,7 @@ def problems(errors: Sequence[Any], prefix: str = "") -> list[dict[str, str]]:
     a value is echoed only through `sent`, so never one shaped like an identity number."""
     out = []
     for e in errors:
-        en, sv = _pydantic(e)
+        en, sv = pydantic_words(e)
         loc = (*e["loc"], "type") if e["type"].startswith("union_tag") else tuple(e["loc"])
         out.append({"path": json_path(loc, prefix), "message": en, "message_sv": sv, "type": e["type"]})
     return out

@@ -262,7 +262,8 @@ def build(res: BucketResult, months: list[str], ruleset: Any, shares: dict[str, 
         "findings": findings + [
             {"kind": "rejected_row", "region": None, "unit": None, "month": None,
              "event_ids": [r.event_id] if r.event_id else [], "file": r.file, "row": r.row,
-             "detail": "; ".join(f"{c}: {m}" for c, m in r.problems)}
+             "detail": "; ".join(f"{c}: {m}" for c, m, _ in r.problems),
+             "detail_sv": "; ".join(f"{c}: {sv}" for c, _, sv in r.problems)}
             for r in sorted(res.rejected, key=lambda r: (r.file, r.row))],
         "money_note": share_note,
         # "what does it cost?": the money effect of the registrations that disagree, per region and unit

@@ -31,6 +31,7 @@ import csv
 import io
 import json
 import os
+import re
 import zipfile
 import zlib
 from collections import deque
@@ -49,6 +50,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
+from classifier.errors import pydantic_words
 from classifier.models import (
     CareClosed,
     InvestigationConcluded,
@@ -79,6 +81,7 @@ FALSE_TEXT = ("false", "0", "nej", "falskt", "no")
 # A user's name of an encoding -> Python's codec; a CSV is UTF-8 unless its bytes are not, then Windows-1252.
 ENCODINGS = ("utf-8", "cp1252", "iso8859-1", "iso8859-15")
 BATCH_ROWS = 65_536
+REQUIRED_SV = "krävs"
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,7 @@ class Rejected:
     file: str
     row: int
     event_id: str
-    problems: list[tuple[str, str]]
+    problems: list[Problem]  # (column, English, Swedish)
 
 
 @dataclass
@@ -196,7 +199,8 @@ def encoding_name(name: str) -> str:
 
 # ---- reading ---------------------------------------------------------------------------------------
 
-CellProblems = dict[int, list[tuple[str, str]]]  # a batch's row index -> (column, problem)
+Problem = tuple[str, str, str]  # (column, the problem in English, in Swedish): rejected.csv's problem, problem_sv
+CellProblems = dict[int, list[Problem]]  # a batch's row index -> its problems
 Batch = tuple[dict[str, pa.Array], pa.Array, CellProblems]  # text columns, row numbers, problems found reading
 
 
@@ -255,16 +259,17 @@ def _numbers(first: int, n: int) -> pa.Array:
 
 
 def _encoding_of(path: str | Path) -> str:
-    """UTF-8 or Windows-1252, decided at the file's first non-ASCII text: UTF-8 when that block decodes as
-    UTF-8 (Windows-1252 text with å, ä or ö never does), else Windows-1252. The rest is not decoded twice:
-    pyarrow checks that a UTF-8 file stays UTF-8, and says so (with --encoding to say it) if not."""
+    """UTF-8 or Windows-1252, decided at the file's first line with non-ASCII text: UTF-8 when that line
+    decodes as UTF-8 (Windows-1252 text with å, ä or ö never does), else Windows-1252. The stream then
+    checks that every later line agrees, and names the first line that does not (a file that mixes both)."""
     with open(path, "rb") as f:
         while block := f.read(1 << 20):
             if block.isascii():
                 continue
-            cut = block.rfind(b"\n") + 1 or len(block)
+            at = next(i for i, b in enumerate(block) if b >= 0x80)  # the first non-ASCII line decides
+            start, end = block.rfind(b"\n", 0, at) + 1, block.find(b"\n", at)
             try:
-                block[:cut].decode("utf-8")
+                block[start:len(block) if end < 0 else end].decode("utf-8")
             except UnicodeDecodeError as exc:
                 return "utf-8" if exc.reason == "unexpected end of data" else "cp1252"
             return "utf-8"
@@ -301,6 +306,7 @@ class _CsvStream(io.RawIOBase):
     def __init__(self, raw: io.BufferedReader, encoding: str, check: bool, rest: bytes, source: str,
                  limits: Limits, offset: int):
         self.raw, self.encoding, self.check, self.source, self.limits = raw, encoding, check, source, limits
+        self.detected = False  # the encoding was taken from the bytes (set by the reader), not said by the user
         self.buffer, self.rest = b"", rest
         self.offset = offset  # the file's byte offset of `rest` (for a line number, counted only on an error)
         self.unbalanced: dict[int, str] = {}  # marker number -> the line (until the reader asks for it)
@@ -317,11 +323,34 @@ class _CsvStream(io.RawIOBase):
         return fail(self.source, f"a line longer than {self.limits.line_bytes:,} bytes; expected one row per line",
                     f"en rad längre än {self.limits.line_bytes:,} byte; en rad per händelse", line=self._line(offset))
 
+    def _mixed(self, offset: int, found: str, first: str) -> ExtractError:
+        return fail(self.source, f"this line is {found} text but the file's first non-ASCII text is {first}: the "
+                    "file mixes two encodings, so its å, ä and ö cannot all be read; save the whole file again as "
+                    "'CSV UTF-8' (or say the encoding with --encoding utf-8|windows-1252)",
+                    f"den här raden är {found}-text men filens första text utanför ASCII är {first}: filen blandar "
+                    "två teckenkodningar, så alla å, ä och ö kan inte läsas; spara hela filen igen som 'CSV UTF-8' "
+                    "(eller ange teckenkodningen med --encoding utf-8|windows-1252)", line=self._line(offset))
+
     def _take(self, data: bytes, offset: int) -> bytes:
-        if self.encoding != "utf-8" or self.check:
+        if self.encoding != "utf-8" and self.detected and not data.isascii():
+            # Windows-1252 was taken from the file's first non-ASCII text; a later line that is valid UTF-8 with
+            # non-ASCII in it was written in UTF-8 (Windows-1252 text with å, ä, ö never is): never mix the two.
+            start = 0
+            for line in data.split(b"\n"):
+                if not line.isascii():
+                    try:
+                        line.decode("utf-8")
+                    except UnicodeDecodeError:
+                        pass
+                    else:
+                        raise self._mixed(offset + start, "UTF-8", "Windows-1252")
+                start += len(line) + 1
+        if self.encoding != "utf-8" or self.check or not data.isascii():
             try:
                 text = data.decode(self.encoding)
             except UnicodeDecodeError as exc:
+                if self.detected:
+                    raise self._mixed(offset + exc.start, "Windows-1252 (not UTF-8)", "UTF-8") from None
                 bad = data[exc.start:exc.start + 1]
                 raise fail(self.source, f"the bytes are not {self.encoding} text; say the file's encoding with "
                            "--encoding (utf-8 or windows-1252)", f"byten är inte {self.encoding}-text; ange filens "
@@ -410,6 +439,19 @@ def _csv_header(raw: io.BufferedReader, source: str, encoding: str,
     return names, delimiter, line_no, head[pos:]
 
 
+def _open_csv(stream: _CsvStream, names: list[str], delimiter: str, skip: Any, limits: Limits) -> Any:
+    """pyarrow's streaming CSV reader over the data lines, every column as text (no type guessed)."""
+    return pacsv.open_csv(
+        io.BufferedReader(stream, 1 << 20),
+        read_options=pacsv.ReadOptions(block_size=max(1 << 22, 2 * limits.line_bytes), use_threads=False,
+                                       column_names=names),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
+                                         newlines_in_values=False, invalid_row_handler=skip),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), null_values=[""],
+                                             strings_can_be_null=True, quoted_strings_can_be_null=True),
+    )
+
+
 def _csv_batches(path: str | Path, source: str, encoding: str | None, malformed: list[Rejected] | None,
                  limits: Limits) -> Iterator[Batch]:
     enc = encoding or _encoding_of(path)
@@ -421,6 +463,7 @@ def _csv_batches(path: str | Path, source: str, encoding: str | None, malformed:
         names = [n or f"\x00cell {i}" for i, n in enumerate(names, 1)]
         _check_columns([n for n in names if n not in unnamed], source)
         stream = _CsvStream(raw_file, enc, encoding == "utf-8", rest, source, limits, raw_file.tell() - len(rest))
+        stream.detected = encoding is None
         skipped: list[int] = []
 
         def skip(bad: Any) -> str:
@@ -430,24 +473,24 @@ def _csv_batches(path: str | Path, source: str, encoding: str | None, malformed:
                 cell = _open_quote_cell(line, delimiter)
                 column = names[cell] if cell < len(names) else f"cell {cell + 1}"
                 problem = (column, 'an unbalanced quote: a cell opens " and does not close it on its line; '
-                           "expected a closed quote (a line break inside a cell is not accepted)")
+                           "expected a closed quote (a line break inside a cell is not accepted)",
+                           'ett citattecken som inte avslutas: en cell öppnar " och stänger det inte på sin rad; '
+                           "ett avslutat citattecken väntades (en radbrytning inne i en cell tas inte emot)")
             else:
-                problem = ("row", f"expected {bad.expected_columns} cells, got {bad.actual_columns}")
+                problem = ("row", f"expected {bad.expected_columns} cells, got {bad.actual_columns}",
+                           f"{bad.expected_columns} celler väntades, raden har {bad.actual_columns}")
             if malformed is None:
                 return "error"
             malformed.append(Rejected(source, row, "", [problem]))
             skipped.append(row)
             return "skip"
 
-        reader = pacsv.open_csv(
-            io.BufferedReader(stream, 1 << 20),
-            read_options=pacsv.ReadOptions(block_size=max(1 << 22, 2 * limits.line_bytes), use_threads=False,
-                                           column_names=names),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
-                                             newlines_in_values=False, invalid_row_handler=skip),
-            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), null_values=[""],
-                                                 strings_can_be_null=True, quoted_strings_can_be_null=True),
-        )
+        try:
+            reader = _open_csv(stream, names, delimiter, skip, limits)
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):  # a header and no rows: an empty month, not a broken file
+                return
+            raise
         kept = 0
         for b in reader:
             n = b.num_rows
@@ -457,7 +500,8 @@ def _csv_batches(path: str | Path, source: str, encoding: str | None, malformed:
                 filled = pc.fill_null(pc.not_equal(cols.pop(key), ""), False)
                 for i in pc.indices_nonzero(filled).to_pylist():
                     problems.setdefault(i, []).append((label, "a value in a column without a name in the header; "
-                                                              "expected it empty"))
+                                                              "expected it empty", "ett värde i en kolumn utan namn "
+                                                              "i rubrikraden; den ska vara tom"))
             yield cols, _row_numbers(kept, n, skipped), problems
             kept += n
 
@@ -502,10 +546,19 @@ def _text_column(name: str, col: pa.Array, problems: CellProblems) -> pa.Array:
         if pc.any(timed).as_py():
             for i in pc.indices_nonzero(timed).to_pylist():
                 problems.setdefault(i, []).append((name, f"{col[i].as_py()} has a time of day; expected a date "
-                                                   "(a timestamp at midnight)"))
+                                                   "(a timestamp at midnight)", f"{col[i].as_py()} har en tid på "
+                                                   "dygnet; ett datum väntades (en tidpunkt vid midnatt)"))
         return pc.strftime(col, "%Y-%m-%d")
     if pa.types.is_list(t) or pa.types.is_large_list(t):  # codes as text (dictionary or integer values too)
         return pc.binary_join(col.cast(pa.list_(pa.string())), ";")
+    if pa.types.is_floating(t):  # NaN (a missing value where a writer did not use null) or ±inf is no value to read
+        odd = pc.fill_null(pc.invert(pc.is_finite(col)), False)
+        if pc.any(odd).as_py():
+            for i in pc.indices_nonzero(odd).to_pylist():
+                problems.setdefault(i, []).append((name, f"{col[i].as_py()} is not a number; expected a value or an "
+                                                   "empty (null) cell", f"{col[i].as_py()} är inget tal; ett värde "
+                                                   "eller en tom (null) cell väntades"))
+            return pc.if_else(odd, pa.scalar(None, pa.string()), col.cast(pa.string()))
     return col.cast(pa.string())
 
 
@@ -514,6 +567,9 @@ def _typed_batch(batch: pa.RecordBatch) -> tuple[dict[str, pa.Array], CellProble
     cols = {name: _text_column(name, col, problems) for name, col in zip(batch.schema.names, batch.columns,
                                                                           strict=True)}
     return cols, problems
+
+
+_PANDAS_INDEX = re.compile(r"__index_level_[0-9]+__")
 
 
 def _parquet_batches(path: str | Path, source: str, limits: Limits) -> Iterator[Batch]:
@@ -542,14 +598,17 @@ def _parquet_batches(path: str | Path, source: str, limits: Limits) -> Iterator[
                    f"{sum(groups):,} byte okomprimerat (största radgrupp {max(groups):,}); högst "
                    f"{limits.decompressed_bytes:,} (en radgrupp högst {limits.row_group_bytes:,})")
     schema = f.schema_arrow
-    _check_columns(schema.names, source)
-    for fld in schema:
+    # pandas' to_parquet() writes a DataFrame's index (one that is not a plain 0..n-1 range, e.g. after a
+    # filter) as __index_level_0__ (…_1__, … for several levels): row labels, not a column of the extract.
+    names = [n for n in schema.names if not _PANDAS_INDEX.fullmatch(n)]
+    _check_columns(names, source)
+    for fld in (schema.field(n) for n in names):
         why = _text_type_problem(fld.name, fld.type)
         if why:
             raise fail(source, f"the column is {why}", f"kolumnen har typen {fld.type}; ska vara text, datum, tidpunkt "
                        "vid midnatt, sant/falskt, tal eller lista av text", column=fld.name)
     n = 0
-    for b in f.iter_batches(batch_size=BATCH_ROWS):
+    for b in f.iter_batches(batch_size=BATCH_ROWS, columns=names):
         cols, problems = _typed_batch(b)
         yield cols, _row_numbers(n, b.num_rows, []), problems
         n += b.num_rows
@@ -560,7 +619,7 @@ def _parquet_batches(path: str | Path, source: str, limits: Limits) -> Iterator[
 _COLUMN_SET = frozenset(COLUMNS)
 
 
-def _json_text(column: str, v: Any) -> str | tuple[str, str] | None:
+def _json_text(column: str, v: Any) -> str | Problem | None:
     """A JSON value as its text, or (column, problem): strings as they are, booleans true/false, numbers as
     their JSON text, arrays (in the list columns only) joined by ;."""
     if isinstance(v, str) or v is None:
@@ -573,11 +632,14 @@ def _json_text(column: str, v: Any) -> str | tuple[str, str] | None:
         return repr(v)
     if isinstance(v, list):
         if column not in LIST_COLUMNS:
-            return column, f"a JSON array; arrays are accepted only in {' and '.join(LIST_COLUMNS)}"
+            return (column, f"a JSON array; arrays are accepted only in {' and '.join(LIST_COLUMNS)}",
+                    f"en JSON-lista; listor tas bara emot i {' och '.join(LIST_COLUMNS)}")
         if not all(isinstance(x, str) for x in v):
-            return column, "an array with other values than text; expected an array of codes as strings"
+            return (column, "an array with other values than text; expected an array of codes as strings",
+                    "en lista med annat än text; en lista av koder som text väntades")
         return ";".join(v)
-    return column, "a JSON object; expected a string, a boolean, a number or null"
+    return (column, "a JSON object; expected a string, a boolean, a number or null",
+            "ett JSON-objekt; text, sant/falskt, ett tal eller null väntades")
 
 
 def _jsonl_lines(path: str | Path, source: str, limits: Limits) -> Iterator[tuple[int, list[bytes]]]:
@@ -637,7 +699,9 @@ def _jsonl_batches(path: str | Path, source: str, malformed: list[Rejected] | No
             try:
                 rec = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                problem = ("row", f"not JSON ({str(exc).split(':', 1)[0]}); expected one JSON object per line")
+                why = str(exc).split(':', 1)[0]
+                problem = ("row", f"not JSON ({why}); expected one JSON object per line",
+                           f"inte JSON ({why}); ett JSON-objekt per rad väntades")
                 if malformed is None:
                     raise fail(source, problem[1], "inte JSON; ett JSON-objekt per rad", line=number) from None
                 malformed.append(Rejected(source, number, "", [problem]))
@@ -645,7 +709,8 @@ def _jsonl_batches(path: str | Path, source: str, malformed: list[Rejected] | No
             if not isinstance(rec, dict):
                 if malformed is None:
                     raise fail(source, "expected a JSON object", "ska vara ett JSON-objekt", line=number)
-                malformed.append(Rejected(source, number, "", [("row", "expected a JSON object per line")]))
+                malformed.append(Rejected(source, number, "", [("row", "expected a JSON object per line",
+                                                                      "ett JSON-objekt per rad väntades")]))
                 continue
             i = len(rows)
             rows.append(number)
@@ -653,7 +718,8 @@ def _jsonl_batches(path: str | Path, source: str, malformed: list[Rejected] | No
                 twice = _key_twice(raw)
                 if twice is not None:
                     problems.setdefault(i, []).append(
-                        (twice, "the key is in this line's JSON object twice; expected each key once"))
+                        (twice, "the key is in this line's JSON object twice; expected each key once",
+                         "nyckeln står två gånger i radens JSON-objekt; varje nyckel ska stå en gång"))
             for k, v in rec.items():
                 if k not in _COLUMN_SET:
                     raise fail(source, f"unknown column; expected columns from docs/month.md §1: {', '.join(COLUMNS)}",
@@ -677,7 +743,7 @@ def _jsonl_batches(path: str | Path, source: str, malformed: list[Rejected] | No
 # -- Excel --
 
 
-def _excel_text(v: Any) -> str | tuple[str, str] | None:
+def _excel_text(v: Any) -> str | tuple[str, str, str] | None:
     """An Excel cell as the text it shows: text as it is, a whole number without decimals, TRUE/FALSE as
     true/false, a date (or a date and time at midnight) as YYYY-MM-DD; a time of day is a problem."""
     if isinstance(v, str):
@@ -692,19 +758,79 @@ def _excel_text(v: Any) -> str | tuple[str, str] | None:
         return str(v)
     if isinstance(v, datetime):
         if v.time() != time(0):
-            return "", f"{v.isoformat(sep=' ')} has a time of day; expected a date"
+            return "", f"{v.isoformat(sep=' ')} has a time of day; expected a date", \
+                f"{v.isoformat(sep=' ')} har en tid på dygnet; ett datum väntades"
         return v.date().isoformat()
     if isinstance(v, date):
         return v.isoformat()
     if isinstance(v, time | timedelta):
-        return "", f"{v} is a time or a duration; expected text or a date"
+        return "", f"{v} is a time or a duration; expected text or a date", \
+            f"{v} är en tid eller en varaktighet; text eller ett datum väntades"
     return str(v)
+
+
+_XLSX_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_XLSX_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_XLSX_PKG = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+
+
+def _cell_place(ref: str) -> tuple[int, int]:
+    """'C12' -> (11, 2): a cell reference as a 0-based (row, column)."""
+    letters = ref.rstrip("0123456789")
+    column = 0
+    for ch in letters:
+        column = column * 26 + ord(ch.upper()) - 64
+    return int(ref[len(letters):]) - 1, column - 1
+
+
+def _xlsx_error_cells(z: zipfile.ZipFile) -> dict[tuple[int, int], str]:
+    """The first sheet's error cells (#N/A, #DIV/0!, #VALUE!, #REF!, ...) by 0-based (row, column).
+
+    python-calamine reads an error cell as an empty one, and an empty `wait_exclusion` means
+    "no exclusion": a failed formula would pass as a fact. The sheet's XML says which cells are
+    errors (`t="e"`); it is parsed only when that mark is in it at all.
+    """
+    import xml.etree.ElementTree as ET
+
+    try:
+        book = ET.fromstring(z.read("xl/workbook.xml"))
+        first = book.find(f"{_XLSX_NS}sheets/{_XLSX_NS}sheet")
+        rels = ET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+        target = next(r.get("Target", "") for r in rels.iter(f"{_XLSX_PKG}Relationship")
+                      if first is not None and r.get("Id") == first.get(_XLSX_REL))
+    except (KeyError, StopIteration, ET.ParseError):
+        return {}  # not the usual layout: calamine says what it cannot read
+    name = target.lstrip("/") if target.startswith("/") else "xl/" + target
+    with z.open(name) as f:
+        tail, marked = b"", False
+        while block := f.read(1 << 20):
+            if b't="e"' in tail + block or b"t='e'" in tail + block:
+                marked = True
+                break
+            tail = block[-8:]
+    if not marked:
+        return {}
+    errors: dict[tuple[int, int], str] = {}
+    row, column = -1, -1
+    with z.open(name) as f:
+        for _, el in ET.iterparse(f, events=("end",)):
+            if el.tag == f"{_XLSX_NS}row":
+                el.clear()
+            elif el.tag == f"{_XLSX_NS}c":
+                ref = el.get("r")
+                if ref:
+                    row, column = _cell_place(ref)
+                if el.get("t") == "e":
+                    v = el.find(f"{_XLSX_NS}v")
+                    errors[(row, column)] = (v.text or "#ERROR") if v is not None else "#ERROR"
+    return errors
 
 
 def _xlsx_batches(path: str | Path, source: str, limits: Limits) -> Iterator[Batch]:
     try:
         with zipfile.ZipFile(path) as z:
             unpacked = sum(i.file_size for i in z.infolist())
+            errors = _xlsx_error_cells(z) if unpacked <= limits.xlsx_bytes else {}
     except (zipfile.BadZipFile, OSError):
         raise fail(source, "not an .xlsx workbook (not a zip file)",
                    "inte en .xlsx-arbetsbok (ingen zip-fil)") from None
@@ -719,6 +845,9 @@ def _xlsx_batches(path: str | Path, source: str, limits: Limits) -> Iterator[Bat
                    "för att läsa .xlsx behövs tillägget xlsx: pip install 'bup-classifier[xlsx]'") from None
     try:
         sheet = CalamineWorkbook.from_path(os.fspath(path)).get_sheet_by_index(0)
+        # iter_rows gives the sheet's rows from its first (a table lower down has empty rows above its header, and
+        # fails as a file without a header) and its columns from the first used one (a table may start in column B)
+        left = (sheet.start or (0, 0))[1]
         rows = iter(sheet.iter_rows())
         header = next(rows, [])
     except Exception as exc:  # calamine raises its own error types for a damaged workbook
@@ -739,19 +868,25 @@ def _xlsx_batches(path: str | Path, source: str, limits: Limits) -> Iterator[Bat
             cols, numbers, problems = [[] for _ in names], [], {}
         if number > limits.rows:
             raise fail(source, f"more than {limits.rows:,} rows", f"fler än {limits.rows:,} rader")
-        if all(c == "" or c is None for c in cells):
+        failed = {j: errors[(number, left + j)] for j in range(len(cells))
+                  if (number, left + j) in errors} if errors else {}
+        if not failed and all(c == "" or c is None for c in cells):
             continue
         i = len(numbers)
         numbers.append(number)
         for j, v in enumerate(cells):
-            text = _excel_text(v)
+            text = _excel_text(v) if j not in failed else (
+                "", f"an Excel error cell {failed[j]}: the formula behind it failed; expected a value (or an empty "
+                "cell)", f"en felcell i Excel, {failed[j]}: formeln bakom den gick fel; ett värde (eller en tom cell) "
+                "väntades")
             if type(text) is tuple:
-                problems.setdefault(i, []).append((names[j] if j < width else f"cell {j + 1}", text[1]))
+                problems.setdefault(i, []).append((names[j] if j < width else f"cell {j + 1}", text[1], text[2]))
                 text = None
             if j < width:
                 cols[j].append(text)
             elif text:
-                problems.setdefault(i, []).append((f"cell {j + 1}", "a value in a column without a header"))
+                problems.setdefault(i, []).append((f"cell {j + 1}", "a value in a column without a header",
+                                                   "ett värde i en kolumn utan rubrik"))
         for j in range(len(cells), width):
             cols[j].append(None)
     if numbers:
@@ -815,6 +950,7 @@ _POS_BITS = 40  # a row's place in the extracts as one int: file << 40 | row (fi
 
 
 IDENTITY = "looks like a Swedish personal identity or coordination number (value not copied)"
+IDENTITY_SV = "ser ut som ett personnummer eller samordningsnummer (värdet kopieras inte)"
 
 
 def _nul_in(col: pa.Array) -> bool:
@@ -864,7 +1000,8 @@ def _cell_problems(cols: dict[str, pa.Array], found: CellProblems, limits: Limit
             rows = pc.indices_nonzero(pc.fill_null(pc.greater(chars, limits.cell_chars), False))
             for i, k in zip(rows.to_pylist(), pc.take(chars, rows).to_pylist(), strict=True):
                 problems.setdefault(i, []).append((name, f"{k:,} characters; at most {limits.cell_chars:,} in a "
-                                                         "cell (value not copied)"))
+                                                         "cell (value not copied)", f"{k:,} tecken; högst "
+                                                         f"{limits.cell_chars:,} i en cell (värdet kopieras inte)"))
     index: list[int] | None = None
     if problems:  # the rows already refused are not searched again
         kept = pc.indices_nonzero(_without(len(joined), problems))
@@ -874,12 +1011,12 @@ def _cell_problems(cols: dict[str, pa.Array], found: CellProblems, limits: Limit
         cols = {name: col.take(kept) for name, col in cols.items()}
         joined = joined.take(kept)
     for j, name in _identity_cells(cols, pc.indices_nonzero(pc.match_substring_regex(joined, _SIEVE))):
-        problems.setdefault(j if index is None else index[j], []).append((name, IDENTITY))
+        problems.setdefault(j if index is None else index[j], []).append((name, IDENTITY, IDENTITY_SV))
     if any(_nul_in(c) for c in cols.values()):  # a byte scan of the columns' data first: NUL is rare
         for name, col in cols.items():
             for j in pc.indices_nonzero(pc.fill_null(pc.match_substring(col, "\x00"), False)).to_pylist():
                 problems.setdefault(j if index is None else index[j], []).append(
-                    (name, "a NUL byte (U+0000); expected text"))
+                    (name, "a NUL byte (U+0000); expected text", "en NUL-byte (U+0000); text väntades"))
     return problems
 
 
@@ -903,9 +1040,11 @@ def _duplicates(ids: list[pa.Array], positions: list[pa.Array], part: Partition)
         file_no, row = pos >> _POS_BITS, pos & mask
         f_file, f_row = first[eid] >> _POS_BITS, first[eid] & mask
         where = f"row {f_row}" + ("" if f_file == file_no else f" of {part.names[f_file]}")
+        where_sv = f"först på datarad {f_row}" + ("" if f_file == file_no else f" i {part.names[f_file]}")
         part.duplicates.add((file_no, row))
         part.rejected.append(Rejected(part.names[file_no], row, eid, [
-            ("event_id", f"duplicate event_id (first at {where}); expected unique ids")]))
+            ("event_id", f"duplicate event_id (first at {where}); expected unique ids",
+             f"event_id finns redan ({where_sv}); varje id ska vara unikt")]))
 
 
 @dataclass
@@ -926,7 +1065,7 @@ def _split(batch: Batch, file_no: int, name: str, buckets: int, limits: Limits) 
     where = numbers.to_pylist() if problems else []
     ids_of = cols["event_id"].take(pa.array(sorted(problems), pa.int64())).to_pylist() \
         if problems and "event_id" in cols else [None] * len(problems)
-    rejected = [Rejected(name, where[i], "" if eid is None or any(c == "event_id" for c, _ in p) else eid, p)
+    rejected = [Rejected(name, where[i], "" if eid is None or any(c[0] == "event_id" for c in p) else eid, p)
                 for (i, p), eid in zip(sorted(problems.items()), ids_of, strict=True)]
     full = pa.RecordBatch.from_arrays(
         [cols.get(c, pa.nulls(n, pa.string())) for c in COLUMNS]
@@ -1036,7 +1175,7 @@ def read_bucket(path: Path) -> list[dict[str, Any]]:
 # ---- one row -> one event ----------------------------------------------------------------------------
 
 
-def _bool(value: str | None, column: str, problems: list[tuple[str, str]]) -> bool | None:
+def _bool(value: str | None, column: str, problems: list[Problem]) -> bool | None:
     if value is None or value == "":
         return None
     v = value.strip().lower()
@@ -1045,7 +1184,8 @@ def _bool(value: str | None, column: str, problems: list[tuple[str, str]]) -> bo
     if v in FALSE_TEXT:
         return False
     problems.append((column, f"{value!r}; expected {'/'.join(TRUE_TEXT)} or {'/'.join(FALSE_TEXT)} (any case) "
-                             "or empty"))
+                             "or empty", f"{value!r}; ska vara {'/'.join(TRUE_TEXT)} eller {'/'.join(FALSE_TEXT)} "
+                             "(stora eller små bokstäver) eller tom"))
     return None
 
 
@@ -1088,30 +1228,33 @@ _CONTACT_TEXT = (("date", "date"), ("setting", "setting"), ("activity", "activit
                  ("wait_exclusion", "wait_exclusion"))
 
 
-def _problems_of(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+def _problems_of(exc: ValidationError, prefix: str = "") -> list[Problem]:
+    """A model's errors by column, each with its Swedish text (classifier.errors' wording)."""
     out = []
-    for e in exc.errors():
+    for e in exc.errors(include_url=False):
         loc = [str(x) for x in e["loc"] if not isinstance(x, int)]
         name = loc[-1] if loc else "row"
         if loc[:1] == ["evi_assessment"] and len(loc) > 1:
             name = prefix + loc[1]
-        out.append((FIELD_COLUMN.get(name, name), e["msg"].removeprefix("Value error, ")))
+        out.append((FIELD_COLUMN.get(name, name), e["msg"].removeprefix("Value error, "), pydantic_words(e)[1]))
     return out
 
 
 def to_row(rec: dict[str, Any], ruleset: RuleSet, names: list[str]) -> Row | Rejected:
     """A row of the extract as its timeline event, or every problem it has by column."""
-    problems: list[tuple[str, str]] = []
+    problems: list[Problem] = []
     etype = rec.get("event_type")
     if not (rec.get("patient_ref") and rec.get("event_id") and etype and rec.get("date")):
-        problems += [(col, "required") for col in ("patient_ref", "event_id", "event_type", "date") if not rec.get(col)]
+        problems += [(col, "required", REQUIRED_SV) for col in ("patient_ref", "event_id", "event_type", "date")
+                     if not rec.get(col)]
     if etype and etype not in EVENT_TYPES:
-        problems.append(("event_type", f"{etype!r}; expected one of {', '.join(EVENT_TYPES)}"))
+        problems.append(("event_type", f"{etype!r}; expected one of {', '.join(EVENT_TYPES)}",
+                         f"{etype!r}; ska vara en av {', '.join(EVENT_TYPES)}"))
     written = rec.get("registered_contact_type") or None
     registered = None if written is None else registered_types(ruleset).get(written.strip().casefold())
     unknown = written if written is not None and registered is None and written.strip() else None
     if etype in ("care_request", "decision", "contact") and not (rec.get("region") and rec.get("unit")):
-        problems += [(c, "required") for c in ("region", "unit") if not rec.get(c)]
+        problems += [(c, "required", REQUIRED_SV) for c in ("region", "unit") if not rec.get(c)]
     event: Any = None
     if etype in EVENT_TYPES:  # every problem of the row, not only the first
         checklist = ruleset.checklist_fields
@@ -1135,6 +1278,15 @@ def to_row(rec: dict[str, Any], ruleset: RuleSet, names: list[str]) -> Row | Rej
                 event = TimelineCareRequest.model_validate(_blank({
                     "type": "care_request", "date": rec.get("date"), "pathway": rec.get("pathway"),
                     "evi_assessment": evi or None, "wait_exclusion": rec.get("wait_exclusion")}))
+                ev = event.evi_assessment
+                if ev is not None and ev.structured_assessment_sufficient and ev.referrer_assessment_doubted:
+                    # definitions.md §4.8: D2 true with X1 true is rejected. Kept, the care request's waiting list would
+                    # rest on a guess of which answer was meant (X1 true: a first-visit wait; D2: a direct start).
+                    doubt = {v: k for k, v in checklist.items()}["referrer_assessment_doubted"]
+                    problems.append((doubt, "contradicts D2 true (BUP judged the assessment enough to start without "
+                                     "another contact); expected false or empty when D2 is true",
+                                     "motsäger D2 = ja (BUP bedömde att bedömningen räcker för att starta utan ny "
+                                     "kontakt); ska vara nej eller tom när D2 är ja"))
             elif etype == "decision":
                 event = TimelineDecision.model_validate(_blank({
                     "type": "decision", "date": rec.get("date"), "area": rec.get("area"),
@@ -1151,9 +1303,10 @@ def to_row(rec: dict[str, Any], ruleset: RuleSet, names: list[str]) -> Row | Rej
                 event = CareClosed.model_validate({"type": etype, "date": rec.get("date")})
         except ValidationError as exc:
             reverse = {v: k for k, v in checklist.items()}
-            problems += [(reverse.get(c, c), m) for c, m in _problems_of(exc)]
+            problems += [(reverse.get(c, c), m, sv) for c, m, sv in _problems_of(exc)]
     if problems:
-        unique = list(dict.fromkeys((c, m) for c, m in problems if (c, "required") not in problems or m == "required"))
+        required = {c for c, m, _ in problems if m == "required"}
+        unique = list(dict.fromkeys(p for p in problems if p[0] not in required or p[1] == "required"))
         return Rejected(names[rec["_file"]], rec["_row"], rec.get("event_id") or "", unique)
     return Row(event, rec["event_id"], rec["patient_ref"], rec.get("region") or "", rec.get("unit") or "",
                registered, rec["_file"], rec["_row"], event.date, unknown)

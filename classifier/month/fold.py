@@ -108,12 +108,13 @@ class BucketResult:
 _PATH_TAIL = re.compile(r"([A-Za-z_0-9]+)$")
 
 
-def _error_problems(exc: InputError) -> list[tuple[str, str]]:
+def _error_problems(exc: InputError) -> list[tuple[str, str, str]]:
+    """The timeline's refusal by column, in English and Swedish (InputError carries both)."""
     out = []
     for e in exc.errors:
         m = _PATH_TAIL.search(e["path"])
         name = m.group(1) if m else "row"
-        out.append((FIELD_COLUMN.get(name, name), e["message"]))
+        out.append((FIELD_COLUMN.get(name, name), e["message"], e.get("message_sv") or e["message"]))
     return out
 
 

@@ -156,9 +156,9 @@ def write_all(out: Path, audit: dict[str, Any], res: BucketResult, ruleset: Rule
     dis = sorted(res.disagreements, key=lambda r: (r["month"], r["region"], r["unit"], r["date"], r["event_id"]))
     written.append(_write(out / "disagreements.csv", ["month", "region", "unit", "date", "event_id", "contact_id",
                                                          "registered", "rules", "rule"], dis))
-    rej = [{"file": r.file, "row": r.row, "event_id": r.event_id, "column": c, "problem": m}
-           for r in sorted(res.rejected, key=lambda r: (r.file, r.row)) for c, m in r.problems]
-    written.append(_write(out / "rejected.csv", ["file", "row", "event_id", "column", "problem"], rej))
+    rej = [{"file": r.file, "row": r.row, "event_id": r.event_id, "column": c, "problem": m, "problem_sv": sv}
+           for r in sorted(res.rejected, key=lambda r: (r.file, r.row)) for c, m, sv in r.problems]
+    written.append(_write(out / "rejected.csv", ["file", "row", "event_id", "column", "problem", "problem_sv"], rej))
     p = out / "audit.html"
     p.write_text(audit_html(audit, ruleset), encoding="utf-8")
     written.append(p)

@@ -4,6 +4,7 @@ functions the service calls."""
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import json
 import os
@@ -57,7 +58,14 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     jobs: list[tuple[Path, str | None, str]] = [(Path(f), args.received, args.sender) for f in args.files]
     if args.manifest:
         base = Path(args.manifest).parent
-        jobs += [(base / m["file"], m["received"], m["sender"]) for m in read_manifest(Path(args.manifest))]
+        try:
+            jobs += [(base / m["file"], m["received"], m["sender"]) for m in read_manifest(Path(args.manifest))]
+        except (OSError, UnicodeDecodeError, KeyError, csv.Error) as exc:  # was a traceback
+            why = exc.strerror if isinstance(exc, OSError) else f"no column {exc}" if isinstance(exc, KeyError) else (
+                "not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc))
+            print(f"bup-classifier: {Path(args.manifest).name}: cannot be read as a manifest ({why}); expected a UTF-8 "
+                  "CSV with the columns file, received, sender", file=sys.stderr)
+            return 2
     if not jobs:
         print("bup-classifier: no file: give FILE… or --manifest", file=sys.stderr)
         return 2

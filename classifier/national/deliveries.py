@@ -140,10 +140,13 @@ def _csv_rows(filename: str, reader: Any) -> Any:
 
 def _records(filename: str, data: bytes) -> tuple[str, list[int], list[dict[str, Any]], list[str] | None]:
     """(format, row numbers, records, CSV header) of a CSV file or a JSON array (or JSON lines)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # not Windows-1252, whatever its bytes say
+        raise DeliveryError([problem(filename, None, "", "utf16")])
     try:
         text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DeliveryError([problem(filename, None, "", "not_utf8")]) from None
+    except UnicodeDecodeError as exc:  # the line and the byte, and what to save as (Windows-1252 is refused)
+        raise DeliveryError([problem(filename, None, "", "not_utf8", byte=f"0x{data[exc.start]:02X}",
+                                     at_line=data[:exc.start].count(b"\n") + 1)]) from None
     if filename.lower().endswith(".csv") or text.lstrip()[:1] not in ("[", "{"):
         first = text.split("\n", 1)[0]
         # a Swedish spreadsheet saves CSV with semicolons: a header with ';' and no ',' is read that way
@@ -154,7 +157,10 @@ def _records(filename: str, data: bytes) -> tuple[str, list[int], list[dict[str,
         for row in _csv_rows(filename, reader):
             if header is None:
                 header = [h.strip() for h in row]
-                twice = sorted({h for h in header if header.count(h) > 1 and not looks_like_identity_number(h)})
+                # a header cell left empty (Excel writes `a;b;;` when cells beside the table were touched) names
+                # a column that must stay empty; it is no column of the delivery
+                unnamed = [i for i, h in enumerate(header) if not h]
+                twice = sorted({h for h in header if h and header.count(h) > 1 and not looks_like_identity_number(h)})
                 if twice:
                     raise DeliveryError([problem(filename, 1, h, "column_twice") for h in twice])
                 continue
@@ -163,11 +169,14 @@ def _records(filename: str, data: bytes) -> tuple[str, list[int], list[dict[str,
             if len(row) != len(header):
                 raise DeliveryError([problem(filename, reader.line_num, "", "cells_count",
                                              cells=len(row), header=len(header))])
-            rows.append(dict(zip(header, row, strict=True)))
+            filled = [i + 1 for i in unnamed if row[i].strip()]
+            if filled:
+                raise DeliveryError([problem(filename, reader.line_num, "", "unnamed_column_value", cell=filled[0])])
+            rows.append({h: c for h, c in zip(header, row, strict=True) if h})
             lines.append(reader.line_num)
         if header is None:
             raise DeliveryError([problem(filename, None, "", "empty_file")])
-        return "csv", lines, rows, header
+        return "csv", lines, rows, [h for h in header if h]
     try:
         value = json.loads(text)
         records = value if isinstance(value, list) else [value]
@@ -206,6 +215,16 @@ def _int(v: Any) -> int:
     if isinstance(v, str) and re.fullmatch(r"-?[0-9]{1,9}", v.strip()):
         return int(v.strip())
     raise CheckError("not_whole_number", value=repr(v))
+
+
+def _code(problem_code: str, codes: str) -> Any:
+    """A code column's converter: a whole number, else the problem that lists the codes."""
+    def conv(v: Any) -> int:
+        try:
+            return _int(v)
+        except CheckError:
+            raise CheckError(problem_code, value=repr(v), codes=codes) from None
+    return conv
 
 
 @functools.lru_cache(maxsize=8192)  # a year's deliveries hold a few hundred distinct days
@@ -311,13 +330,16 @@ def _check_row(kind: str, r: _Row, region: str | None, month: str | None) -> tup
         return (*_check_place(r, "region", "month", region, month), {})
     reg, mon = _check_place(r, "Region", "Rapportmanad", region, month)
     rec: dict[str, Any] = {"id": r.get("VardkontaktId"), "unit": r.get("Enhet")}
-    fas = r.get("Fas", _int)
+    fas_codes = ", ".join(f"{v} ({k})" for k, v in FAS.items())
+    avv_codes = ", ".join(f"{v} ({k})" for k, v in avvikelse().items())
+    # a code written as a word ('PVV', as the extract writes the exclusion) is told the codes, not "a whole number"
+    fas = r.get("Fas", _code("bad_fas", fas_codes))
     if fas is not None and fas not in AREA_OF_FAS:
-        r.bad("Fas", "bad_fas", value=fas, codes=", ".join(f"{v} ({k})" for k, v in FAS.items()))
+        r.bad("Fas", "bad_fas", value=fas, codes=fas_codes)
         fas = None
-    avv = r.get("Avvikelse", _int, required=False)
+    avv = r.get("Avvikelse", _code("bad_avvikelse", avv_codes), required=False)
     if avv is not None and avv not in EXCLUSION_OF_AVVIKELSE:
-        r.bad("Avvikelse", "bad_avvikelse", value=avv, codes=", ".join(f"{v} ({k})" for k, v in avvikelse().items()))
+        r.bad("Avvikelse", "bad_avvikelse", value=avv, codes=avv_codes)
     rec.update({"fas": fas, "avvikelse": avv, **_check_wait(r, kind, fas, mon)})
     return reg, mon, rec
 
@@ -334,7 +356,8 @@ def read_delivery(filename: str, data: bytes, *, kind: str | None = None, region
     declared = {"region": region, "month": month, "kind": kind}
     hidden = [k for k, v in declared.items() if v is not None and looks_like_identity_number(v)]
     region, month, kind = (None if k in hidden else v for k, v in declared.items())  # never stored nor echoed
-    delivery = Delivery(name, kind if kind in KINDS else "completed",
+    named = [k for k in KINDS if k in Path(name).stem.lower()]  # a file refused unread still shows as its kind
+    delivery = Delivery(name, kind if kind in KINDS else named[0] if len(named) == 1 else "completed",
                         "csv" if name.lower().endswith(".csv") else "json",
                         hashlib.sha256(data).hexdigest(), region=region, month=month)
     if hidden:

@@ -62,7 +62,9 @@ class Problem:
 
     def path(self) -> str:
         """As a JSON path of the request (`waiting[3].wait_start`) or a file position (`waiting.csv:5`)."""
-        if self.is_line:
+        if self.where == "":  # the whole file
+            at = self.source
+        elif self.is_line:
             at = f"{self.source}:{self.where}"
         else:
             at = f"{self.source}[{self.where}]" if isinstance(self.where, int) else f"{self.source}.{self.where}"
@@ -111,6 +113,14 @@ def _csv_int(v: Any) -> Any:
     v = _blank_to_none(v)
     if isinstance(v, str) and re.fullmatch(r"[0-9]{1,12}", v.strip()):
         return int(v.strip())
+    return v
+
+
+def _decimal_comma(v: Any) -> Any:
+    """A share as Swedish Excel writes it, `0,04`, is 0.04: a decimal comma is a decimal point (a share is
+    0–1, so a comma in it can be nothing else); anything else goes on to strict decimal validation."""
+    if isinstance(v, str) and re.fullmatch(r"\s*[0-9]+,[0-9]+\s*", v):
+        return v.strip().replace(",", ".")
     return v
 
 
@@ -361,7 +371,7 @@ class SharesRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     region: Name
-    share: Annotated[Decimal, Field(ge=0, le=1)]
+    share: Annotated[Decimal, BeforeValidator(_decimal_comma), Field(ge=0, le=1)]
 
 
 class PopulationRecord(BaseModel):
@@ -454,15 +464,42 @@ def population_from(source: Source) -> dict[str, int]:
     return people
 
 
+def _utf8_text(p: Path) -> str:
+    """A file's text: UTF-8, with or without Excel's byte-order mark ('CSV UTF-8'). Other bytes are refused with
+    the line and what to save as, never a traceback; a file that cannot be opened says so."""
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ReportInputError([Problem(p.name, "", "", f"cannot be read ({exc.strerror or type(exc).__name__})",
+                                        message_sv=f"kan inte läsas ({exc.strerror or type(exc).__name__})")]) from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ReportInputError([Problem(p.name, "", "", "the file is UTF-16 text (Excel's 'Unicode text'); expected "
+                                        "UTF-8: save the file as 'CSV UTF-8'", "encoding", message_sv="filen är "
+                                        "UTF-16-text (Excels 'Unicode-text'); filen ska vara UTF-8: spara den som "
+                                        "'CSV UTF-8'")])
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ReportInputError([Problem(
+            p.name, line, "", f"the bytes are not UTF-8 (byte 0x{data[exc.start]:02X}; Windows-1252, Excel's plain "
+            "'CSV', writes å, ä and ö like that); expected UTF-8: save the file as 'CSV UTF-8'", "encoding", True,
+            f"byten är inte UTF-8 (byte 0x{data[exc.start]:02X}; Windows-1252, Excels vanliga 'CSV', skriver å, ä och "
+            "ö så); filen ska vara UTF-8: spara den som 'CSV UTF-8'")]) from None
+
+
 def read_source(path: str | Path) -> Source:
     """A CSV (header row; `#` lines are comments) or JSON-lines file as a Source with line numbers."""
     p = Path(path)
-    text = p.read_text(encoding="utf-8")
+    text = _utf8_text(p)
     records: list[dict[str, Any]] = []
     lines: list[int] = []
     if p.suffix.lower() == ".csv":
         numbered = [(i, line) for i, line in enumerate(text.splitlines(), 1) if not line.startswith("#")]
-        reader = csv.reader(io.StringIO("\n".join(line for _, line in numbered)))
+        first = numbered[0][1] if numbered else ""
+        # Swedish Excel saves CSV with semicolons between cells (and a decimal comma): a header with ';' and no ','
+        reader = csv.reader(io.StringIO("\n".join(line for _, line in numbered)),
+                            delimiter=";" if ";" in first and "," not in first else ",")
         header: list[str] | None = None
         for row in reader:
             line_no = numbered[reader.line_num - 1][0]  # the file's line (comments skipped) where the row ends
