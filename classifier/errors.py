@@ -164,6 +164,8 @@ _SV: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [(re.c
     (r"^expected a share between 0 and 1$", "ska vara en andel mellan 0 och 1"),
     (r"^expected UTF-8 JSON without a byte-order mark$", "ska vara JSON i UTF-8 utan byte-ordningsmärke (BOM)"),
     (r"^expected a month as 'YYYY-MM'$", "ska vara en månad som 'ÅÅÅÅ-MM'"),
+    (r"^expected a whole number from 1 to 1000 in ASCII digits$",
+     "ska vara ett heltal från 1 till 1000, skrivet med siffrorna 0–9"),
     (r"^expected a body of at most (\d+) bytes$", r"kroppen får vara högst \1 byte"),
     (r"^expected Content-Type application/json, got (.+)$", r"ska ha Content-Type application/json, skickat: \1"),
     (r"^expected a JSON body \(UTF-8\)(.*)$", lambda m: "ska vara en JSON-kropp (UTF-8)" + m.group(1).replace(
