@@ -388,3 +388,114 @@ def test_odd_query_strings_and_path_parameters_are_a_4xx(monkeypatch: pytest.Mon
         _nothing_echoed(r.text)
     finally:
         log_of(http).close()
+
+
+# ---- found on the way: headers, months, report months -------------------------------------------
+
+
+def test_a_content_length_of_thousands_of_digits_is_a_413_not_a_500() -> None:
+    """int() refuses more than 4,300 digits: the size guard answered 500 before reading a byte."""
+    for declared in (b"9" * 5000, b"0" * 5000 + b"1" + b"0" * 20):
+        r = client.post("/v1/classify", content=json.dumps(GOOD).encode(),
+                        headers={"content-type": "application/json", "content-length": declared})
+        assert r.status_code == 413, r.text
+        assert r.json()["errors"][0]["type"] == "body_too_large"
+
+
+@pytest.mark.parametrize("field,month", [("month", "9999-12"), ("month", "0001-01"), ("to", "9999-12"),
+                                         ("month", "２０２６-03"), ("to", "1899-12")])
+def test_a_month_of_the_month_endpoint_outside_1900_2100_is_a_422_naming_it(field: str, month: str) -> None:
+    """0001-01 was audited (200), 9999-12 answered Python's 'year 10000 is out of range' at `to`."""
+    body = {"month": "2026-03", "rows": [], field: month}
+    r = client.post("/v1/months", json=body)
+    assert r.status_code == 422, r.text
+    (e,) = r.json()["errors"]
+    assert e["path"] == field and "1900–2100" in e["message"] and "under åren 1900–2100" in e["message_sv"]
+    assert "out of range" not in r.text
+
+
+def test_the_cli_month_refuses_such_a_month_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    extract = tmp_path / "x.csv"
+    extract.write_text(f"{HEADER}\np1,e1,care_request,2026-03-01,R,U,A\n", encoding="utf-8")
+    assert main(["month", "--extract", str(extract), "--month", "2026-01", "--to", "9999-12",
+                 "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "--to: expected a month as 'YYYY-MM' in the years 1900–2100" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("month,day", [("9999-12", None), ("0001-01", None), (None, "9999-12-31")])
+def test_a_report_record_outside_1900_2100_is_a_422_naming_its_field(month: str | None, day: str | None) -> None:
+    """9999-12 answered 'year 10000 is out of range' at the record, not at its month."""
+    from api.docs import REPORT_EXAMPLE
+
+    body = json.loads(json.dumps(REPORT_EXAMPLE))
+    record = body["waiting"][0]
+    if month:
+        record["month"] = month
+    else:
+        record["wait_start"] = day
+    r = client.post("/v1/reports/monthly", json=body)
+    assert r.status_code == 422, r.text
+    (e,) = r.json()["errors"]
+    assert e["path"] == ("waiting[0].month" if month else "waiting[0].wait_start"), e
+    assert "1900–2100" in e["message"] and "1900–2100" in e["message_sv"] and "out of range" not in r.text
+
+
+# ---- the CLI: what the service refuses, it refuses too ------------------------------------------
+
+CONTACT = '{"contact": {"id": "c", "date": "2026-03-10", "setting": "bup", "activity": "treatment", ' \
+          '"health_problem": "F90"%s}}'
+
+
+@pytest.mark.parametrize("text,expected", [
+    (CONTACT % ', "id": "x"', "duplicate key 'id'"),  # the last one was kept, silently
+    (CONTACT % ', "20120312-1234": 1, "20120312-1234": 2', "duplicate key '<redacted>'"),
+    ('{"a": 1}\n' + CONTACT % ', "id": "x"' + "\n", "line 2: duplicate key 'id'"),
+    ('"\\ud800"', "lone surrogate"),  # a traceback: the answer could not be written
+    (CONTACT % ', "x": "\\udc00"', "lone surrogate"),
+])
+def test_cli_classify_refuses_duplicate_keys_and_lone_surrogates(tmp_path: Path, text: str, expected: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "in.json"
+    source.write_text(text, encoding="utf-8")
+    assert main(["classify", str(source)]) == 2
+    captured = capsys.readouterr()
+    assert expected in captured.err and "Traceback" not in captured.err and captured.out == ""
+    _nothing_echoed(captured.err, "20120312-1234")
+
+
+def test_cli_classify_still_reads_one_object_an_array_and_json_lines(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    one = CONTACT % ""
+    for text in (one, f"[{one}, {one}]", f"{one}\n{one}\n"):
+        (tmp_path / "in.json").write_text(text, encoding="utf-8")
+        assert main(["classify", str(tmp_path / "in.json")]) == 0
+        assert '"contact_type"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["export", "--to", "9999-12-31"], "cannot read the decision log (no such table: decisions)"),
+    (["export", "--from", "1212121212"], "expected a date YYYY-MM-DD"),
+    (["purge", "--older-than-days", "99999999999"], "from 1 to 36500"),
+    (["purge", "--older-than-days", "30"], "cannot read the decision log (no such table: decisions)"),
+])
+def test_cli_decisions_answers_a_bad_bound_or_an_empty_database_without_a_traceback(
+        tmp_path: Path, args: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """An OverflowError and SQLAlchemy's OperationalError (with its SQL) escaped as tracebacks."""
+    assert main(["decisions", *args, "--log", f"sqlite:///{tmp_path / 'empty.db'}"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err and "SELECT" not in err
+    _nothing_echoed(err, "1212121212")
+
+
+def test_serve_refuses_a_retention_that_overflows_the_purge(capsys: pytest.CaptureFixture[str]) -> None:
+    """Only the arguments are read (a server is never started here)."""
+    from classifier.cli import build_parser
+
+    for days in ("99999999999", "9" * 5000, "-1", "²"):
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args(["serve", "--decision-log", "sqlite:///x.db", "--decision-log-retention-days",
+                                       days])
+        assert exc.value.code == 2 and "from 0 to 36500" in capsys.readouterr().err
+    args = build_parser().parse_args(["serve", "--decision-log-retention-days", "0"])
+    assert args.decision_log_retention_days == 0
