@@ -499,3 +499,18 @@ def test_serve_refuses_a_retention_that_overflows_the_purge(capsys: pytest.Captu
         assert exc.value.code == 2 and "from 0 to 36500" in capsys.readouterr().err
     args = build_parser().parse_args(["serve", "--decision-log-retention-days", "0"])
     assert args.decision_log_retention_days == 0
+
+
+@pytest.mark.parametrize("name", ["variation selector U+FE0F", "control character U+0001", "backslashes",
+                                  "Hangul filler U+3164"])
+def test_an_uploaded_extract_file_with_a_new_spelling_rejects_the_row_and_echoes_nothing(name: str) -> None:
+    """Inside file_base64 the door cannot read the cells: the month's own check (sieve, then detector) must."""
+    import base64
+
+    pnr = NEW_SPELLINGS[name]
+    text = f"{HEADER}\np1,e1,care_request,2026-03-01,R,U,A\np2,e2,care_request,2026-03-02,R,\"{pnr}\",A\n"
+    r = client.post("/v1/months", json={"month": "2026-03", "file_base64": base64.b64encode(text.encode()).decode(),
+                                        "file_name": "x.csv"})
+    assert r.status_code == 200, r.text
+    assert r.json()["totals"]["rejected_rows"] == 1
+    _nothing_echoed(r.text, pnr)
