@@ -514,3 +514,19 @@ def test_an_uploaded_extract_file_with_a_new_spelling_rejects_the_row_and_echoes
     assert r.status_code == 200, r.text
     assert r.json()["totals"]["rejected_rows"] == 1
     _nothing_echoed(r.text, pnr)
+
+
+@pytest.mark.parametrize("name", ["variation selector U+FE0F", "backslashes", "ideographic full stop U+3002"])
+def test_a_national_delivery_cell_with_a_new_spelling_is_refused_and_not_stored(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str) -> None:
+    api = _national(monkeypatch, tmp_path)
+    pnr = NEW_SPELLINGS[name]
+    content = ("Region,Rapportmanad,Enhet,VardkontaktId,Fas,Avvikelse,AnkomstDatum,BeslutAktivitet,StartAktivitet,"
+               f"Vantetid\nRegion Gotland,2026-03,BUP Visby,\"{pnr}\",1,,2026-02-10,,2026-03-05,23\n")
+    r = api.post("/v1/national/deliveries", json={"filename": "completed.csv", "content": content})
+    assert r.status_code == 422, r.text
+    assert any(e["path"] == "completed.csv:2.VardkontaktId" and "personnummer" in e["message_sv"]
+               for e in r.json()["errors"]), r.text
+    _nothing_echoed(r.text, pnr)
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("national.duckdb*"))
+    assert pnr.encode() not in stored and digits(pnr).encode() not in stored
