@@ -89,6 +89,16 @@ def _when(value: str | None, name: str, end: bool) -> dt.datetime | None:
         raise _BadQuery(name, f"expected a date 'YYYY-MM-DD' or an ISO date-time, got {sent(value)}") from None
 
 
+def _size(limit: str | None) -> int | None:
+    """The page size `limit` asks for (100 when absent), or None. Only ASCII digits, at most four: int() would
+    also read `²` or `١` (and fail or guess) and refuse 5,000 digits with an error of its own."""
+    if not limit:
+        return 100
+    if not (len(limit) <= 4 and limit.isascii() and limit.isdigit()):
+        return None
+    return int(limit) if 1 <= int(limit) <= 1000 else None
+
+
 class _BadQuery(Exception):
     def __init__(self, name: str, message: str):
         self.name, self.message = name, message
@@ -148,9 +158,9 @@ async def list_decisions(
     try:
         filters = store.Filters(_when(since, "from", False), _when(until, "to", True), rule, contact_type,
                                 ruleset_version, caller_name)
-        size = int(limit) if limit and limit.isdigit() else -1 if limit else 100
-        if not 1 <= size <= 1000:
-            raise _BadQuery("limit", f"expected a whole number from 1 to 1000, got {sent(limit)}")
+        size = _size(limit)
+        if size is None:
+            raise _BadQuery("limit", "expected a whole number from 1 to 1000 in ASCII digits")
         if cursor:
             try:
                 uuid.UUID(cursor)

@@ -20,12 +20,13 @@ from fastapi.responses import FileResponse, Response
 
 from api import docs
 from classifier.errors import InputError
+from classifier.models import MAX_YEAR, MIN_YEAR
 from classifier.month import run
 from classifier.month.extract import COLUMNS, LIST_COLUMNS, ExtractError, Source, kind_of
-from classifier.month.fold import month_range
+from classifier.month.fold import MONTH_EXPECTED, month_range
 
 PAGE = Path(__file__).resolve().parent / "workbench" / "month.html"
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"  # [0-9]: \d would also take ２０２６
 ENCODINGS = ("utf-8", "windows-1252")
 _CELL = {"type": ["string", "boolean", "number", "null"]}
 _LIST_CELL = {"type": ["string", "array", "null"], "items": {"type": "string"}}
@@ -79,8 +80,9 @@ def _problems(payload: Any) -> list[dict[str, str]]:
            for k in payload if k not in REQUEST_SCHEMA["properties"]]
     for k in ("month", "to"):
         v = payload.get(k)
-        if (v is not None or k == "month") and not (isinstance(v, str) and re.match(MONTH_PATTERN, v)):
-            out.append(err(k, "expected a month as 'YYYY-MM'"))
+        if (v is not None or k == "month") and not (isinstance(v, str) and re.match(MONTH_PATTERN, v)
+                                                    and MIN_YEAR <= int(v[:4]) <= MAX_YEAR):
+            out.append(err(k, MONTH_EXPECTED))
     if not isinstance(payload.get("publish", False), bool):
         out.append(err("publish", "expected true or false"))
     if sum(k in payload for k in ("rows", "csv", "file_base64")) != 1:

@@ -20,10 +20,21 @@ from fastapi.responses import Response
 from api import docs
 from classifier.errors import InputError
 from classifier.national.commands import STORE_ENV
+from classifier.national.days import (
+    FIRST_AGREEMENT_YEAR,
+    LAST_AGREEMENT_YEAR,
+    YEAR_EN,
+    YEAR_SV,
+    DayError,
+    agreement_year,
+    parse_day,
+)
 from classifier.national.deliveries import KINDS, read_delivery
 from classifier.national.store import Store
+from classifier.privacy import MESSAGE
 
 _LOCK = threading.Lock()
+_YEARS: dict[str, Any] = {"ge": FIRST_AGREEMENT_YEAR, "le": LAST_AGREEMENT_YEAR}  # a year parameter's bounds
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _STORES: dict[str, Store] = {}
 _FIELDS = ("filename", "content", "rows", "region", "month", "kind")
@@ -78,12 +89,19 @@ def _err(path: str, message: str) -> dict[str, str]:
 
 
 def _day(name: str, value: str | None) -> dt.date | None:
+    """A day parameter, read strictly (classifier/national/days.py): 422 naming it, the value not repeated."""
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise InputError([_err(name, f"expected a date YYYY-MM-DD, got {value!r}")]) from None
+        return parse_day(value)
+    except DayError as exc:
+        raise InputError([{**_err(name, exc.en), "message_sv": exc.sv}]) from None
+
+
+def _refuse_identity_numbers(paths: list[str]) -> None:
+    """422 naming every place of the body that holds an identity number (never the number)."""
+    if paths:
+        raise InputError([{"path": p, "message": MESSAGE, "type": "identity_number"} for p in paths])
 
 
 def ingest_payload(decoded: tuple[Any, list[str]], sender: str) -> dict[str, Any]:
@@ -91,10 +109,8 @@ def ingest_payload(decoded: tuple[Any, list[str]], sender: str) -> dict[str, Any
     payload, identity = decoded
     if not isinstance(payload, dict):
         raise InputError([_err("$", "expected an object with filename and content or rows")])
-    outside = [p for p in identity if not re.match(r"^(content|rows)\b", p)]
-    if outside:  # an identity number outside the file itself: refused at the door, nothing stored
-        raise InputError([{"path": p, "message": "looks like a personal identity number", "type": "identity_number"}
-                          for p in outside])
+    # an identity number outside the file itself: refused at the door, nothing stored
+    _refuse_identity_numbers([p for p in identity if not re.match(r"^(content|rows)\b", p)])
     problems = [_err(k, f"unknown field; expected {', '.join(_FIELDS)}") for k in payload if k not in _FIELDS]
     if ("content" in payload) == ("rows" in payload):
         problems.append(_err("$", "expected exactly one of content (the file's text) and rows (its records)"))
@@ -159,7 +175,8 @@ def mount(app: FastAPI, compute: Any) -> None:
         return json_response(await compute(request, lambda decoded: ingest_payload(decoded, sender)), 201)
 
     @app.get("/v1/national/deliveries", tags=["national"], summary="Every stored version", responses=GET_RESPONSES)
-    async def list_deliveries(region: str | None = None, month: str | None = None) -> Response:
+    async def list_deliveries(region: str | None = None,
+                              month: str | None = Query(None, pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")) -> Response:
         from classifier.national.listing import delivery_list
 
         return json_response(delivery_list(store(), region, month))
@@ -178,14 +195,14 @@ def mount(app: FastAPI, compute: Any) -> None:
 
     @app.get("/v1/national/status", tags=["national"], summary="Completeness: region × month × file",
              responses=GET_RESPONSES)
-    async def status(year: int = Query(..., ge=2025, le=2100), as_of: str | None = None) -> Response:
+    async def status(year: int = Query(..., **_YEARS), as_of: str | None = None) -> Response:
         from classifier.national.status import completeness
 
         return json_response(completeness(store(), year, _day("as_of", as_of) or dt.date.today()))
 
     @app.get("/v1/national/notices", tags=["national"], responses=GET_RESPONSES,
              summary="Recorded notices and their answers; with as_of, the notices due then (not recorded)")
-    async def notices(year: int = Query(2026, ge=2025, le=2100), as_of: str | None = None) -> Response:
+    async def notices(year: int = Query(2026, **_YEARS), as_of: str | None = None) -> Response:
         from classifier.national.notices import answered, due_notices
 
         day = _day("as_of", as_of)
@@ -204,7 +221,7 @@ def mount(app: FastAPI, compute: Any) -> None:
         **GET_RESPONSES, 200: {"description": "The table as JSON, CSV or an Excel workbook", "content": {
             "application/json": {}, "text/csv": {}, XLSX: {}}}},
         summary="The public statistics table: per region and month, completed and waiting (cells under 5 suppressed)")
-    async def statistics(year: int = Query(..., ge=2025, le=2100), as_of: str | None = None,
+    async def statistics(year: int = Query(..., **_YEARS), as_of: str | None = None,
                          format: str = Query("json", pattern="^(json|csv|xlsx)$")) -> Response:
         """Per region (and Riket), month, file (completed, waiting) and measurement point: the share within 30
         days, the total, the total excluding PVV, within 30 days, PVV 31 days or more and the response rate, from
@@ -238,13 +255,14 @@ def notices_payload(decoded: tuple[Any, list[str]]) -> list[dict[str, Any]]:
     """Record the notices due as of the request's date."""
     from classifier.national.notices import due_notices
 
-    payload, _identity = decoded
+    payload, identity = decoded
+    _refuse_identity_numbers(identity)
     if not isinstance(payload, dict):
         raise InputError([_err("$", "expected an object {year, as_of}")])
     problems = [_err(k, "unknown field; expected year and as_of") for k in payload if k not in ("year", "as_of")]
     year = payload.get("year")
-    if not isinstance(year, int) or isinstance(year, bool) or not 2025 <= year <= 2100:
-        problems.append(_err("year", "expected the agreement year, e.g. 2026"))
+    if not agreement_year(year):
+        problems.append({**_err("year", YEAR_EN), "message_sv": YEAR_SV})
     if not isinstance(payload.get("as_of"), str):
         problems.append(_err("as_of", "expected a date YYYY-MM-DD"))
     if problems:
@@ -263,16 +281,14 @@ def assess_payload(decoded: tuple[Any, list[str]]) -> bytes:
     from classifier.reporting.records import ReportInputError, Source
 
     payload, identity = decoded
-    if identity:
-        raise InputError([{"path": p, "message": "looks like a personal identity number", "type": "identity_number"}
-                          for p in identity])
+    _refuse_identity_numbers(identity)
     allowed = ("year", "cutoff", "shares", "baseline", "population", "final")
     problems = [_err(k, f"unknown field; expected {', '.join(allowed)}") for k in (
         payload if isinstance(payload, dict) else {}) if k not in allowed]
     if not isinstance(payload, dict):
         raise InputError([_err("$", "expected an object")])
-    if not isinstance(payload.get("year"), int) or isinstance(payload.get("year"), bool):
-        problems.append(_err("year", "expected the agreement year, e.g. 2026"))
+    if not agreement_year(payload.get("year")):
+        problems.append({**_err("year", YEAR_EN), "message_sv": YEAR_SV})
     if not isinstance(payload.get("shares"), dict):
         problems.append(_err("shares", "expected {region: share (0–1)}"))
     for k in ("baseline", "population"):

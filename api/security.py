@@ -138,13 +138,13 @@ def identity_number_place(scope: dict[str, Any]) -> str | None:
     """Where a request's path, query string or headers hold an identity number (`path`,
     `query parameter 'from'`, `header 'x-request-id'`...), or None. The body is read by the endpoints.
 
-    Runs on every request: all of it is tested at once with the cheap pre-filter (joined by NUL,
-    which no header holds, so no digits run from one part into the next) and only a request
+    Runs on every request: all of it is tested at once with the cheap pre-filter (joined by `|`,
+    which is not a separator, so no digits run from one part into the next) and only a request
     that passes it is read part by part.
     """
     headers: list[tuple[bytes, bytes]] = scope["headers"]
     path: str = scope["path"]  # already percent-decoded by the server
-    everything = b"\0".join([path.encode("utf-8", "surrogateescape"), scope.get("query_string") or b"",
+    everything = b"|".join([path.encode("utf-8", "surrogateescape"), scope.get("query_string") or b"",
                              *(v for _, v in headers), *(k for k, _ in headers)])
     if not maybe_holds_identity_number(everything):
         return None

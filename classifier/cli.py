@@ -17,7 +17,29 @@ from classifier import examples as ex
 from classifier import rulesets
 from classifier.decisions import commands as decision_commands
 from classifier.errors import InputError
+from classifier.privacy import redact
 from classifier.ruleset import RuleSetError
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, as the service reads one: a repeated key is refused, not silently the last one kept."""
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"duplicate key {redact(key)!r}; expected each key once in an object")
+    return obj
+
+
+def _strict(text: str) -> Any:
+    """json.loads, refusing repeated keys and lone surrogates (which no answer could be written with)."""
+    value = json.loads(text, object_pairs_hook=_pairs)
+    if "\\ud" in text.lower() or any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a string holds a lone surrogate; expected valid Unicode text") from None
+    return value
 
 
 def _read_items(text: str) -> tuple[str, list[Any]]:
@@ -26,15 +48,17 @@ def _read_items(text: str) -> tuple[str, list[Any]]:
     if not stripped:
         raise ValueError("empty input: expected a JSON object, a JSON array or JSON lines")
     try:
-        value = json.loads(stripped)
+        value = _strict(stripped)
     except json.JSONDecodeError:
         items = []
         for n, line in enumerate(stripped.splitlines(), 1):
             if line.strip():
                 try:
-                    items.append(json.loads(line))
+                    items.append(_strict(line))
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"line {n}: not JSON ({exc.msg})") from None
+                except ValueError as exc:
+                    raise ValueError(f"line {n}: {exc}") from None
         return "lines", items
     return ("array", value) if isinstance(value, list) else ("object", [value])
 

@@ -12,11 +12,13 @@ is normalised first, so that every spelling a keyboard, a word processor, a PDF 
 attacker produces is read as the digits it shows:
 
 - NFKC (fullwidth digits and hyphens, mathematical digits, U+FE63 become ASCII);
-- format characters (Unicode category Cf: soft hyphen, zero-width characters, word joiner,
-  direction marks, BOM) are removed;
+- invisible characters are removed: format characters (Unicode category Cf: soft hyphen,
+  zero-width characters, word joiner, direction marks, BOM), marks (combining accents, variation
+  selectors, the combining grapheme joiner) and the other default-ignorable code points (Hangul fillers);
 - every Unicode decimal digit (Arabic-Indic, Devanagari, ...) is read as its ASCII digit;
-- every dash (category Pd), the minus sign and every space are separators, as are `.`, `/`,
-  `_`, `,`, `:` and `+`; a run of them, of any length, counts as one.
+- every dash (category Pd), the minus sign, every space and every control character are
+  separators, as are `.`, `/`, `\\`, `_`, `,`, `:` and `+`, and outside ASCII every other punctuation
+  mark (`。`, `·`, `・`, `•`) and the mathematical dots and slashes; a run of them, of any length, counts as one.
 
 Then three shapes are identity numbers (S: a run of separators):
 
@@ -25,6 +27,9 @@ Then three shapes are identity numbers (S: a run of separators):
   (`2012-03-12-1234`, `2012 03 12 1234`, `2012_0312_1234`);
 - pairs: `(CC) YY MM DD NN NN`, two digits each, separated by runs without a colon
   (`20 12 03 12 12 34`).
+
+The last two start a chain of digit groups, not its middle, except after a `/`: a URL path's
+segments are separate values, so `/v1/1912/12/12-1212` holds one.
 
 What stays allowed: a plain date (`2026-02-26`), an ISO timestamp (`2026-02-26T12:34:56`,
 `2026-02-26 12:34`: the four digits after a date are one group), a list or interval of dates
@@ -45,15 +50,18 @@ from urllib.parse import unquote
 _MONTH = r"(?:0[1-9]|1[0-2])"
 _DAY = r"(?:0[1-9]|[12]\d|3[01]|6[1-9]|[78]\d|9[01])"  # 61-91: samordningsnummer
 _CENTURY = r"(?:18|19|20)"
-_SEP = r"[\s\-./_,:+]"  # after normalisation every separator is one of these (or ASCII whitespace)
-_PAIR_SEP = r"[\s\-./_,+]+"  # pairs are never joined by a colon: 03:04:05+01:00 is a time with its offset
+# After normalisation every separator is one of these: whitespace, an ASCII control character, a backslash.
+_SEP = r"[\s\x00-\x1f\x7f\\\-./_,:+]"
+# Pairs are never joined by a colon: 03:04:05+01:00 is a time with its offset.
+_PAIR_SEP = r"[\s\x00-\x1f\x7f\\\-./_,+]+"
 # After the four digits: not a fifth digit; and not, when the four digits read as a year, a
 # separator and more digits (the second date of a list or an interval: 2026-02-26,2026-03-01).
 _END = rf"(?!\d)(?!(?<={_CENTURY}\d\d){_SEP}+\d)"
 # The date in parts and the pairs start a chain of digit groups, not its middle, and are not
 # glued to a hexadecimal letter: UUIDs and other hex ids (9e35-0913-4747) are groups of digits
 # and letters a-f, and one in a thousand would otherwise hold such a shape across its dashes.
-_START = rf"(?<![0-9A-Fa-f])(?<!\d{_SEP})"
+# A `/` always may start one: a URL path's segments are separate values (`/v1/1912/12/12-1212`).
+_START = rf"(?<![0-9A-Fa-f])(?:(?<!\d{_SEP})|(?<=/))"
 _HEX_END = r"(?![A-Fa-f])"
 _CANDIDATE = re.compile(
     rf"(?<!\d)(?:{_CENTURY}\d\d|\d\d){_MONTH}{_DAY}{_SEP}*\d{{4}}{_END}"
@@ -67,9 +75,10 @@ _CANDIDATE = re.compile(
 _CHAIN = re.compile(rf"\d(?:{_SEP}*\d){{9}}")
 # A body (or a header, a query string) can only hold one if it has a non-ASCII byte (other
 # digits, other separators, format characters), a backslash (a \u or other escape in a JSON
-# string), a `%` (percent-encoding), a number in exponent form (1.2011e9) or ten digits joined
-# by separators at most. The regex starts with a digit, so the search skips to the digits.
-_MAYBE_ASCII = re.compile(rb"\d(?:[eE]|(?:[\s\-./_,:+]*\d){9})")
+# string, or a separator), a `%` (percent-encoding), a number in exponent form (1.2011e9) or ten
+# digits joined by separators (control characters included) at most. The regex starts with a
+# digit, so the search skips to the digits.
+_MAYBE_ASCII = re.compile(rb"\d(?:[eE]|(?:[\s\x00-\x1f\x7f\-./_,:+]*\d){9})")
 _DIGITS = "0123456789"
 
 MESSAGE = ("looks like a Swedish personal identity or coordination number; send a pseudonymous "
@@ -77,10 +86,25 @@ MESSAGE = ("looks like a Swedish personal identity or coordination number; send 
 REDACTED = "<redacted>"
 
 
+# Default-ignorable code points that are neither format characters nor marks (Unicode's
+# DerivedCoreProperties.txt): the Hangul fillers, which render as nothing, and the reserved ones.
+_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
+_RESERVED_IGNORABLE = ((0x2065, 0x2065), (0xFFF0, 0xFFF8), (0xE0000, 0xE0FFF))
+# Mathematical dots and slashes (category Sm) that stand between digits as a separator would.
+_MATH_SEPARATORS = frozenset("\u2044\u2215\u2216\u2219\u22c5\u29f5\u29f8\u29f9")
+
+
+def _invisible(c: str, kind: str) -> bool:
+    """A character that shows nothing between two digits: a format character, a mark (a combining accent,
+    a variation selector, the combining grapheme joiner) or another default-ignorable code point."""
+    return (kind in ("Cf", "Mn", "Me", "Mc") or c in _FILLERS
+            or (kind == "Cn" and any(lo <= ord(c) <= hi for lo, hi in _RESERVED_IGNORABLE)))
+
+
 @lru_cache(maxsize=4096)
 def _fold(char: str) -> str:
-    """One character as the detector reads it: '' for a format character, ASCII for a digit or separator."""
-    if unicodedata.category(char) == "Cf":
+    """One character as the detector reads it: '' for an invisible one, ASCII for a digit or separator."""
+    if _invisible(char, unicodedata.category(char)):
         return ""
     digit = unicodedata.decimal(char, None)
     if digit is not None:
@@ -91,12 +115,14 @@ def _fold(char: str) -> str:
         kind = unicodedata.category(c)
         if digit is not None:
             out.append(_DIGITS[digit])
-        elif kind == "Cf":
+        elif _invisible(c, kind):
             continue
         elif kind == "Pd" or c == "\u2212":  # every hyphen and dash, the minus sign
             out.append("-")
-        elif kind in ("Zs", "Zl", "Zp") or c.isspace():
+        elif kind in ("Zs", "Zl", "Zp", "Cc") or c.isspace():  # every space, every control character
             out.append(" ")
+        elif not c.isascii() and (kind in ("Po", "Pc") or c in _MATH_SEPARATORS):  # 。 · ・ • ‧ ⁄ ∙ ⋅ ...
+            out.append(".")
         else:
             out.append(c)
     return "".join(out)

@@ -316,4 +316,4 @@ def test_a_swedish_message_has_no_english_inside() -> None:
     assert err["path"] == "contact.urgent" and "(ja/nej)" not in err["message_sv"]
     assert err["message_sv"] == "ska vara ett sanningsvärde, true eller false utan citattecken, skickat: 'ja'"
     status, body = post("/v1/months", {"month": "mars", "csv": "patient_ref\n"})
-    assert status == 422 and body["errors"][0]["message_sv"] == "ska vara en månad som 'ÅÅÅÅ-MM'"
+    assert status == 422 and body["errors"][0]["message_sv"] == "ska vara en månad som 'ÅÅÅÅ-MM' under åren 1900–2100"

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
+import sqlalchemy as sa
 
 from classifier import decisions
 from classifier.decisions import replay, store
+from classifier.privacy import redact
 from classifier.rulesets import add_option
 
 
@@ -30,7 +32,7 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decision-log-spool", metavar="DIR",
                    help="when the database fails, keep answering and spool decisions here (replayed later); "
                         "without it such requests get 503")
-    p.add_argument("--decision-log-retention-days", type=int, default=decisions.DEFAULT_RETENTION_DAYS,
+    p.add_argument("--decision-log-retention-days", type=_retention_days, default=decisions.DEFAULT_RETENTION_DAYS,
                    help=f"purge decisions older than this (default {decisions.DEFAULT_RETENTION_DAYS}; 0 = keep)")
     p.add_argument("--decision-log-timeout", type=float, default=decisions.DEFAULT_TIMEOUT_S, metavar="SECONDS",
                    help="longest a request waits for its decision to be recorded; past it 503, or the spool "
@@ -65,6 +67,21 @@ def _filters(args: argparse.Namespace) -> store.Filters:
                          args.contact_type, args.ruleset_version, args.caller)
 
 
+MAX_DAYS = 36500  # a hundred years: more overflows the date arithmetic of the purge (a traceback, a dead purger)
+
+
+def _retention_days(value: str) -> int:
+    """--decision-log-retention-days: 0 (keep everything) to MAX_DAYS."""
+    if not (value.isascii() and value.isdigit() and len(value) <= 6 and int(value) <= MAX_DAYS):
+        raise argparse.ArgumentTypeError(f"expected a whole number of days from 0 to {MAX_DAYS} (0 = keep)")
+    return int(value)
+
+
+def _reason(exc: Exception) -> str:
+    """The driver's first line (`no such table: decisions`), redacted and short: no SQL, no traceback."""
+    return redact(str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0])[:200]
+
+
 def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     """Every matching decision as one JSON line, in recording order."""
     try:
@@ -84,6 +101,9 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
         finally:
             if args.out:
                 target.close()
+    except sa.exc.SQLAlchemyError as exc:  # a database without the log's tables, one that does not answer
+        print(f"bup-classifier decisions export: cannot read the decision log ({_reason(exc)})", file=sys.stderr)
+        return 2
     finally:
         engine.dispose()
     print(f"bup-classifier decisions export: {n} decision(s)", file=sys.stderr)
@@ -92,12 +112,15 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_purge(args: argparse.Namespace, out: TextIO) -> int:
     """Delete decisions recorded more than N days ago."""
-    if args.older_than_days < 1:
-        print("bup-classifier decisions purge: --older-than-days must be at least 1", file=sys.stderr)
+    if not 1 <= args.older_than_days <= MAX_DAYS:  # a larger one overflowed the date arithmetic (a traceback)
+        print(f"bup-classifier decisions purge: --older-than-days must be from 1 to {MAX_DAYS}", file=sys.stderr)
         return 2
     engine = store.engine_for(args.log)
     try:
         n = store.purge(engine, dt.datetime.now(dt.UTC) - dt.timedelta(days=args.older_than_days))
+    except sa.exc.SQLAlchemyError as exc:
+        print(f"bup-classifier decisions purge: cannot read the decision log ({_reason(exc)})", file=sys.stderr)
+        return 2
     finally:
         engine.dispose()
     out.write(f"purged {n} decision(s) recorded more than {args.older_than_days} days ago\n")

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import operator
 import os
+import re
 import socket
 import threading
 import time
@@ -345,16 +346,34 @@ class Appender:
                 log.error("decision log: closing a failed connection: %s", type(exc).__name__)
 
 
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def moment(value: str | None, end: bool) -> dt.datetime | None:
     """A `from`/`to` bound as naive UTC: a date (as `to`, the whole day is included) or an ISO date-time
-    (naive means UTC). ValueError when it is neither."""
+    (naive means UTC). ValueError when it is neither.
+
+    A bound past the calendar's ends (`to` 9999-12-31 is the day after it; 0001-01-01T00:00+14:00 is before
+    year 1 in UTC) is the calendar's end: no decision lies beyond it, so the answer is the same.
+    """
     if not value:
         return None
     if len(value) == 10:
+        if not _ISO_DAY.fullmatch(value):  # fromisoformat would read 1212121212 (an identity number) as 1212-12-12
+            raise ValueError("expected a date YYYY-MM-DD")
         day = dt.datetime.combine(dt.date.fromisoformat(value), dt.time())
-        return day + dt.timedelta(days=1) if end else day
+        return _shifted(day, dt.timedelta(days=1)) if end else day
     when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return when.astimezone(dt.UTC).replace(tzinfo=None) if when.tzinfo else when
+    offset = when.utcoffset()
+    return when if offset is None else _shifted(when.replace(tzinfo=None), -offset)
+
+
+def _shifted(when: dt.datetime, by: dt.timedelta) -> dt.datetime:
+    """`when + by`, or the first or last moment of the calendar when that lies beyond it."""
+    try:
+        return when + by
+    except OverflowError:
+        return dt.datetime.max if by > dt.timedelta(0) else dt.datetime.min
 
 
 @dataclass(frozen=True)

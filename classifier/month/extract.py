@@ -940,12 +940,15 @@ class Partition:
 
 
 # A cell can only hold an identity number in privacy's sense (any spelling: other digits, other
-# separators, format characters, percent-encoding) if it has a character outside printable ASCII
-# (but `%`) and letters, or ten ASCII digits joined by runs of ASCII separators. The sieve finds the
-# rows, then the cells, that may; only their distinct values are given to the real test. The join
-# character is neither a digit nor a separator, so no match spans two cells.
-_SIEVE = r"[^\x01\x20-\x24\x26-\x7e\p{L}\p{M}]|[0-9](?:[ \-./_,:+]*[0-9]){9}"
-_JOIN = "\x01"
+# separators, invisible characters, percent-encoding) if it has a character outside printable ASCII
+# (but `%` and `\`) and letters (but the Hangul fillers, which show nothing), or ten ASCII digits
+# joined by runs of ASCII separators. Marks (combining accents, variation selectors) and control
+# characters are outside both, so they are suspect. The sieve finds the rows, then the cells, that
+# may; only their distinct values are given to the real test. The join character is neither a
+# digit nor a separator nor suspect, so no match spans two cells.
+_SIEVE = (r"[^\x20-\x24\x26-\x5b\x5d-\x7e\p{L}]|[\x{115F}\x{1160}\x{3164}\x{FFA0}]"
+          r"|[0-9](?:[ \-./_,:+]*[0-9]){9}")
+_JOIN = "|"
 _POS_BITS = 40  # a row's place in the extracts as one int: file << 40 | row (first copy = smallest)
 
 

@@ -22,12 +22,22 @@ from classifier import answer
 from classifier.classify import Classifier, OpenCareRequest, TimelineFold
 from classifier.errors import InputError
 from classifier.facts import direct_start
-from classifier.models import CareClosed, TimelineCareRequest, TimelineContact, TimelineDecision, iso
+from classifier.models import (
+    MAX_YEAR,
+    MIN_YEAR,
+    CareClosed,
+    TimelineCareRequest,
+    TimelineContact,
+    TimelineDecision,
+    iso,
+)
 from classifier.month.extract import FIELD_COLUMN, Rejected, Row, to_row
 from classifier.reporting import figures
 from classifier.rulesets import RuleSets, as_rulesets, default_rulesets
 
 AREAS = ("first_visit", "investigation", "treatment")
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+MONTH_EXPECTED = f"expected a month as 'YYYY-MM' in the years {MIN_YEAR}–{MAX_YEAR}"
 
 
 def month_bounds(month: str) -> tuple[date, date]:
@@ -36,7 +46,11 @@ def month_bounds(month: str) -> tuple[date, date]:
 
 
 def month_range(first: str, last: str) -> list[str]:
-    """Every 'YYYY-MM' from first to last, inclusive."""
+    """Every 'YYYY-MM' from first to last, inclusive. ValueError naming --month or --to for a month outside the
+    years a rule set can hold (9999-12 overflowed the date arithmetic; 0001-01 to 9998-12 ran 119,976 months)."""
+    for name, month in (("--month", first), ("--to", last)):
+        if not (_MONTH.fullmatch(month) and MIN_YEAR <= int(month[:4]) <= MAX_YEAR):
+            raise ValueError(f"{name}: {MONTH_EXPECTED}")
     out, d, end = [], date.fromisoformat(first + "-01"), date.fromisoformat(last + "-01")
     if end < d:
         raise ValueError(f"--to {last} is before --month {first}")

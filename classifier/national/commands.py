@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from classifier.national.days import YEAR_EN, DayError, agreement_year, parse_day
 from classifier.national.deliveries import KINDS, read_delivery
 from classifier.national.store import DEFAULT_STORE, Store
 
@@ -42,10 +43,19 @@ def _open(args: argparse.Namespace) -> Store:
 
 
 def _day(value: str) -> dt.date:
+    """--as-of, --cutoff: read as the service reads them (classifier/national/days.py); the value is not repeated."""
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from None
+        return parse_day(value)
+    except DayError as exc:
+        raise argparse.ArgumentTypeError(exc.en) from None
+
+
+def _year(value: str) -> int:
+    """--year: an agreement year, as the service bounds it (a year like 99999 broke the month arithmetic)."""
+    year = int(value) if value.isascii() and value.isdigit() and len(value) <= 4 else None
+    if year is None or not agreement_year(year):
+        raise argparse.ArgumentTypeError(YEAR_EN)
+    return year
 
 
 def _print_json(value: Any, out: TextIO) -> None:
@@ -339,18 +349,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     c.add_argument("--id", type=int, help="one delivery with its rows")
     c.add_argument("--json", action="store_true")
     c = cmd("status", "completeness: region × month × (completed, waiting)", cmd_status)
-    c.add_argument("--year", type=int, required=True)
+    c.add_argument("--year", type=_year, required=True)
     c.add_argument("--as-of", type=_day, help="only what was stored by this day counts (default today)")
     c.add_argument("--json", action="store_true")
     c = cmd("notices", "the notices due as of a date (--as-of; --record to record them) or those recorded",
             cmd_notices)
-    c.add_argument("--year", type=int, default=dt.date.today().year)
+    c.add_argument("--year", type=_year, default=dt.date.today().year)
     c.add_argument("--as-of", type=_day)
     c.add_argument("--record", action="store_true", help="record the notices (then list every recorded notice)")
     c.add_argument("--out", help="write each notice as .txt and .html here")
     c.add_argument("--json", action="store_true")
     c = cmd("assess", "the assessment and the money as of a cut-off date, from the deliveries", cmd_assess)
-    c.add_argument("--year", type=int, required=True)
+    c.add_argument("--year", type=_year, required=True)
     c.add_argument("--cutoff", type=_day, required=True, help="only what was stored by this day counts")
     c.add_argument("--shares", required=True, help="each region's share of the national pots (CSV or JSON lines)")
     c.add_argument("--baseline", action="append", default=[], help="last year's counts (the counts format)")
@@ -359,7 +369,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     c.add_argument("--out", help="write the assessment JSON here")
     c = cmd("statistics", "the public statistics table (per region and month; cells under 5 suppressed)",
             cmd_statistics)
-    c.add_argument("--year", type=int, required=True)
+    c.add_argument("--year", type=_year, required=True)
     c.add_argument("--as-of", type=_day, help="only what was stored by this day counts (default today)")
     c.add_argument("--format", choices=("csv", "xlsx", "json"),
                    help="default: from --out's suffix, else csv (UTF-8 with BOM, semicolons)")
@@ -371,7 +381,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     c.add_argument("--months", type=int, default=11, help="months of 2026 delivered (default 11: January-November)")
     c.add_argument("--scale", type=float, default=1.0, help="volume (1: about 8,000 completed a month nationally)")
     c = cmd("basis", "the written basis for one payout (Swedish HTML, cells under 5 suppressed)", cmd_basis)
-    c.add_argument("--year", type=int, required=True)
+    c.add_argument("--year", type=_year, required=True)
     c.add_argument("--payout", required=True, help="augusti or december (rules/agreement.yaml payouts)")
     c.add_argument("--cutoff", type=_day, help="default: the basis's due day in rules/national.yaml")
     c.add_argument("--shares", required=True)

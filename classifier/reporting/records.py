@@ -37,6 +37,7 @@ from pydantic import (
 
 from classifier import resources, ruleset
 from classifier.errors import from_validation_error, swedish_message
+from classifier.models import MAX_YEAR, MIN_YEAR
 from classifier.privacy import looks_like_identity_number, reject_identity_number
 
 AREAS = ("first_visit", "investigation", "treatment")
@@ -137,9 +138,12 @@ def _iso_date(v: Any) -> date:
     if not isinstance(v, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", v):
         raise ValueError(f"expected a date 'YYYY-MM-DD', got {v!r}")
     try:
-        return date.fromisoformat(v)
+        day = date.fromisoformat(v)
     except ValueError:
         raise ValueError(f"expected a real calendar date 'YYYY-MM-DD', got {v!r}") from None
+    if not MIN_YEAR <= day.year <= MAX_YEAR:  # 9999-12-31 overflowed the month arithmetic (a 422 in Python's words)
+        raise ValueError(f"expected a date in the years {MIN_YEAR}–{MAX_YEAR}, got {v!r}")
+    return day
 
 
 def _month(v: Any) -> str:
@@ -149,9 +153,12 @@ def _month(v: Any) -> str:
     if isinstance(v, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}", v):
         try:
             date.fromisoformat(v + "-01")
-            return v
         except ValueError:
             pass
+        else:
+            if not MIN_YEAR <= int(v[:4]) <= MAX_YEAR:
+                raise ValueError(f"expected a month 'YYYY-MM' in the years {MIN_YEAR}–{MAX_YEAR}, got {v!r}")
+            return v
     if isinstance(v, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", v):
         return _iso_date(v).strftime("%Y-%m")
     raise ValueError(f"expected a month 'YYYY-MM', got {v!r}")
