@@ -251,8 +251,9 @@ LISTED = 1000  # an answer lists at most this many problems: a 1 MB body of unkn
 
 def listed(errors: list[dict[str, str]]) -> list[dict[str, str]]:
     """The first `LISTED` problems, then one item saying how many more there are: enough to fix a file
-    by, without an answer many times the size of the request (the `detail` keeps the full count)."""
-    if len(errors) <= LISTED:
+    by, without an answer many times the size of the request (the `detail` keeps the full count).
+    A list already cut (an InputError's, cut again by the answer) is kept: cutting it twice said '1 more'."""
+    if len(errors) <= LISTED or (len(errors) == LISTED + 1 and errors[-1].get("type") == "more_problems"):
         return errors
     more = len(errors) - LISTED
     return [*errors[:LISTED], {"path": "$", "type": "more_problems",

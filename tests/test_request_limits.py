@@ -205,3 +205,6 @@ def test_an_answer_lists_at_most_a_thousand_problems_and_counts_them_all() -> No
     assert len(errors) == 1001 and r.json()["detail"].startswith("invalid request: 500")
     assert errors[-1]["type"] == "more_problems" and "not listed" in errors[-1]["message"]
     assert "visas inte" in errors[-1]["message_sv"] and len(r.content) < 300_000
+    total = int(r.json()["detail"].split()[2])  # the list was cut twice and said '1 more problem(s)'
+    assert errors[-1]["message"].startswith(f"{total - 1000:,} more problem(s)")
+    assert errors[-1]["message_sv"].startswith(f"ytterligare {total - 1000:,} problem")
