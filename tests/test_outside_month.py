@@ -271,6 +271,7 @@ def test_a_csv_mixing_utf8_and_windows1252_fails_naming_the_line(utf8_first, tmp
         run([path], [MONTH], tmp_path / "out", workers=1)
     assert "line 14" in err.value.en and "mixes two encodings" in err.value.en
     assert "rad 14" in err.value.sv and "blandar två teckenkodningar" in err.value.sv
+    assert "not " not in err.value.sv  # the Swedish text said 'Windows-1252 (not UTF-8)-text'
     assert not (tmp_path / "out" / "delivery").exists()
     # the user may still decide: --encoding windows-1252 reads every byte as that (garbled, but asked for)
     assert main(["month", "--extract", str(path), "--month", MONTH, "--out", str(tmp_path / "o2"),

@@ -323,13 +323,15 @@ class _CsvStream(io.RawIOBase):
         return fail(self.source, f"a line longer than {self.limits.line_bytes:,} bytes; expected one row per line",
                     f"en rad längre än {self.limits.line_bytes:,} byte; en rad per händelse", line=self._line(offset))
 
-    def _mixed(self, offset: int, found: str, first: str) -> ExtractError:
+    def _mixed(self, offset: int, found: str, first: str, found_sv: str | None = None) -> ExtractError:
+        """A file that mixes UTF-8 and Windows-1252 lines; found_sv: `found` in Swedish when it has words."""
         return fail(self.source, f"this line is {found} text but the file's first non-ASCII text is {first}: the "
                     "file mixes two encodings, so its å, ä and ö cannot all be read; save the whole file again as "
                     "'CSV UTF-8' (or say the encoding with --encoding utf-8|windows-1252)",
-                    f"den här raden är {found}-text men filens första text utanför ASCII är {first}: filen blandar "
-                    "två teckenkodningar, så alla å, ä och ö kan inte läsas; spara hela filen igen som 'CSV UTF-8' "
-                    "(eller ange teckenkodningen med --encoding utf-8|windows-1252)", line=self._line(offset))
+                    f"den här raden är {found_sv or found}-text men filens första text utanför ASCII är {first}: "
+                    "filen blandar två teckenkodningar, så alla å, ä och ö kan inte läsas; spara hela filen igen "
+                    "som 'CSV UTF-8' (eller ange teckenkodningen med --encoding utf-8|windows-1252)",
+                    line=self._line(offset))
 
     def _take(self, data: bytes, offset: int) -> bytes:
         if self.encoding != "utf-8" and self.detected and not data.isascii():
@@ -350,7 +352,8 @@ class _CsvStream(io.RawIOBase):
                 text = data.decode(self.encoding)
             except UnicodeDecodeError as exc:
                 if self.detected:
-                    raise self._mixed(offset + exc.start, "Windows-1252 (not UTF-8)", "UTF-8") from None
+                    raise self._mixed(offset + exc.start, "Windows-1252 (not UTF-8)", "UTF-8",
+                                      "Windows-1252 (inte UTF-8)") from None
                 bad = data[exc.start:exc.start + 1]
                 raise fail(self.source, f"the bytes are not {self.encoding} text; say the file's encoding with "
                            "--encoding (utf-8 or windows-1252)", f"byten är inte {self.encoding}-text; ange filens "
