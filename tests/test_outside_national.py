@@ -103,8 +103,39 @@ def test_the_delivery_counts_as_the_regions_own_month_audit(tmp_path) -> None:
     (region,) = audit["regions"]
     own = {f["area"]: tuple(f["as_rules"][k] for k in FIELDS) for f in region["figures"] if f["month"] == "2026-03"}
     assert own == HAND
-    # (direct_starts is not compared: the month counts p-erik's direct start, 1; the delivery's columns carry
-    # no such field, so the national figures say 0. It moves no money: see the report of this branch.)
+
+
+def test_the_direct_starts_the_delivery_cannot_carry_are_unknown_not_0(tmp_path, store) -> None:
+    """The month counts p-erik's direct start (N4), 1; the delivery's columns (MONTH.md §4) have no field for it,
+    so the national figures say null with the reason in both languages, never 0 (was: 0, a silent guess)."""
+    audit = run([EXTRACT], ["2026-03"], tmp_path / "out", workers=1)
+    (own,) = [f["as_rules"] for f in audit["regions"][0]["figures"]
+              if (f["month"], f["area"]) == ("2026-03", "first_visit")]
+    assert own["direct_starts"] == 1
+    a = _assessed(store, "halland_2026-03_completed.csv", "halland_2026-03_waiting.csv",
+                  read_shares(DATA / "shares_point.csv"))
+    first = {f["region"]: f for f in a["figures"] if (f["month"], f["area"]) == ("2026-03", "first_visit")}
+    assert first["Region Halland"]["direct_starts"] is None and first["Riket"]["direct_starts"] is None
+    why = a["unknown"]["direct_starts"]
+    assert why["region_months"] == [{"region": "Region Halland", "month": "2026-03"}]
+    assert "no column" in why["en"] and "ingen kolumn" in why["sv"]
+    (halland,) = [r for r in a["money"]["regions"] if r["region"] == "Region Halland"]
+    spring = next(q for q in halland["queue"] if "2026-03" in q["months"])
+    assert spring["direct_starts"] is None and spring["direct_starts_unknown_months"] == ["2026-03"]
+
+
+def test_direct_starts_given_in_last_years_counts_are_counted(store, tmp_path) -> None:
+    """A baseline counts row that gives direct_starts is counted as given; one without them is unknown."""
+    from classifier.reporting.records import as_source
+
+    rows = [{"region": "Region Halland", "area": "first_visit", "month": "2025-03", "numerator": 1,
+             "denominator": 1, "completed_all": 1, "direct_starts": 3},
+            {"region": "Region Gotland", "area": "first_visit", "month": "2025-03", "numerator": 1,
+             "denominator": 1, "completed_all": 1}]
+    a = assess(store, 2026, CUTOFF, read_shares(DATA / "shares_point.csv"), baseline=[as_source("counts", rows)])
+    got = {f["region"]: f["direct_starts"] for f in a["figures"] if (f["month"], f["area"]) == ("2025-03",
+                                                                                                  "first_visit")}
+    assert got == {"Region Halland": 3, "Region Gotland": None, "Riket": None}
 
 
 # -- shares: Swedish Excel writes 0,04 (defect 6) ---------------------------------------------------------
