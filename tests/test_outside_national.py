@@ -327,3 +327,53 @@ def test_a_code_written_as_a_word_is_told_the_codes() -> None:
     assert problems["Avvikelse"].message == "'PVV': expected empty or 1 (PVV), 2 (MOV), 3 (SOV)"
     assert problems["Avvikelse"].message_sv == "'PVV': tomt eller 1 (PVV), 2 (MOV), 3 (SOV) väntades"
     assert problems["Fas"].message.startswith("'U': expected 1 (first_visit)")
+
+
+# -- integer parameters: plain ASCII digits only, never int()'s or FastAPI's lenient reading -----------------
+
+
+@pytest.mark.parametrize("url", ["/v1/national/status?year=2026", "/v1/national/statistics?year=2026",
+                                 "/v1/national/notices?year=2026&as_of=2026-05-01"])
+@pytest.mark.parametrize("spelling", ["2_026", "+2026", " 2026 ", "2026.0", "2026 ", "٢٠٢٦", "02026", "",
+                                      "201203121234", "20120312-1234"])
+def test_a_year_in_anything_but_four_ascii_digits_is_a_422_naming_it(tmp_path, monkeypatch, url,
+                                                                    spelling) -> None:
+    """FastAPI's int read `2_026`, `+2026`, ` 2026 ` and `2026.0` as 2026: a quiet guess. Now a 422 naming
+    `year` in English and Swedish, the value (here also two identity numbers) never repeated."""
+    from tests.client import client
+
+    monkeypatch.setenv("BUP_NATIONAL_STORE", str(tmp_path / "api.duckdb"))
+    assert client.get(url).status_code == 200
+    r = client.get(url.replace("2026", "", 1).replace("year=", ""), params={"year": spelling})
+    assert r.status_code == 422, r.text
+    (e,) = r.json()["errors"]
+    if e["path"] == "query parameter 'year'":  # an identity number: the guard at the door refuses it first
+        assert e["type"] == "identity_number"
+    else:
+        assert e["path"] == "year" and "four ASCII digits" in e["message"] and "fyra siffror" in e["message_sv"]
+    assert "201203121234" not in r.text and "20120312-1234" not in r.text
+
+
+@pytest.mark.parametrize("spelling", ["+7", " 7", "7_0", "7.0", "٧", "201203121234", "1" * 19])
+def test_a_delivery_number_in_anything_but_ascii_digits_is_a_422_naming_it(tmp_path, monkeypatch,
+                                                                           spelling) -> None:
+    from tests.client import client
+
+    monkeypatch.setenv("BUP_NATIONAL_STORE", str(tmp_path / "api.duckdb"))
+    assert client.get("/v1/national/deliveries/7").status_code == 404  # digits: read, and no such delivery
+    r = client.get(f"/v1/national/deliveries/{spelling}")
+    assert r.status_code == 422, r.text
+    (e,) = r.json()["errors"]
+    if e.get("type") != "identity_number":  # an identity number: the guard at the door refuses it first
+        assert e["path"] == "delivery_id" and "ASCII digits" in e["message"] and "siffror" in e["message_sv"]
+    assert "201203121234" not in r.text
+
+
+@pytest.mark.parametrize("argv", [["national", "status", "--year", "2_026"], ["national", "status", "--year", "+2026"],
+                                  ["national", "deliveries", "--id", "+7"],
+                                  ["national", "deliveries", "--id", "7_0"]])
+def test_the_cli_reads_year_and_id_as_plain_digits_too(tmp_path, capsys, argv) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--store", str(tmp_path / "n.duckdb")])
+    assert stop.value.code == 2
+    assert "ASCII digits" in capsys.readouterr().err
