@@ -377,3 +377,19 @@ def test_the_cli_reads_year_and_id_as_plain_digits_too(tmp_path, capsys, argv) -
         main([*argv, "--store", str(tmp_path / "n.duckdb")])
     assert stop.value.code == 2
     assert "ASCII digits" in capsys.readouterr().err
+
+
+def test_a_region_or_period_with_no_delivery_shows_unknown_figures_never_0(store) -> None:
+    """Region Gotland delivered nothing, and nobody delivered July–November: their queue periods showed
+    new on the list 0, completed 0 and difference 0, as if nobody had been referred. Unknown now, null."""
+    a = _assessed(store, "halland_2026-03_completed.csv", "halland_2026-03_waiting.csv",
+                  read_shares(DATA / "shares_point.csv"))
+    queue = {(r["region"], q["period"]): q for r in a["money"]["regions"] for q in r["queue"]}
+    figures = ("new_on_list", "completed", "difference", "direct_starts", "completed_per_new_pct")
+    for place in (("Region Gotland", "januari–juni"), ("Region Gotland", "juli–november"),
+                  ("Region Halland", "juli–november")):
+        assert {k: queue[place][k] for k in figures} == dict.fromkeys(figures), place
+        assert queue[place]["not_reported_months"] == queue[place]["months"]
+    assert queue[("Region Halland", "januari–juni")]["new_on_list"] == 1  # March is in: its figures count
+    assert queue[("Region Halland", "januari–juni")]["completed"] == 2
+    assert not [f for f in a["figures"] if f["region"] == "Region Gotland"]  # no rows of zeros for it

@@ -391,9 +391,12 @@ def queue_outcome(agr: dict[str, Any], rollup: Rollup, region: str, year: int, p
     direct = None if direct_unknown else sum(c.direct_starts for c in cells if c)
     missing = [m for m, c in zip(months, cells, strict=True) if c is None]
     unknown = [m for m, c in zip(months, cells, strict=True) if c is not None and c.queue_unknown]
+    known = len(missing) < len(months)  # no month of the period reported: its figures are unknown, not 0
     out = {"period": period["name"], "months": months, "payout": payout_of(agr, year, period["months"]),
-           "new_on_list": new, "completed": completed, "difference": completed - new, "direct_starts": direct,
-           "direct_starts_unknown_months": direct_unknown, "completed_per_new_pct": _f(share(completed, new)),
+           "new_on_list": new if known else None, "completed": completed if known else None,
+           "difference": completed - new if known else None, "direct_starts": direct if known else None,
+           "direct_starts_unknown_months": direct_unknown,
+           "completed_per_new_pct": _f(share(completed, new)) if known else None,
            "not_reported_months": missing,
            "figures_missing_months": unknown, "why_not_met": []}
     if max(period["months"]) > reported_through and not final:
