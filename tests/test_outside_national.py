@@ -393,3 +393,27 @@ def test_a_region_or_period_with_no_delivery_shows_unknown_figures_never_0(store
     assert queue[("Region Halland", "januari–juni")]["new_on_list"] == 1  # March is in: its figures count
     assert queue[("Region Halland", "januari–juni")]["completed"] == 2
     assert not [f for f in a["figures"] if f["region"] == "Region Gotland"]  # no rows of zeros for it
+
+
+def test_statistics_of_counts_without_the_part_show_it_unknown_not_0(tmp_path) -> None:
+    """A counts row with 40 waiting but no waiting_le30 (and 30 completed with no numerator or denominator) was
+    published as 0 within 30 days and a share of 0 %: a guess. Unknown now: null, and no share."""
+    from classifier.national.statistics import statistics
+
+    p = tmp_path / "counts_2026-04.csv"
+    p.write_text("region,unit,area,month,numerator,denominator,completed_all,waiting,waiting_le30,new_on_list\n"
+                 "Region Gotland,,first_visit,2026-04,,,30,40,,9\n", encoding="utf-8")
+    with Store(str(tmp_path / "c.duckdb")) as s:
+        assert s.ingest(read_delivery(p.name, p.read_bytes()), "t", "2026-05-10T09:00:00+02:00")["status"] \
+            == "accepted"
+        stats = statistics(s, 2026, dt.date(2026, 5, 31))
+    rows = stats["rows"]
+    from classifier.national.statistics import rendered
+
+    assert b"Region Gotland" in rendered(stats, "csv") and rendered(stats, "json")  # an unknown cell renders
+    got = {r["slot"]: (r["total"], r["denominator"], r["within_limit"], r["share_within_limit"]) for r in rows
+           if (r["region"], r["month"], r["area"]) == ("Region Gotland", "2026-04", "first_visit")}
+    assert got == {"completed": (30, None, None, None), "waiting": (40, 40, None, None)}
+    riket = {r["slot"]: r["share_within_limit"] for r in rows
+             if (r["region"], r["month"], r["area"]) == ("Riket", "2026-04", "first_visit")}
+    assert riket == {"completed": None, "waiting": None}
