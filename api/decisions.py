@@ -24,7 +24,7 @@ from api.security import caller, require_role
 from api.server import REQUEST_ID
 from classifier import decisions
 from classifier.decisions import store
-from classifier.errors import sent, with_swedish
+from classifier.errors import ascii_whole, sent, with_swedish
 from classifier.rulesets import RuleSets
 
 HEADER = "X-Decision-Id"
@@ -94,9 +94,8 @@ def _size(limit: str | None) -> int | None:
     also read `²` or `١` (and fail or guess) and refuse 5,000 digits with an error of its own."""
     if not limit:
         return 100
-    if not (len(limit) <= 4 and limit.isascii() and limit.isdigit()):
-        return None
-    return int(limit) if 1 <= int(limit) <= 1000 else None
+    size = ascii_whole(limit, 4)
+    return size if size is not None and 1 <= size <= 1000 else None
 
 
 class _BadQuery(Exception):

@@ -306,7 +306,11 @@ class QueuePeriod(PotMoney):
     completed: int | None = Field(description="Completed first visits (genomförda första besök) in the period.")
     difference: int | None = Field(description="completed minus new_on_list.")
     direct_starts: int | None = Field(description="Direct starts (direktstart) in the period, counted beside the "
-                                                  "ratio: a direct start is no completed first visit.")
+                                                  "ratio: a direct start is no completed first visit. "
+                                                  "null when a month's direct starts are unknown.")
+    direct_starts_unknown_months: list[str] = Field(description="The period's months whose direct starts were not "
+                                                                "given (a national delivery's completed and "
+                                                                "waiting files carry none): unknown, never 0.")
     completed_per_new_pct: float | None = Field(description="completed / new_on_list in per cent, one decimal; null "
                                                             "with no one new.")
     not_reported_months: list[str] = Field(description="The period's months with no first-visit figures.")

@@ -18,9 +18,12 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 
 from api import docs
-from classifier.errors import InputError
+from classifier.errors import InputError, ascii_whole
 from classifier.national.commands import STORE_ENV
 from classifier.national.days import (
+    DELIVERY_ID_DIGITS,
+    DELIVERY_ID_EN,
+    DELIVERY_ID_SV,
     FIRST_AGREEMENT_YEAR,
     LAST_AGREEMENT_YEAR,
     YEAR_EN,
@@ -28,13 +31,15 @@ from classifier.national.days import (
     DayError,
     agreement_year,
     parse_day,
+    read_year,
 )
 from classifier.national.deliveries import KINDS, read_delivery
 from classifier.national.store import Store
 from classifier.privacy import MESSAGE
 
 _LOCK = threading.Lock()
-_YEARS: dict[str, Any] = {"ge": FIRST_AGREEMENT_YEAR, "le": LAST_AGREEMENT_YEAR}  # a year parameter's bounds
+# a year parameter: read as text and then strictly (FastAPI's int reads ' 2026 ', '+2026', '2_026', '2026.0')
+_YEAR_DOC = f"the agreement year, {FIRST_AGREEMENT_YEAR}–{LAST_AGREEMENT_YEAR}, in four ASCII digits"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _STORES: dict[str, Store] = {}
 _FIELDS = ("filename", "content", "rows", "region", "month", "kind")
@@ -96,6 +101,24 @@ def _day(name: str, value: str | None) -> dt.date | None:
         return parse_day(value)
     except DayError as exc:
         raise InputError([{**_err(name, exc.en), "message_sv": exc.sv}]) from None
+
+
+def _year(name: str, value: str | None, default: int | None = None) -> int:
+    """A year parameter in four ASCII digits (days.read_year): 422 naming it, the value not repeated."""
+    if value is None and default is not None:
+        return default
+    year = read_year(value)
+    if year is None:
+        raise InputError([{**_err(name, YEAR_EN), "message_sv": YEAR_SV}])
+    return year
+
+
+def _number(name: str, value: str) -> int:
+    """A delivery's number in ASCII digits: 422 naming the parameter, the value not repeated."""
+    number = ascii_whole(value, DELIVERY_ID_DIGITS)
+    if number is None:
+        raise InputError([{**_err(name, DELIVERY_ID_EN), "message_sv": DELIVERY_ID_SV}])
+    return number
 
 
 def _refuse_identity_numbers(paths: list[str]) -> None:
@@ -183,31 +206,33 @@ def mount(app: FastAPI, compute: Any) -> None:
 
     @app.get("/v1/national/deliveries/{delivery_id}", tags=["national"], summary="One delivery with its rows",
              responses=GET_RESPONSES)
-    async def get_delivery(delivery_id: int) -> Response:
+    async def get_delivery(delivery_id: str) -> Response:
         from fastapi import HTTPException
 
         from classifier.national.listing import delivery_detail
 
-        found = delivery_detail(store(), delivery_id)
+        number = _number("delivery_id", delivery_id)
+        found = delivery_detail(store(), number)
         if found is None:
             raise HTTPException(404, f"no delivery {delivery_id}")
         return json_response(found)
 
     @app.get("/v1/national/status", tags=["national"], summary="Completeness: region × month × file",
              responses=GET_RESPONSES)
-    async def status(year: int = Query(..., **_YEARS), as_of: str | None = None) -> Response:
+    async def status(year: str = Query(..., description=_YEAR_DOC), as_of: str | None = None) -> Response:
         from classifier.national.status import completeness
 
-        return json_response(completeness(store(), year, _day("as_of", as_of) or dt.date.today()))
+        return json_response(completeness(store(), _year("year", year), _day("as_of", as_of) or dt.date.today()))
 
     @app.get("/v1/national/notices", tags=["national"], responses=GET_RESPONSES,
              summary="Recorded notices and their answers; with as_of, the notices due then (not recorded)")
-    async def notices(year: int = Query(2026, **_YEARS), as_of: str | None = None) -> Response:
+    async def notices(year: str | None = Query(None, description=_YEAR_DOC + " (default 2026)"),
+                      as_of: str | None = None) -> Response:
         from classifier.national.notices import answered, due_notices
 
-        day = _day("as_of", as_of)
+        day, agreement = _day("as_of", as_of), _year("year", year, 2026)
         if day is not None:
-            return json_response(due_notices(store(), year, day))
+            return json_response(due_notices(store(), agreement, day))
         return json_response(answered(store(), store().notices()))
 
     @app.post("/v1/national/notices", tags=["national"], responses=POST_RESPONSES,
@@ -221,7 +246,7 @@ def mount(app: FastAPI, compute: Any) -> None:
         **GET_RESPONSES, 200: {"description": "The table as JSON, CSV or an Excel workbook", "content": {
             "application/json": {}, "text/csv": {}, XLSX: {}}}},
         summary="The public statistics table: per region and month, completed and waiting (cells under 5 suppressed)")
-    async def statistics(year: int = Query(..., **_YEARS), as_of: str | None = None,
+    async def statistics(year: str = Query(..., description=_YEAR_DOC), as_of: str | None = None,
                          format: str = Query("json", pattern="^(json|csv|xlsx)$")) -> Response:
         """Per region (and Riket), month, file (completed, waiting) and measurement point: the share within 30
         days, the total, the total excluding PVV, within 30 days, PVV 31 days or more and the response rate, from
@@ -232,14 +257,15 @@ def mount(app: FastAPI, compute: Any) -> None:
         from classifier.national.statistics import rendered
         from classifier.national.statistics import statistics as table
 
-        stats = table(store(), year, _day("as_of", as_of) or dt.date.today())
+        agreement = _year("year", year)
+        stats = table(store(), agreement, _day("as_of", as_of) or dt.date.today())
         try:
             data = rendered(stats, format)
         except RuntimeError as exc:  # XlsxWriter not installed
             raise HTTPException(503, str(exc)) from None
         if format == "json":
             return Response(data, media_type="application/json")
-        name = f"bup-statistik-{year}-per-{stats['as_of']}.{format}"
+        name = f"bup-statistik-{agreement}-per-{stats['as_of']}.{format}"
         return Response(data, media_type="text/csv; charset=utf-8" if format == "csv" else XLSX,
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

@@ -64,6 +64,17 @@ def sent(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "…"
 
 
+def ascii_whole(value: str | None, max_digits: int) -> int | None:
+    """A whole number written in plain ASCII digits only (at most `max_digits` of them), else None.
+
+    int() is lenient: it reads ' 2026 ', '+2026', '2_026' and '²'-like digits of other scripts (and refuses
+    5,000 digits with an error of its own), and FastAPI's int parameters also take '2026.0'. Each is a guess
+    at what was meant: a query or path parameter is read with this instead, one rule for every integer."""
+    if value is None or not (0 < len(value) <= max_digits and value.isascii() and value.isdigit()):
+        return None
+    return int(value)
+
+
 def _sent_sv(value: Any) -> str:
     text = sent(value)
     return "(ett värde som liknar ett personnummer, upprepas inte)" if text.startswith("(a value") else text

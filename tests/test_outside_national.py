@@ -103,8 +103,39 @@ def test_the_delivery_counts_as_the_regions_own_month_audit(tmp_path) -> None:
     (region,) = audit["regions"]
     own = {f["area"]: tuple(f["as_rules"][k] for k in FIELDS) for f in region["figures"] if f["month"] == "2026-03"}
     assert own == HAND
-    # (direct_starts is not compared: the month counts p-erik's direct start, 1; the delivery's columns carry
-    # no such field, so the national figures say 0. It moves no money: see the report of this branch.)
+
+
+def test_the_direct_starts_the_delivery_cannot_carry_are_unknown_not_0(tmp_path, store) -> None:
+    """The month counts p-erik's direct start (N4), 1; the delivery's columns (MONTH.md §4) have no field for it,
+    so the national figures say null with the reason in both languages, never 0 (was: 0, a silent guess)."""
+    audit = run([EXTRACT], ["2026-03"], tmp_path / "out", workers=1)
+    (own,) = [f["as_rules"] for f in audit["regions"][0]["figures"]
+              if (f["month"], f["area"]) == ("2026-03", "first_visit")]
+    assert own["direct_starts"] == 1
+    a = _assessed(store, "halland_2026-03_completed.csv", "halland_2026-03_waiting.csv",
+                  read_shares(DATA / "shares_point.csv"))
+    first = {f["region"]: f for f in a["figures"] if (f["month"], f["area"]) == ("2026-03", "first_visit")}
+    assert first["Region Halland"]["direct_starts"] is None and first["Riket"]["direct_starts"] is None
+    why = a["unknown"]["direct_starts"]
+    assert why["region_months"] == [{"region": "Region Halland", "month": "2026-03"}]
+    assert "no column" in why["en"] and "ingen kolumn" in why["sv"]
+    (halland,) = [r for r in a["money"]["regions"] if r["region"] == "Region Halland"]
+    spring = next(q for q in halland["queue"] if "2026-03" in q["months"])
+    assert spring["direct_starts"] is None and spring["direct_starts_unknown_months"] == ["2026-03"]
+
+
+def test_direct_starts_given_in_last_years_counts_are_counted(store, tmp_path) -> None:
+    """A baseline counts row that gives direct_starts is counted as given; one without them is unknown."""
+    from classifier.reporting.records import as_source
+
+    rows = [{"region": "Region Halland", "area": "first_visit", "month": "2025-03", "numerator": 1,
+             "denominator": 1, "completed_all": 1, "direct_starts": 3},
+            {"region": "Region Gotland", "area": "first_visit", "month": "2025-03", "numerator": 1,
+             "denominator": 1, "completed_all": 1}]
+    a = assess(store, 2026, CUTOFF, read_shares(DATA / "shares_point.csv"), baseline=[as_source("counts", rows)])
+    got = {f["region"]: f["direct_starts"] for f in a["figures"] if (f["month"], f["area"]) == ("2025-03",
+                                                                                                  "first_visit")}
+    assert got == {"Region Halland": 3, "Region Gotland": None, "Riket": None}
 
 
 # -- shares: Swedish Excel writes 0,04 (defect 6) ---------------------------------------------------------
@@ -296,3 +327,93 @@ def test_a_code_written_as_a_word_is_told_the_codes() -> None:
     assert problems["Avvikelse"].message == "'PVV': expected empty or 1 (PVV), 2 (MOV), 3 (SOV)"
     assert problems["Avvikelse"].message_sv == "'PVV': tomt eller 1 (PVV), 2 (MOV), 3 (SOV) väntades"
     assert problems["Fas"].message.startswith("'U': expected 1 (first_visit)")
+
+
+# -- integer parameters: plain ASCII digits only, never int()'s or FastAPI's lenient reading -----------------
+
+
+@pytest.mark.parametrize("url", ["/v1/national/status?year=2026", "/v1/national/statistics?year=2026",
+                                 "/v1/national/notices?year=2026&as_of=2026-05-01"])
+@pytest.mark.parametrize("spelling", ["2_026", "+2026", " 2026 ", "2026.0", "2026 ", "٢٠٢٦", "02026", "",
+                                      "201203121234", "20120312-1234"])
+def test_a_year_in_anything_but_four_ascii_digits_is_a_422_naming_it(tmp_path, monkeypatch, url,
+                                                                    spelling) -> None:
+    """FastAPI's int read `2_026`, `+2026`, ` 2026 ` and `2026.0` as 2026: a quiet guess. Now a 422 naming
+    `year` in English and Swedish, the value (here also two identity numbers) never repeated."""
+    from tests.client import client
+
+    monkeypatch.setenv("BUP_NATIONAL_STORE", str(tmp_path / "api.duckdb"))
+    assert client.get(url).status_code == 200
+    r = client.get(url.replace("2026", "", 1).replace("year=", ""), params={"year": spelling})
+    assert r.status_code == 422, r.text
+    (e,) = r.json()["errors"]
+    if e["path"] == "query parameter 'year'":  # an identity number: the guard at the door refuses it first
+        assert e["type"] == "identity_number"
+    else:
+        assert e["path"] == "year" and "four ASCII digits" in e["message"] and "fyra siffror" in e["message_sv"]
+    assert "201203121234" not in r.text and "20120312-1234" not in r.text
+
+
+@pytest.mark.parametrize("spelling", ["+7", " 7", "7_0", "7.0", "٧", "201203121234", "1" * 19])
+def test_a_delivery_number_in_anything_but_ascii_digits_is_a_422_naming_it(tmp_path, monkeypatch,
+                                                                           spelling) -> None:
+    from tests.client import client
+
+    monkeypatch.setenv("BUP_NATIONAL_STORE", str(tmp_path / "api.duckdb"))
+    assert client.get("/v1/national/deliveries/7").status_code == 404  # digits: read, and no such delivery
+    r = client.get(f"/v1/national/deliveries/{spelling}")
+    assert r.status_code == 422, r.text
+    (e,) = r.json()["errors"]
+    if e.get("type") != "identity_number":  # an identity number: the guard at the door refuses it first
+        assert e["path"] == "delivery_id" and "ASCII digits" in e["message"] and "siffror" in e["message_sv"]
+    assert "201203121234" not in r.text
+
+
+@pytest.mark.parametrize("argv", [["national", "status", "--year", "2_026"], ["national", "status", "--year", "+2026"],
+                                  ["national", "deliveries", "--id", "+7"],
+                                  ["national", "deliveries", "--id", "7_0"]])
+def test_the_cli_reads_year_and_id_as_plain_digits_too(tmp_path, capsys, argv) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--store", str(tmp_path / "n.duckdb")])
+    assert stop.value.code == 2
+    assert "ASCII digits" in capsys.readouterr().err
+
+
+def test_a_region_or_period_with_no_delivery_shows_unknown_figures_never_0(store) -> None:
+    """Region Gotland delivered nothing, and nobody delivered July–November: their queue periods showed
+    new on the list 0, completed 0 and difference 0, as if nobody had been referred. Unknown now, null."""
+    a = _assessed(store, "halland_2026-03_completed.csv", "halland_2026-03_waiting.csv",
+                  read_shares(DATA / "shares_point.csv"))
+    queue = {(r["region"], q["period"]): q for r in a["money"]["regions"] for q in r["queue"]}
+    figures = ("new_on_list", "completed", "difference", "direct_starts", "completed_per_new_pct")
+    for place in (("Region Gotland", "januari–juni"), ("Region Gotland", "juli–november"),
+                  ("Region Halland", "juli–november")):
+        assert {k: queue[place][k] for k in figures} == dict.fromkeys(figures), place
+        assert queue[place]["not_reported_months"] == queue[place]["months"]
+    assert queue[("Region Halland", "januari–juni")]["new_on_list"] == 1  # March is in: its figures count
+    assert queue[("Region Halland", "januari–juni")]["completed"] == 2
+    assert not [f for f in a["figures"] if f["region"] == "Region Gotland"]  # no rows of zeros for it
+
+
+def test_statistics_of_counts_without_the_part_show_it_unknown_not_0(tmp_path) -> None:
+    """A counts row with 40 waiting but no waiting_le30 (and 30 completed with no numerator or denominator) was
+    published as 0 within 30 days and a share of 0 %: a guess. Unknown now: null, and no share."""
+    from classifier.national.statistics import statistics
+
+    p = tmp_path / "counts_2026-04.csv"
+    p.write_text("region,unit,area,month,numerator,denominator,completed_all,waiting,waiting_le30,new_on_list\n"
+                 "Region Gotland,,first_visit,2026-04,,,30,40,,9\n", encoding="utf-8")
+    with Store(str(tmp_path / "c.duckdb")) as s:
+        assert s.ingest(read_delivery(p.name, p.read_bytes()), "t", "2026-05-10T09:00:00+02:00")["status"] \
+            == "accepted"
+        stats = statistics(s, 2026, dt.date(2026, 5, 31))
+    rows = stats["rows"]
+    from classifier.national.statistics import rendered
+
+    assert b"Region Gotland" in rendered(stats, "csv") and rendered(stats, "json")  # an unknown cell renders
+    got = {r["slot"]: (r["total"], r["denominator"], r["within_limit"], r["share_within_limit"]) for r in rows
+           if (r["region"], r["month"], r["area"]) == ("Region Gotland", "2026-04", "first_visit")}
+    assert got == {"completed": (30, None, None, None), "waiting": (40, 40, None, None)}
+    riket = {r["slot"]: r["share_within_limit"] for r in rows
+             if (r["region"], r["month"], r["area"]) == ("Riket", "2026-04", "first_visit")}
+    assert riket == {"completed": None, "waiting": None}

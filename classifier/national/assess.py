@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from classifier.national.deliveries import AREA_OF_FAS, EXCLUSION_OF_AVVIKELSE, regions
+from classifier.national.deliveries import AREA_OF_FAS, EXCLUSION_OF_AVVIKELSE, regions, settings
 from classifier.national.status import boundary, current
 from classifier.national.store import Store
 from classifier.reporting.figures import AGGREGATED_PROXY, AREAS, NATION, Table
@@ -47,6 +47,12 @@ def _add_counts(table: Table, region: str, rec: dict[str, Any], names: tuple[str
         c.waiting_given = True  # a counts row with `waiting`: 0 means nobody waiting (definitions.md §7)
     if "new_on_list" in names and rec.get("new_on_list") is not None:
         table.new_on_list_basis.add(AGGREGATED_PROXY)
+    if rec["area"] == "first_visit" and "completed_all" in names:  # once per row (it beside the completed)
+        # direct starts: added where the row gives them (last year's baseline counts may), else unknown, never 0
+        if rec.get("direct_starts") is None:
+            c.direct_starts_unknown = True
+        else:
+            c.direct_starts += rec["direct_starts"]
     if rec["area"] == "first_visit":  # a queue figure the row leaves out is unknown, not 0
         table.note_queue_counts((region, rec.get("unit") or region, rec["area"], month),
                                 "new_on_list" not in names or rec.get("new_on_list") is not None,
@@ -80,6 +86,8 @@ def table_as_of(store: Store, years: tuple[int, ...], until: str) -> tuple[Table
                 for area in AREAS:  # both files are in: every area is reported, with nothing in it if no row names it
                     # a waiting file lists everyone waiting: an area with no row in it has nobody waiting
                     table.cell(region, region, area, month).waiting_given |= waiting_file
+                # no delivered column carries the direct starts (rules/national.yaml `unknown`): null, never 0
+                table.cell(region, region, "first_visit", month).direct_starts_unknown = True
                 for slot, versions in found.items():
                     d = versions[-1]
                     chosen.setdefault(d["delivery_id"], (d, set()))[1].add(slot)
@@ -165,6 +173,14 @@ def population_of(population: Source) -> tuple[dict[str, int], list[str]]:
     return pop, sorted(sources)
 
 
+def unknown_figures(table: Table) -> dict[str, Any]:
+    """Which figures are unknown (null) and why, in English and Swedish (rules/national.yaml `unknown`)."""
+    words = settings()["unknown"]["direct_starts"]
+    where = sorted({(r, m) for (r, _u, a, m), c in table.cells.items() if c.direct_starts_unknown})
+    return {"direct_starts": {"en": words["en"], "sv": words["sv"],
+                              "region_months": [{"region": r, "month": m} for r, m in where]}} if where else {}
+
+
 def _figures(table: Table, years: tuple[int, ...]) -> list[dict[str, Any]]:
     rollup = table.rollup()
     order = {a: i for i, a in enumerate(AREAS)}
@@ -197,6 +213,7 @@ def assess(store: Store, year: int, cutoff: dt.date, shares: dict[str, Decimal],
         "deliveries_used": used, "months_with_one_file": partial, "baseline_from_input": from_baseline,
         "figures": _figures(table, (year - 1, year)),
         "without_wait_start": len(table.without_wait_start),
+        "unknown": unknown_figures(table),
         "new_on_list_basis": sorted(table.new_on_list_basis),
         "shares_sum": float(sum((Fraction(v) for v in shares.values()), Fraction(0))),
         "regions_without_share": sorted(set(regions()) - set(shares)),

@@ -13,7 +13,15 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from classifier.national.days import YEAR_EN, DayError, agreement_year, parse_day
+from classifier.errors import ascii_whole
+from classifier.national.days import (
+    DELIVERY_ID_DIGITS,
+    DELIVERY_ID_EN,
+    YEAR_EN,
+    DayError,
+    parse_day,
+    read_year,
+)
 from classifier.national.deliveries import KINDS, read_delivery
 from classifier.national.store import DEFAULT_STORE, Store
 
@@ -50,10 +58,18 @@ def _day(value: str) -> dt.date:
         raise argparse.ArgumentTypeError(exc.en) from None
 
 
+def _delivery_id(value: str) -> int:
+    """--id: a delivery's number in ASCII digits (int() would also read ' 7', '+7' or '7_0': a guess)."""
+    number = ascii_whole(value, DELIVERY_ID_DIGITS)
+    if number is None:
+        raise argparse.ArgumentTypeError(DELIVERY_ID_EN)
+    return number
+
+
 def _year(value: str) -> int:
     """--year: an agreement year, as the service bounds it (a year like 99999 broke the month arithmetic)."""
-    year = int(value) if value.isascii() and value.isdigit() and len(value) <= 4 else None
-    if year is None or not agreement_year(year):
+    year = read_year(value)
+    if year is None:
         raise argparse.ArgumentTypeError(YEAR_EN)
     return year
 
@@ -346,7 +362,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     c = cmd("deliveries", "list every stored version (or show one delivery with --id)", cmd_deliveries)
     c.add_argument("--region")
     c.add_argument("--month")
-    c.add_argument("--id", type=int, help="one delivery with its rows")
+    c.add_argument("--id", type=_delivery_id, help="one delivery with its rows")
     c.add_argument("--json", action="store_true")
     c = cmd("status", "completeness: region × month × (completed, waiting)", cmd_status)
     c.add_argument("--year", type=_year, required=True)

@@ -11,14 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from classifier.errors import ascii_whole
+
 FIRST_YEAR, LAST_YEAR = 2000, 2199
 FIRST_AGREEMENT_YEAR, LAST_AGREEMENT_YEAR = 2025, 2100
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 DAY_EN = f"expected a real date as 'YYYY-MM-DD' in the years {FIRST_YEAR}–{LAST_YEAR}"
 DAY_SV = f"ska vara ett verkligt datum som 'ÅÅÅÅ-MM-DD' under åren {FIRST_YEAR}–{LAST_YEAR}"
-YEAR_EN = f"expected the agreement year, a whole number from {FIRST_AGREEMENT_YEAR} to {LAST_AGREEMENT_YEAR}"
-YEAR_SV = f"ska vara avtalsåret, ett heltal från {FIRST_AGREEMENT_YEAR} till {LAST_AGREEMENT_YEAR}"
+YEAR_EN = (f"expected the agreement year, a whole number from {FIRST_AGREEMENT_YEAR} to {LAST_AGREEMENT_YEAR} "
+           "in four ASCII digits")
+YEAR_SV = (f"ska vara avtalsåret, ett heltal från {FIRST_AGREEMENT_YEAR} till {LAST_AGREEMENT_YEAR} "
+           "skrivet med fyra siffror (0–9)")
+DELIVERY_ID_DIGITS = 18  # a BIGINT's ids, read without overflow
+DELIVERY_ID_EN = f"expected a delivery's number, a whole number of at most {DELIVERY_ID_DIGITS} ASCII digits"
+DELIVERY_ID_SV = f"ska vara leveransens nummer, ett heltal med högst {DELIVERY_ID_DIGITS} siffror (0–9)"
 
 
 class DayError(ValueError):
@@ -41,6 +48,13 @@ def parse_day(value: str) -> dt.date:
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
         raise DayError()
     return day
+
+
+def read_year(value: str | None) -> int | None:
+    """An agreement year written as four ASCII digits (a query parameter, --year), else None: ' 2026 ',
+    '+2026', '2_026' and '2026.0' are refused, never read as 2026 (classifier.errors.ascii_whole)."""
+    year = ascii_whole(value, 4)
+    return year if agreement_year(year) else None
 
 
 def agreement_year(value: object) -> bool:

@@ -40,15 +40,17 @@ class _Cell:
     """One region, month, file and measurement point, before suppression."""
 
     total: int = 0
-    denominator: int = 0
-    within_limit: int = 0
+    denominator: int | None = 0  # None once aggregated counts without it are in it: unknown, never 0
+    within_limit: int | None = 0  # likewise (a counts row with `waiting` but no `waiting_le30`)
     excluding_pvv: int | None = 0  # None once aggregated counts (which carry no PVV split) are in it
     pvv_long: int | None = 0
 
     def add(self, other: _Cell) -> None:
         self.total += other.total
-        self.denominator += other.denominator
-        self.within_limit += other.within_limit
+        self.denominator = None if None in (self.denominator, other.denominator) else (
+            self.denominator + other.denominator)  # type: ignore[operator]
+        self.within_limit = None if None in (self.within_limit, other.within_limit) else (
+            self.within_limit + other.within_limit)  # type: ignore[operator]
         self.excluding_pvv = None if None in (self.excluding_pvv, other.excluding_pvv) else (
             self.excluding_pvv + other.excluding_pvv)  # type: ignore[operator]
         self.pvv_long = None if None in (self.pvv_long, other.pvv_long) else (
@@ -82,7 +84,7 @@ def _count(kind: str, row: dict[str, Any], month: str, into: _Month) -> None:
         for slot, (total, den, num) in (("completed", ("completed_all", "denominator", "numerator")),
                                         ("waiting", ("waiting", "waiting", "waiting_le30"))):
             if slot in into.delivered and row.get(total) is not None:
-                into.cells[(slot, row["area"])].add(_Cell(row[total], row[den] or 0, row[num] or 0, None, None))
+                into.cells[(slot, row["area"])].add(_Cell(row[total], row[den], row[num], None, None))
         return
     rules = wait_rules(month)  # the rule set valid at the month's end (docs/rulesets.md)
     exclusion, days = EXCLUSION_OF_AVVIKELSE.get(row["avvikelse"]), row["vantetid"]
@@ -124,7 +126,8 @@ def _row(region: str, month: str, slot: str, area: str, c: _Cell | None, reporte
     else:
         row |= {"total": c.total, "excluding_pvv": c.excluding_pvv, "within_limit": c.within_limit,
                 "pvv_long": c.pvv_long, "denominator": c.denominator,
-                "share_within_limit": _float(share(c.within_limit, c.denominator))}
+                "share_within_limit": None if None in (c.within_limit, c.denominator) else
+                _float(share(c.within_limit, c.denominator))}  # type: ignore[arg-type]
     row["units_reported"], row["units_known"] = reported, known
     row["response_rate"] = _float(share(reported, known)) if reported is not None else None
     row["suppressed"] = sorted(_hidden(row, below)) if c is not None else []
@@ -141,7 +144,8 @@ def _hidden(row: dict[str, Any], below: int) -> set[str]:
     """The cells to suppress: the monthly report's rule (report.hidden_fields) on the share's group
     (within / denominator / share, and the total), and the same under-limit test for the PVV counts
     (PVV from day N; and excluding PVV when it or the PVV it leaves out is under the limit)."""
-    as_figure = {"denominator": row["denominator"], "numerator": row["within_limit"],
+    # an unknown count (None) hides nothing itself; it is tested as 0 so the known ones around it are still judged
+    as_figure = {"denominator": row["denominator"] or 0, "numerator": row["within_limit"] or 0,
                  "share_within_30": row["share_within_limit"], "completed_all": row["total"],
                  "waiting": 0, "waiting_le30": 0, "new_on_list": 0}
     names = {"denominator": "denominator", "numerator": "within_limit", "share_within_30": "share_within_limit",

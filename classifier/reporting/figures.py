@@ -68,21 +68,28 @@ class Counts:
     # a counts row without them, or contacts without a waiting list. Unknown is not 0 (the queue target is
     # then not judged; its money is held), set by Table.rollup
     queue_unknown: bool = False
+    # the direct starts were not given for (part of) this cell: a national delivery's completed and waiting
+    # files have no column for them (docs/national.md §4). Unknown is shown as null, never as 0
+    direct_starts_unknown: bool = False
 
     def add(self, other: Counts) -> None:
         for name in COUNT_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.waiting_given = self.waiting_given or other.waiting_given
         self.queue_unknown = self.queue_unknown or other.queue_unknown
+        self.direct_starts_unknown = self.direct_starts_unknown or other.direct_starts_unknown
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS}
+        if self.direct_starts_unknown:
+            out["direct_starts"] = None
         out["share_within_30"] = _num(share(self.numerator, self.denominator))
         out["waiting_share_le30"] = _num(share(self.waiting_le30, self.waiting))
         return out
 
 
-COUNT_FIELDS = tuple(f.name for f in fields(Counts) if f.name not in ("waiting_given", "queue_unknown"))
+COUNT_FIELDS = tuple(f.name for f in fields(Counts)
+                     if f.name not in ("waiting_given", "queue_unknown", "direct_starts_unknown"))
 
 
 def _num(d: Decimal | None) -> float | None:

@@ -386,12 +386,18 @@ def queue_outcome(agr: dict[str, Any], rollup: Rollup, region: str, year: int, p
     cells = [rollup.region.get((region, "first_visit", m)) for m in months]
     completed = sum(c.completed_all for c in cells if c)
     new = sum(c.new_on_list for c in cells if c)
-    direct = sum(c.direct_starts for c in cells if c)
+    # a month whose direct starts were not delivered makes the period's sum unknown: null, never a partial sum
+    direct_unknown = [m for m, c in zip(months, cells, strict=True) if c is not None and c.direct_starts_unknown]
+    direct = None if direct_unknown else sum(c.direct_starts for c in cells if c)
     missing = [m for m, c in zip(months, cells, strict=True) if c is None]
     unknown = [m for m, c in zip(months, cells, strict=True) if c is not None and c.queue_unknown]
+    known = len(missing) < len(months)  # no month of the period reported: its figures are unknown, not 0
     out = {"period": period["name"], "months": months, "payout": payout_of(agr, year, period["months"]),
-           "new_on_list": new, "completed": completed, "difference": completed - new, "direct_starts": direct,
-           "completed_per_new_pct": _f(share(completed, new)), "not_reported_months": missing,
+           "new_on_list": new if known else None, "completed": completed if known else None,
+           "difference": completed - new if known else None, "direct_starts": direct if known else None,
+           "direct_starts_unknown_months": direct_unknown,
+           "completed_per_new_pct": _f(share(completed, new)) if known else None,
+           "not_reported_months": missing,
            "figures_missing_months": unknown, "why_not_met": []}
     if max(period["months"]) > reported_through and not final:
         return {**out, "status": "open", "complete": False, "tier": None, "pays_fraction": None,
