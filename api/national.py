@@ -34,6 +34,7 @@ from classifier.national.days import (
     read_year,
 )
 from classifier.national.deliveries import KINDS, read_delivery
+from classifier.national.status import today as swedish_today
 from classifier.national.store import Store
 from classifier.privacy import MESSAGE
 
@@ -222,7 +223,7 @@ def mount(app: FastAPI, compute: Any) -> None:
     async def status(year: str = Query(..., description=_YEAR_DOC), as_of: str | None = None) -> Response:
         from classifier.national.status import completeness
 
-        return json_response(completeness(store(), _year("year", year), _day("as_of", as_of) or dt.date.today()))
+        return json_response(completeness(store(), _year("year", year), _day("as_of", as_of) or swedish_today()))
 
     @app.get("/v1/national/notices", tags=["national"], responses=GET_RESPONSES,
              summary="Recorded notices and their answers; with as_of, the notices due then (not recorded)")
@@ -258,7 +259,7 @@ def mount(app: FastAPI, compute: Any) -> None:
         from classifier.national.statistics import statistics as table
 
         agreement = _year("year", year)
-        stats = table(store(), agreement, _day("as_of", as_of) or dt.date.today())
+        stats = table(store(), agreement, _day("as_of", as_of) or swedish_today())
         try:
             data = rendered(stats, format)
         except RuntimeError as exc:  # XlsxWriter not installed
@@ -295,7 +296,7 @@ def notices_payload(decoded: tuple[Any, list[str]]) -> list[dict[str, Any]]:
         raise InputError(problems)
     day = _day("as_of", payload["as_of"])
     s = store()
-    out = due_notices(s, year, day or dt.date.today())
+    out = due_notices(s, year, day or swedish_today())
     for n in out:
         n["notice_id"] = s.record_notice(n)
     return out
@@ -329,7 +330,7 @@ def assess_payload(decoded: tuple[Any, list[str]]) -> bytes:
         from classifier.reporting.records import shares_from
 
         shares = shares_from(Source("shares", [{"region": r, "share": v} for r, v in payload["shares"].items()]))
-        result = assess(store(), payload["year"], cutoff or dt.date.today(), shares,
+        result = assess(store(), payload["year"], cutoff or swedish_today(), shares,
                         baseline=[Source("baseline", payload.get("baseline", []))],
                         population=Source("population", payload["population"]) if "population" in payload else None,
                         final=payload.get("final", False))

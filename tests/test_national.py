@@ -24,6 +24,7 @@ from classifier.national.deliveries import read_delivery, regions
 from classifier.national.listing import delivery_detail, delivery_list
 from classifier.national.notices import answered, due_notices
 from classifier.national.status import completeness, due_date
+from classifier.national.status import today as swedish_today
 from classifier.national.store import Store
 from classifier.reporting.money import load_agreement
 from classifier.reporting.records import read_source
@@ -554,7 +555,7 @@ def test_api_delivery_in_versions_out_status_and_assessment(api):
     g = next(x for x in st_["regions"] if x["region"] == "Region Gotland")
     assert g["months"][2]["completed"]["state"] in ("late", "delivered")  # late unless the test runs by 20 April 2026
     assert api.get("/v1/national/status", params={"year": 2026, "as_of": "2026-02-30"}).status_code == 422
-    a = api.post("/v1/national/assessment", json={"year": 2026, "cutoff": dt.date.today().isoformat(),
+    a = api.post("/v1/national/assessment", json={"year": 2026, "cutoff": swedish_today().isoformat(),
                                                  "shares": {k: str(v) for k, v in SHARES.items()}})
     assert a.status_code == 200, a.text
     assert len(a.json()["money"]["regions"]) == 21
@@ -825,7 +826,7 @@ def test_api_statistics_as_json_csv_and_xlsx(api):
     for name in HALLAND:
         assert api.post("/v1/national/deliveries", json={"filename": name, "content": (DATA / name).read_text()}
                         ).status_code == 201
-    today = dt.date.today().isoformat()
+    today = swedish_today().isoformat()
     j = api.get("/v1/national/statistics", params={"year": 2026, "as_of": today}).json()
     fv = next(r for r in j["rows"] if (r["region"], r["month"], r["slot"], r["area"]) ==
               ("Region Halland", "2026-02", "completed", "first_visit"))
@@ -866,3 +867,15 @@ def test_cli_statistics_refuses_an_unknown_format(tmp_path, capsys):
     assert "--format: expected csv, xlsx or json, got 'pdf'" in capsys.readouterr().err
     assert main(["national", "statistics", "--store", s, "--year", "2026", "--format", "xlsx"]) == 2
     assert "needs --out" in capsys.readouterr().err
+
+
+def test_today_is_the_swedish_day_so_a_delivery_of_the_last_utc_hour_counts_as_of_today() -> None:
+    # The as-of default was the machine's date (UTC): from 23:00 UTC in winter it was a day behind Sweden,
+    # and a delivery received in that hour (already the next Swedish day) was shown as missing.
+    from classifier.national.status import boundary, local_day, today
+
+    late = dt.datetime(2026, 12, 5, 23, 13, tzinfo=dt.UTC)
+    assert today(late) == dt.date(2026, 12, 6) == local_day("2026-12-05T23:13:00.000000Z")
+    assert boundary(today(late)) > "2026-12-05T23:13:00.000000Z"
+    assert today(dt.datetime(2026, 7, 1, 21, 59, tzinfo=dt.UTC)) == dt.date(2026, 7, 1)
+    assert today(dt.datetime(2026, 7, 1, 22, 0, tzinfo=dt.UTC)) == dt.date(2026, 7, 2)

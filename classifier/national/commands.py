@@ -23,6 +23,7 @@ from classifier.national.days import (
     read_year,
 )
 from classifier.national.deliveries import KINDS, read_delivery
+from classifier.national.status import today as swedish_today
 from classifier.national.store import DEFAULT_STORE, Store
 
 STORE_ENV = "BUP_NATIONAL_STORE"
@@ -184,7 +185,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     from classifier.national.status import completeness, status_text
 
     with _open(args) as store:
-        status = completeness(store, args.year, args.as_of or dt.date.today())
+        status = completeness(store, args.year, args.as_of or swedish_today())
     if args.json:
         _print_json(status, out)
     else:
@@ -299,7 +300,7 @@ def cmd_statistics(args: argparse.Namespace, out: TextIO) -> int:
     from classifier.national.statistics import rendered, statistics
 
     with _open(args) as store:
-        stats = statistics(store, args.year, args.as_of or dt.date.today())
+        stats = statistics(store, args.year, args.as_of or swedish_today())
     fmt = args.format or (Path(args.out).suffix.lstrip(".").lower() if args.out else "csv")
     if fmt not in ("csv", "xlsx", "json"):
         print(f"bup-classifier: --format: expected csv, xlsx or json, got {fmt!r}", file=sys.stderr)

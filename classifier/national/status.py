@@ -28,6 +28,13 @@ def _zone() -> ZoneInfo:
     return ZoneInfo(settings()["due_day"]["time_zone"])
 
 
+def today(now: dt.datetime | None = None) -> dt.date:
+    """Today in Swedish time, the default as-of day and cut-off. The machine's own date is UTC on a server:
+    from 23:00 (22:00 in summer) it was a day behind, and a delivery received in that hour counted as not yet
+    received (`boundary` ends a day in Swedish time)."""
+    return (now or dt.datetime.now(dt.UTC)).astimezone(_zone()).date()
+
+
 def boundary(day: dt.date) -> str:
     """The stored time just after `day` ends in Swedish time: what was stored before it counts as of `day`."""
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), _zone()).astimezone(dt.UTC)
