@@ -1,7 +1,7 @@
 """The national store on a realistic year: 21 regions × 12 months of completed and waiting deliveries.
 
 The data is the simulated country (classifier/national/simulate.py) for January–December at scale 1:
-about 8,000 measurement points a month nationally (~10^5 a year; NATIONAL.md §5) and 10,000 patients
+about 8,000 measurement points a month nationally (~10^5 a year; docs/national.md) and 10,000 patients
 waiting at each month end, with its defects and supplements, ingested in the manifest's order. Then,
 for each backend (DuckDB file, PostgreSQL when installed):
 - ingest: every file read, checked and stored (up to 64 files a transaction, as `national ingest`), wall time;

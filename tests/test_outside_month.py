@@ -1,13 +1,13 @@
 """The month (docs/month.md) on files written the way regions really write them, by hand.
 
-Every input here is written by hand from docs/month.md §1 and the specification (MONTH.md),
+Every input here is written by hand from docs/month.md §1 and the definitions (docs/definitions.md),
 never by the project's simulator or writers: the CSV and JSON lines files are in
 tests/data/outside/, and the typed ones (.xlsx, Parquet) are written below with pyarrow and a
 dozen lines of OOXML (a zip of XML parts, as Excel saves it), so that a date cell, a text date,
 a TRUE/FALSE cell and an error cell are exactly what a spreadsheet stores.
 
 The extract (2026-03, one region, two units) and its counts, worked out by hand
-(DOMAIN.md §4-§7, MONTH.md §2):
+(docs/definitions.md, docs/month.md §2):
 
 - p-åsa: care request 2026-02-09 (A); assessment 2026-03-04 -> first visit (rule N1), wait
   19 + 4 = 23 days (within 30); decision to investigate 2026-03-10; investigation
@@ -413,7 +413,7 @@ def test_an_excel_error_cell_in_a_table_that_starts_in_column_b(tmp_path) -> Non
 
 
 def test_a_care_request_whose_checklist_contradicts_itself_is_rejected_at_its_own_row(tmp_path) -> None:
-    """DOMAIN.md §4: D2 true with X1 true is rejected. The care request was kept and put its patient on the
+    """docs/definitions.md: D2 true with X1 true is rejected. The care request was kept and put its patient on the
     first-visit list (X1 taken as the answer meant); only a contact that took it was refused, on the contact's row.
     Hand count: p1's care request (B, D1-D7 true, X1 true) is rejected at row 1, column X1; p1 then waits for
     nothing; p2's (the same with X1 false) is the one first-visit wait."""

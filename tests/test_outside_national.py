@@ -1,7 +1,7 @@
 """The national follow-up (docs/national.md) on deliveries and shares written by hand, as regions write them.
 
 tests/data/outside/national/ holds Region Halland's March 2026 delivery, typed by hand from
-docs/national.md §1 and MONTH.md §4 (never written by `bup-classifier month` or the simulator):
+docs/national.md §1 and docs/month.md §4 (never written by `bup-classifier month` or the simulator):
 the same four completed records as comma CSV (UTF-8), as Excel's "CSV UTF-8" (byte-order mark,
 semicolons, CRLF, the columns in another order and the rows shuffled), as a JSON array and, as
 the one a region saved from Excel's plain "CSV", in Windows-1252; the two waiting records as CSV
@@ -9,7 +9,7 @@ and as JSON lines (every value a string). The shares are 21 made-up figures (not
 Stockholm 0.20 and 0.04 for each of the other 20 (sum exactly 1), with a decimal point and as
 Swedish Excel saves them (`;`, `0,04`).
 
-The counts by hand (DOMAIN.md §7; the same month as tests/test_outside_month.py's extract):
+The counts by hand (docs/money.md; the same month as tests/test_outside_month.py's extract):
 - first visit, completed: k-å2 23 days (within 30), k-b2 41 days with Avvikelse 1 (PVV):
   completed_all 2, numerator 1, denominator 1 (PVV 31+ leaves the denominator);
 - investigation: k-å4 21 days -> 1 / 1; treatment: k-e3 16 days from the decision -> 1 / 1;
@@ -106,7 +106,7 @@ def test_the_delivery_counts_as_the_regions_own_month_audit(tmp_path) -> None:
 
 
 def test_the_direct_starts_the_delivery_cannot_carry_are_unknown_not_0(tmp_path, store) -> None:
-    """The month counts p-erik's direct start (N4), 1; the delivery's columns (MONTH.md §4) have no field for it,
+    """The month counts p-erik's direct start (N4), 1; the delivery's columns (docs/month.md §4) have no field for it,
     so the national figures say null with the reason in both languages, never 0 (was: 0, a silent guess)."""
     audit = run([EXTRACT], ["2026-03"], tmp_path / "out", workers=1)
     (own,) = [f["as_rules"] for f in audit["regions"][0]["figures"]
