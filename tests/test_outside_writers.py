@@ -170,3 +170,50 @@ def test_the_warehouse_midnight_reaches_only_the_date_columns(tmp_path) -> None:
     assert cols["date"][0].as_py() == "2026-02-09"
     assert [d for d in cols["decision_date"].to_pylist() if d] == [
         d.date().isoformat() for d in frame()["decision_date"] if not pd.isna(d)]
+
+
+# -- the national side: a delivery and the shares as pandas writes them ----------------------------------
+
+NATIONAL = DATA / "national"
+
+
+def _delivery_frame() -> pd.DataFrame:
+    """Region Halland's hand-written March delivery (tests/test_outside_national.py), as a region's analyst
+    holds it before saving: every cell as its text, nothing guessed by pandas."""
+    return pd.read_csv(NATIONAL / "halland_2026-03_completed.csv", dtype=str, keep_default_na=False)
+
+
+@pytest.mark.parametrize("writer", ["to_csv ; utf-8-sig", "to_csv , utf-8", "to_json records", "to_json lines"])
+def test_a_delivery_written_by_pandas_reads_as_the_hand_written_one(writer) -> None:
+    from classifier.national.deliveries import read_delivery
+
+    df = _delivery_frame()
+    if writer.startswith("to_csv"):
+        sep, enc = (";", "utf-8-sig") if ";" in writer else (",", "utf-8")
+        name, data = "halland_2026-03_completed.csv", df.to_csv(sep=sep, index=False, lineterminator="\r\n").encode(enc)
+    else:
+        lines = writer.endswith("lines")
+        name = "halland_2026-03_completed.jsonl" if lines else "halland_2026-03_completed.json"
+        data = df.to_json(orient="records", lines=lines, force_ascii=False).encode("utf-8")
+    got = read_delivery(name, data)
+    ref = read_delivery("halland_2026-03_completed.csv", (NATIONAL / "halland_2026-03_completed.csv").read_bytes())
+    assert got.problems == [] and got.kind == "completed" and got.parts == ref.parts
+
+
+def test_a_delivery_written_by_pandas_with_its_index_is_refused_naming_the_column() -> None:
+    from classifier.national.deliveries import read_delivery
+
+    got = read_delivery("halland_2026-03_completed.csv", _delivery_frame().to_csv(sep=";").encode("utf-8"))
+    assert not got.parts and [(p.row, p.column) for p in got.problems] == [(2, "")]  # once, not per row
+    assert "cell 1, a column without a name" in got.problems[0].message
+    assert "cell 1, en kolumn utan namn" in got.problems[0].message_sv
+
+
+def test_shares_written_by_pandas_as_swedish_excel_read_as_the_point_file(tmp_path) -> None:
+    from classifier.reporting.report import read_shares
+
+    point = read_shares(NATIONAL / "shares_point.csv")
+    df = pd.DataFrame({"region": list(point), "share": [float(v) for v in point.values()]})
+    df.to_csv(tmp_path / "andelar.csv", sep=";", decimal=",", index=False, encoding="utf-8-sig")
+    assert "0,04" in (tmp_path / "andelar.csv").read_text(encoding="utf-8-sig")
+    assert read_shares(tmp_path / "andelar.csv") == point
