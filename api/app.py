@@ -40,7 +40,7 @@ from api.work import ClientGone, Limits, Overloaded, TimeLimit, Work
 from classifier import InputError, privacy
 from classifier.decisions import new_id as new_decision_id
 from classifier.engine import EngineError, RuleSetDefect
-from classifier.errors import listed, problems, with_swedish
+from classifier.errors import first_repeated, listed, problems, with_swedish
 from classifier.models import (
     BatchResponse,
     Classification,
@@ -84,12 +84,13 @@ class ApiError(Exception):
 
     def __init__(self, status: int, detail: str, errors: list[dict[str, str]],
                  headers: dict[str, str] | None = None):
-        self.status, self.detail, self.errors, self.headers = status, detail, errors, headers
+        self.status, self.detail, self.errors, self.headers = status, detail, listed(errors), headers
 
 
 def _error_response(status: int, detail: str, errors: list[dict[str, str]],
                     headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"detail": detail, "errors": with_swedish(listed(errors)), "request_id": REQUEST_ID.get()}
+    """The error answer of the lists given, already cut to `LISTED` where they were made."""
+    body = {"detail": detail, "errors": with_swedish(errors), "request_id": REQUEST_ID.get()}
     return FastJSON(body, status_code=status, headers=headers)
 
 
@@ -262,8 +263,7 @@ class _Pairs(dict):  # type: ignore[type-arg]
 def _pairs(items: list[tuple[str, Any]]) -> _Pairs:
     obj = _Pairs(items)
     if len(obj) < len(items):
-        seen: set[str] = set()
-        obj.duplicate = next(k for k, _ in items if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        obj.duplicate = first_repeated(items)
     return obj
 
 
@@ -455,7 +455,7 @@ def create_app() -> FastAPI:
     async def _parameters(_: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's own answer would echo each `input`; ours echoes a value only when it is not an identity number
         errors = problems(exc.errors())
-        return _error_response(422, f"invalid request: {len(errors)} problem(s)", errors)
+        return _error_response(422, f"invalid request: {len(errors)} problem(s)", listed(errors))
 
     @app.exception_handler(Overloaded)
     async def _overloaded(_: Request, exc: Overloaded) -> JSONResponse:

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from classifier import examples as ex
 from classifier import rulesets
 from classifier.decisions import commands as decision_commands
-from classifier.errors import InputError
+from classifier.errors import InputError, first_repeated
 from classifier.privacy import redact
 from classifier.ruleset import RuleSetError
 
@@ -24,9 +24,7 @@ from classifier.ruleset import RuleSetError
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object, as the service reads one: a repeated key is refused, not silently the last one kept."""
     obj = dict(pairs)
-    if len(obj) < len(pairs):
-        seen: set[str] = set()
-        key = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+    if len(obj) < len(pairs) and (key := first_repeated(pairs)) is not None:
         raise ValueError(f"duplicate key {redact(key)!r}; expected each key once in an object")
     return obj
 

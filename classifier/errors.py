@@ -263,13 +263,24 @@ LISTED = 1000  # an answer lists at most this many problems: a 1 MB body of unkn
 def listed(errors: list[dict[str, str]]) -> list[dict[str, str]]:
     """The first `LISTED` problems, then one item saying how many more there are: enough to fix a file
     by, without an answer many times the size of the request (the `detail` keeps the full count).
-    A list already cut (an InputError's, cut again by the answer) is kept: cutting it twice said '1 more'."""
-    if len(errors) <= LISTED or (len(errors) == LISTED + 1 and errors[-1].get("type") == "more_problems"):
+    Cut once, where the list is made (InputError, ApiError); the answer shows what it is given."""
+    if len(errors) <= LISTED:
         return errors
     more = len(errors) - LISTED
     return [*errors[:LISTED], {"path": "$", "type": "more_problems",
                                "message": f"{more:,} more problem(s) not listed; the first {LISTED:,} are",
                                "message_sv": f"ytterligare {more:,} problem visas inte; de första {LISTED:,} visas"}]
+
+
+def first_repeated(pairs: Sequence[tuple[str, Any]]) -> str | None:
+    """The first key a JSON object repeats, or None: JSON parsers keep the last silently, we refuse
+    (the service and the CLI read objects alike)."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
 
 
 def with_swedish(errors: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -208,3 +208,13 @@ def test_an_answer_lists_at_most_a_thousand_problems_and_counts_them_all() -> No
     total = int(r.json()["detail"].split()[2])  # the list was cut twice and said '1 more problem(s)'
     assert errors[-1]["message"].startswith(f"{total - 1000:,} more problem(s)")
     assert errors[-1]["message_sv"].startswith(f"ytterligare {total - 1000:,} problem")
+
+
+def test_an_error_answer_of_the_service_itself_is_cut_once_too() -> None:
+    # ApiError lists (here: where identity numbers were sent) are cut where they are made, like InputError's
+    body = {"contact": {"date": "2026-03-01"}, "notes": [f"19121212-{i:04d}" for i in range(1500)]}
+    r = client.post("/v1/classify", json=body)
+    assert r.status_code == 422
+    errors = r.json()["errors"]
+    assert len(errors) == 1001 and all(e["type"] == "identity_number" for e in errors[:1000])
+    assert errors[-1]["message"].startswith("500 more problem(s)") and "1212-" not in r.text

@@ -50,7 +50,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
-from classifier.errors import pydantic_words
+from classifier.errors import first_repeated, pydantic_words
 from classifier.models import (
     CareClosed,
     InvestigationConcluded,
@@ -223,6 +223,8 @@ def _check_columns(names: list[str], source: str, required: bool = True) -> None
                        f"rubrikraden har kolumnen två gånger (cell {i}); varje kolumn ska finnas en gång",
                        column=n)
         seen.add(n)
+        if not n:
+            raise _unnamed(source, i)
         if n not in COLUMNS:
             raise fail(source, f"unknown column; expected columns from docs/month.md §1: {', '.join(COLUMNS)}",
                        f"okänd kolumn; tillåtna kolumner (docs/month.md §1): {', '.join(COLUMNS)}", column=n)
@@ -230,6 +232,16 @@ def _check_columns(names: list[str], source: str, required: bool = True) -> None
         raise fail(source, "the columns 'patient_ref' and 'event_type' are required (a header row naming the "
                    "columns, separated by , or ;)", "kolumnerna 'patient_ref' och 'event_type' krävs (en rubrikrad "
                    "med kolumnernas namn, åtskilda med , eller ;)")
+
+
+def _unnamed(source: str, cell: int, row: int | None = None) -> ExtractError:
+    """A column without a name that holds values: the whole file is refused, once, rather than every row.
+    The first column is how pandas writes a DataFrame's index (to_csv/to_excel without index=False)."""
+    hint_en = " (pandas writes its index so; write with index=False)" if cell == 1 else ""
+    hint_sv = " (så skriver pandas sitt index; skriv med index=False)" if cell == 1 else ""
+    return fail(source, f"the header gives column {cell} no name{hint_en}; expected every column that holds "
+                "values named, from docs/month.md §1", f"rubrikraden ger kolumn {cell} inget namn{hint_sv}; varje "
+                "kolumn med värden ska ha ett namn enligt docs/month.md §1", row=row)
 
 
 def _row_numbers(kept_before: int, n: int, skipped: list[int]) -> pa.Array:
@@ -501,6 +513,9 @@ def _csv_batches(path: str | Path, source: str, encoding: str | None, malformed:
             problems: CellProblems = {}
             for key, label in unnamed.items():
                 filled = pc.fill_null(pc.not_equal(cols.pop(key), ""), False)
+                if key == "\x00cell 1" and pc.any(filled).as_py():  # a table's row numbers, not stray cells
+                    raise _unnamed(source, 1, _row_numbers(kept, n, skipped)[
+                        pc.indices_nonzero(filled)[0].as_py()].as_py())
                 for i in pc.indices_nonzero(filled).to_pylist():
                     problems.setdefault(i, []).append((label, "a value in a column without a name in the header; "
                                                               "expected it empty", "ett värde i en kolumn utan namn "
@@ -629,6 +644,10 @@ def _json_text(column: str, v: Any) -> str | Problem | None:
         return v
     if v is True or v is False:
         return "true" if v else "false"
+    if isinstance(v, int | float) and column in ("date", "decision_date"):  # pandas' to_json writes epoch ms
+        return (column, "a number; expected a date as text 'YYYY-MM-DD' (pandas: to_json(date_format="
+                "'iso'))", "ett tal; ett datum som text 'ÅÅÅÅ-MM-DD' väntades (pandas: "
+                "to_json(date_format='iso'))")
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
@@ -678,13 +697,7 @@ def _jsonl_lines(path: str | Path, source: str, limits: Limits) -> Iterator[tupl
 def _key_twice(raw: bytes) -> str | None:
     """The first key a JSON object line has twice, or None. Asked only of a line with more colons than
     keys read (every key has one, outside strings): most lines are never parsed twice."""
-    pairs = json.loads(raw, object_pairs_hook=lambda kv: kv)
-    seen: set[str] = set()
-    for k, _ in pairs:
-        if k in seen:
-            return k
-        seen.add(k)
-    return None
+    return first_repeated(json.loads(raw, object_pairs_hook=lambda kv: kv))
 
 
 def _jsonl_batches(path: str | Path, source: str, malformed: list[Rejected] | None, limits: Limits) -> Iterator[Batch]:
@@ -897,6 +910,21 @@ def _xlsx_batches(path: str | Path, source: str, limits: Limits) -> Iterator[Bat
             problems
 
 
+_MIDNIGHT = r"^(\d{4}-\d{2}-\d{2})[T ]00:00(?::00(?:\.0{1,9})?)?$"  # no zone: its date is the date written
+
+
+def _midnight_as_date(batch: Batch) -> Batch:
+    """A text date-time at midnight without a zone as its date, as a typed one is read (Parquet, Excel):
+    pandas' to_json(date_format='iso') writes 2026-03-04T00:00:00.000, a warehouse 2026-03-04 00:00:00.
+    A time of day, or a zone (Z, +01:00: which day is meant?), stays as written and fails as a date."""
+    cols, numbers, problems = batch
+    for name in ("date", "decision_date"):
+        col = cols.get(name)
+        if col is not None and pc.any(pc.match_substring(col, "00:00")).as_py():
+            cols[name] = pc.replace_substring_regex(col, _MIDNIGHT, r"\1")
+    return cols, numbers, problems
+
+
 def batches(path: str | Path, malformed: list[Rejected] | None = None, limits: Limits | None = None) -> Iterator[Batch]:
     """The extract's rows in record batches: every column as text (missing columns are absent), each row's
     number (CSV: data rows; JSON lines: lines; Parquet, xlsx: data rows) and the cell problems found reading.
@@ -911,11 +939,11 @@ def batches(path: str | Path, malformed: list[Rejected] | None = None, limits: L
         if kind == "parquet":
             yield from _parquet_batches(path, source, limits)
         elif kind == "jsonl":
-            yield from _jsonl_batches(path, source, malformed, limits)
+            yield from map(_midnight_as_date, _jsonl_batches(path, source, malformed, limits))
         elif kind == "xlsx":
             yield from _xlsx_batches(path, source, limits)
         else:
-            yield from _csv_batches(path, source, encoding, malformed, limits)
+            yield from map(_midnight_as_date, _csv_batches(path, source, encoding, malformed, limits))
     except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         message = redact(str(exc).split("\n")[0])
         if kind == "csv" and "UTF8" in message:
