@@ -6,10 +6,11 @@ warning texts) or from the rule that fired; this module only assembles it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from classifier.engine import Decision
-from classifier.facts import Derived, commitment_window
+from classifier.facts import Checklist, Derived, commitment_window
 from classifier.models import CareRequest, Contact, iso
 from classifier.reporting.records import counted
 from classifier.ruleset import RuleSet
@@ -23,16 +24,38 @@ def warning(
     values_sv: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A warning with its English and Swedish message from tables/warnings.yaml."""
-    text = ruleset.tables["warnings"]["warnings"][code]
-    values_en = values_en or {}
-    out: dict[str, Any] = {
-        "code": code,
-        "message": text["message_en"].format(**values_en),
-        "message_sv": text["message_sv"].format(**(values_sv or values_en)),
-    }
+    message, message_sv = _messages(ruleset, code, values_en, values_sv)
+    out: dict[str, Any] = {"code": code, "message": message, "message_sv": message_sv}
     if item_ids is not None:
         out["items"] = item_ids
     return out
+
+
+# Texts already written, by the rule set's content hash and what went into them: the same few
+# warnings (a missing care request, the same checklist items) recur on contact after contact.
+_TEXTS: dict[tuple[Any, ...], tuple[str, str]] = {}
+
+
+def _remembered(key: tuple[Any, ...], write: Callable[[], tuple[str, str]]) -> tuple[str, str]:
+    found = _TEXTS.get(key)
+    if found is None:
+        if len(_TEXTS) > 10_000:  # bounded: medication codes are the caller's
+            _TEXTS.clear()
+        found = _TEXTS[key] = write()
+    return found
+
+
+def _messages(
+    ruleset: RuleSet, code: str, values_en: dict[str, str] | None, values_sv: dict[str, str] | None
+) -> tuple[str, str]:
+    def write() -> tuple[str, str]:
+        text = ruleset.tables["warnings"]["warnings"][code]
+        en = values_en or {}
+        return text["message_en"].format(**en), text["message_sv"].format(**(values_sv or en))
+
+    key = (ruleset.sha256, code, tuple(values_en.items()) if values_en else (),
+           tuple(values_sv.items()) if values_sv else ())
+    return _remembered(key, write)
 
 
 class Provisional(NamedTuple):
@@ -66,21 +89,20 @@ def _items_text(ruleset: RuleSet, ids: tuple[str, ...], lang: str) -> str:
     return "; ".join(parts)
 
 
-def _checklist_text(ruleset: RuleSet, derived: Derived, lang: str) -> str:
+def _checklist_text(ruleset: RuleSet, checklist: Checklist, lang: str) -> str:
     """The items answered against the requirement and, separately, those not answered."""
     heads = {"en": ("not met", "not answered"), "sv": ("ej uppfyllt", "ej besvarat")}[lang]
-    groups = [(heads[0], derived.checklist.not_met), (heads[1], derived.checklist.unanswered)]
+    groups = [(heads[0], checklist.not_met), (heads[1], checklist.unanswered)]
     return "; ".join(f"{head}: {_items_text(ruleset, ids, lang)}" for head, ids in groups if ids)
 
 
 def _rule_warning(ruleset: RuleSet, code: str, derived: Derived, contact: Contact) -> dict[str, Any]:
     if code == "direct_start_criteria_not_met":
         checklist = derived.checklist
-        out = warning(
-            ruleset, code, list(checklist.failed),
-            {"items": _checklist_text(ruleset, derived, "en")},
-            {"items": _checklist_text(ruleset, derived, "sv")},
-        )
+        en, sv = _remembered(
+            ("checklist", ruleset.sha256, checklist.not_met, checklist.unanswered),
+            lambda: (_checklist_text(ruleset, checklist, "en"), _checklist_text(ruleset, checklist, "sv")))
+        out = warning(ruleset, code, list(checklist.failed), {"items": en}, {"items": sv})
         out["items_not_met"] = list(checklist.not_met)
         out["items_not_answered"] = list(checklist.unanswered)
         return out
@@ -93,41 +115,59 @@ def _rule_warning(ruleset: RuleSet, code: str, derived: Derived, contact: Contac
     return warning(ruleset, code)
 
 
+class _Type(NamedTuple):
+    """What every answer of one contact type says about it (tables/contact_types.yaml), looked up once."""
+
+    label_sv: str
+    label_en: str
+    measurement_point: bool
+    care_guarantee: bool
+    wait_start: str | None  # where its wait starts; None when it is not a measurement point
+    continues: bool  # it opens or continues a care commitment
+
+
+_TYPES: dict[tuple[str, str], _Type] = {}
+
+
+def _type(ruleset: RuleSet, outcome: str) -> _Type:
+    """The contact type's answer parts, once per rule set (its content hash: a changed rule set is its own key)
+    and type: per answer they were a dozen table lookups."""
+    key = (ruleset.sha256, outcome)
+    found = _TYPES.get(key)
+    if found is None:
+        if len(_TYPES) > 10_000:  # tests load many rule sets; a service a few
+            _TYPES.clear()
+        spec = ruleset.tables["contact_types"]["contact_types"][outcome]
+        point = bool(spec["measurement_point"])
+        found = _TYPES[key] = _Type(spec["label_sv"], spec["label_en"], point, bool(spec["care_guarantee"]),
+                                    spec["wait_start"] if point else None, outcome in ruleset.commitment_types)
+    return found
+
+
 def wait(
     ruleset: RuleSet, outcome: str, contact: Contact, care_request: CareRequest | None
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The wait of a measurement point (docs/definitions.md §7), or None; and a warning if its start is missing."""
-    ctype = ruleset.tables["contact_types"]["contact_types"][outcome]
-    if not ctype["measurement_point"]:
+    basis = _type(ruleset, outcome).wait_start
+    if basis is None:
         return None, []
-    basis = ctype["wait_start"]
     if basis == "care_request_received":
         start = care_request.received_date if care_request is not None else None
-        missing = "missing_care_request"
     else:
         start = contact.decision_date
-        missing = "missing_decision_date"
     limit = ruleset.limit_days
     exclusion = contact.wait_exclusion
-    out: dict[str, Any] = {
-        "start_date": None,
-        "start_basis": basis,
-        "days": None,
-        "limit_days": limit,
-        "within_limit": None,
-        "exclusion": exclusion,
-        "in_numerator": None,
-        "in_denominator": None,
-    }
     if start is None:
-        return out, [warning(ruleset, missing)]
+        return {"start_date": None, "start_basis": basis, "days": None, "limit_days": limit, "within_limit": None,
+                "exclusion": exclusion, "in_numerator": None, "in_denominator": None}, [
+            warning(ruleset, "missing_care_request" if basis == "care_request_received" else "missing_decision_date")]
     days = (contact.date - start).days
     rule = ruleset.tables["exclusions"]["codes"].get(exclusion) if exclusion else None
     in_numerator, in_denominator = counted(
         limit, (rule["excluded_from_numerator"], rule["excluded_from_denominator_from_days"]) if rule else None, days)
-    out.update(start_date=iso(start), days=days, within_limit=days <= limit,
-               in_numerator=in_numerator, in_denominator=in_denominator)
-    return out, []
+    return {"start_date": iso(start), "start_basis": basis, "days": days, "limit_days": limit,
+            "within_limit": days <= limit, "exclusion": exclusion, "in_numerator": in_numerator,
+            "in_denominator": in_denominator}, []
 
 
 def build(
@@ -149,28 +189,32 @@ def build(
     the texts, facts and commitment that explain them to a reader.
     """
     rule = ruleset.rules_by_id[decision.rule_id]
-    ctype = ruleset.tables["contact_types"]["contact_types"][rule.outcome]
-    wait_out, wait_warnings = wait(ruleset, rule.outcome, contact, care_request)
+    outcome = rule.outcome
+    ctype = _type(ruleset, outcome)
+    wait_out, wait_warnings = wait(ruleset, outcome, contact, care_request)
     if not explain:
-        return {"contact_id": contact.id, "contact_type": rule.outcome,
-                "measurement_point": bool(ctype["measurement_point"]), "wait": wait_out,
+        return {"contact_id": contact.id, "contact_type": outcome,
+                "measurement_point": ctype.measurement_point, "wait": wait_out,
                 "rule": {"id": rule.id, "stage": rule.stage},
                 "warnings": [{"code": code} for code in decision.warning_codes] + wait_warnings
                 + ([{"code": "provisional_medication"}] if provisional else []),
                 "ruleset": ruleset.identity()}
-    warnings = [_rule_warning(ruleset, code, derived, contact) for code in decision.warning_codes]
-    warnings += wait_warnings
+    if decision.warning_codes:
+        warnings = [_rule_warning(ruleset, code, derived, contact) for code in decision.warning_codes]
+        warnings += wait_warnings
+    else:
+        warnings = wait_warnings
     if provisional is not None:
         warnings.append(_provisional_warning(ruleset, provisional))
-    facts: dict[str, Any] = {f: derived.facts[f] for f in rule.used_facts}
+    facts = derived.facts
     return {
         "contact_id": contact.id,
         "kva_codes": list(contact.kva_codes),
-        "contact_type": rule.outcome,
-        "label_sv": ctype["label_sv"],
-        "label_en": ctype["label_en"],
-        "measurement_point": bool(ctype["measurement_point"]),
-        "care_guarantee": bool(ctype["care_guarantee"]),
+        "contact_type": outcome,
+        "label_sv": ctype.label_sv,
+        "label_en": ctype.label_en,
+        "measurement_point": ctype.measurement_point,
+        "care_guarantee": ctype.care_guarantee,
         "wait": wait_out,
         "rule": {
             "id": rule.id,
@@ -179,9 +223,8 @@ def build(
             "title_en": rule.title_en,
             "source": rule.source,
         },
-        "facts": facts,
-        "commitment": commitment_window(derived, contact.date, rule.outcome in ruleset.commitment_types,
-                                        ruleset.commitment_months),
+        "facts": {f: facts[f] for f in rule.used_facts},
+        "commitment": commitment_window(derived, contact.date, ctype.continues, ruleset.commitment_months),
         "warnings": warnings,
         "ruleset": ruleset.identity(),
     }

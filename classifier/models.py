@@ -40,6 +40,8 @@ MIN_YEAR, MAX_YEAR = 1900, 2100
 
 def _iso_date(value: object) -> object:
     """Accept only 'YYYY-MM-DD' strings (or dates): no timestamps, no datetimes, no guessing."""
+    if type(value) is str:  # what a JSON body holds: checked first
+        return _calendar_date(value)
     if isinstance(value, date):
         return value
     if not isinstance(value, str):

@@ -191,6 +191,8 @@ def looks_like_identity_number(value: str) -> bool:
 
     Percent-encoding (`20120312%2D1234`, also encoded twice) is decoded and read again.
     """
+    if len(value) < 10 and value.isascii() and "%" not in value:  # most codes and ids: too short to hold one
+        return False
     for _ in range(4):  # as sent, then decoded up to three times
         text = _readable(value)
         if text is not None and _search(text) is not None:
