@@ -503,11 +503,12 @@ def create_app() -> FastAPI:
             {"path": "$", "message": "the service failed; the request was not classified", "type": "internal"}])
 
     async def compute(request: Request, heavy: bool, job: Callable[[Any, threading.Event], Any],
-                      body: bytes | None = None, inline: bool = True) -> Any:
+                      body: bytes | None = None, inline: bool = True, noted: bool = False) -> Any:
         """The execution model (api/work.py): the body is read here, on the loop (unless the caller has
-        read it); decoding and the job run in the pool (`inline`: a small body's may run on the loop)."""
+        read it); decoding and the job run in the pool (`inline`: a small body's may run on the loop).
+        `noted`: the caller already keeps the answer's rule sets for the access line (its job encodes it)."""
         body = await read_body(request) if body is None else body
-        job = _noting(request, job)
+        job = job if noted else _noting(request, job)
         if inline and not heavy and len(body) <= INLINE_MAX_BYTES:  # bounded below ~0.5 ms: a thread hop costs more
             return job(decode(body), _NEVER)
         return await work.run(request.receive, heavy, lambda cancelled: job(decode(body), cancelled))
@@ -515,7 +516,8 @@ def create_app() -> FastAPI:
     async def run(request: Request, heavy: bool, job: Callable[[Any, threading.Event], Any]) -> Response:
         """`compute`, with the answer encoded as JSON in the pool too."""
         job = _noting(request, job)
-        encoded = await compute(request, heavy, lambda decoded, cancelled: orjson.dumps(job(decoded, cancelled)))
+        encoded = await compute(request, heavy, lambda decoded, cancelled: orjson.dumps(job(decoded, cancelled)),
+                                noted=True)
         return Response(encoded, media_type="application/json")
 
     def plain(fn: Callable[[Any], Any]) -> Callable[[Any, threading.Event], Any]:
@@ -542,7 +544,7 @@ def create_app() -> FastAPI:
             encoded = orjson.dumps(result)
             return encoded, *decision_log.accepted_only(kind, decoded[0], body, result, encoded)
 
-        encoded, stored_body, stored_answer = await compute(request, heavy, with_id, body)
+        encoded, stored_body, stored_answer = await compute(request, heavy, with_id, body, noted=True)
         return await decision_log.answer(request, kind, decision_id, stored_body, encoded, stored_answer)
 
     @app.post(
