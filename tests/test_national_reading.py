@@ -147,3 +147,13 @@ def test_notices_year_is_this_year_in_swedish_time_when_the_command_runs(tmp_pat
     assert main(["national", "notices", "--store", store, "--as-of", "2027-01-01"]) == 0
     assert main(["national", "notices", "--store", store, "--as-of", "2027-01-01", "--year", "2026"]) == 0
     assert years == [2027, 2026]
+
+
+def test_the_national_bench_reports_its_own_peak_memory_not_its_parents():
+    # bench/bench.py starts the national bench after sections that peak at GiBs; ru_maxrss carried that peak
+    # into the child (4.8 GiB reported for the national side)
+    held = b"\x01" * (700 * 2**20)  # this process's memory, resident, while the child runs
+    code = "import sys; sys.path.insert(0, 'bench'); import national_store; print(national_store.peak_rss_mib())"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, check=True, timeout=120)
+    assert len(held) and 20 < float(done.stdout) < 600
