@@ -434,21 +434,24 @@ def _read(delivery: Delivery, data: bytes, kind: str | None) -> None:
     if problems:
         raise DeliveryError(problems)
     parts: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    first_row: dict[tuple[Any, ...], int] = {}
+    first_row: dict[tuple[Any, Any], dict[str, int]] = defaultdict(dict)  # (region, month) -> id -> its row
     codes = _Codes.today()
-    for n, rec in zip(numbers, records, strict=True):
+    counts = delivery.kind == "counts"  # its records are validated again as a whole below
+    for i, (n, rec) in enumerate(zip(numbers, records, strict=True)):
         r = _Row(problems, name, n, rec, fmt == "csv")
         reg, mon, out = _check_row(delivery.kind, r, region, month, codes)
-        if delivery.kind != "counts" and out.get("id") is not None:
-            key = (reg, mon, out["id"])  # one record per contact and month (a patient waits month after month)
-            if key in first_row:
-                r.bad("VardkontaktId", "id_twice", value=repr(out["id"]), other_row=first_row[key])
-            else:
-                first_row[key] = n
+        if not counts:
+            records[i] = _CHECKED  # its checked row replaces it: the file is not held twice
+            if out.get("id") is not None:  # one record per contact and month (a patient waits month after month)
+                ids = first_row[(reg, mon)]
+                if out["id"] in ids:
+                    r.bad("VardkontaktId", "id_twice", value=repr(out["id"]), other_row=ids[out["id"]])
+                else:
+                    ids[out["id"]] = n
         if len(problems) >= MAX_PROBLEMS:
             break
         if r.ok and reg is not None and mon is not None:
-            parts[(reg, mon)].append(out if delivery.kind != "counts" else rec)
+            parts[(reg, mon)].append(out if not counts else rec)
     if delivery.kind == "counts" and not problems:
         found = Collector()
         src = Source(name, records, numbers if fmt == "csv" else None)
@@ -472,6 +475,9 @@ def _read(delivery: Delivery, data: bytes, kind: str | None) -> None:
     delivery.parts = dict(parts)
     if problems:
         raise DeliveryError(problems)
+
+
+_CHECKED: dict[str, Any] = {}  # a record already checked (never changed)
 
 
 def _identity_problems(name: str, fmt: str, numbers: list[int], records: list[dict[str, Any]],
