@@ -41,6 +41,7 @@ _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 _PATH = re.compile(r"\[0\]\.?([^.\[]*)")  # a one-row walk's path: the row's column
 _WHOLE = re.compile(r"-?[0-9]{1,9}")
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CHECKED: dict[str, Any] = {}  # in place of a record already checked (never changed)
 
 
 def regions() -> dict[str, str]:
@@ -475,9 +476,6 @@ def _read(delivery: Delivery, data: bytes, kind: str | None) -> None:
     delivery.parts = dict(parts)
     if problems:
         raise DeliveryError(problems)
-
-
-_CHECKED: dict[str, Any] = {}  # a record already checked (never changed)
 
 
 def _identity_problems(name: str, fmt: str, numbers: list[int], records: list[dict[str, Any]],
