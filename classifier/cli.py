@@ -9,7 +9,9 @@ import argparse
 import importlib.util
 import json
 import os
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -487,7 +489,25 @@ def main(argv: list[str] | None = None) -> int:
     except RuleSetError as exc:
         print(f"bup-classifier {args.command}: {exc}", file=sys.stderr)
         return 2
-    return int(args.func(args, sys.stdout))
+    return quiet_when_reader_leaves(lambda: int(args.func(args, sys.stdout)))
+
+
+def quiet_when_reader_leaves(run: Callable[[], int]) -> int:
+    """Run a command that writes to stdout; when its reader has gone (`… | head`), stop quietly as Unix tools do.
+
+    Every command's output goes through here, so none ends in a BrokenPipeError traceback. The exit status is
+    128 + SIGPIPE, what a shell reports for a tool the signal ended; stdout is pointed at /dev/null so that the
+    interpreter's own flush at exit has nothing left to fail on.
+    """
+    try:
+        code = run()
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

@@ -200,7 +200,7 @@ def cmd_notices(args: argparse.Namespace, out: TextIO) -> int:
     store = _open(args)
     try:
         if args.as_of is not None:
-            new = due_notices(store, args.year, args.as_of)
+            new = due_notices(store, args.year if args.year is not None else swedish_today().year, args.as_of)
             for n in new:
                 if args.record:
                     n["notice_id"] = store.record_notice(n)
@@ -371,7 +371,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     c.add_argument("--json", action="store_true")
     c = cmd("notices", "the notices due as of a date (--as-of; --record to record them) or those recorded",
             cmd_notices)
-    c.add_argument("--year", type=_year, default=dt.date.today().year)
+    c.add_argument("--year", type=_year, help="default: this year in Swedish time, when the command runs")
     c.add_argument("--as-of", type=_day)
     c.add_argument("--record", action="store_true", help="record the notices (then list every recorded notice)")
     c.add_argument("--out", help="write each notice as .txt and .html here")
