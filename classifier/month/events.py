@@ -214,13 +214,15 @@ def table_rows(table: pa.Table, ruleset: RuleSet, names: list[str],
                                                                "treatment_modality", "wait_exclusion"))
     reg_l = values["registered_contact_type"]
     nothing = (None, None)
-    every: dict[str, list[Any]] = {}  # every column, for the rows to_row reads (filled at the first)
+    # the rows to_row reads, as the dicts it reads (a few: taken alone, not every column of every row)
+    slow = iter(table.take(pc.indices_nonzero(pc.invert(fast))).to_pylist())
     for i, ok in enumerate(fast_l):
-        if leave_out and (files[i], rows[i]) in leave_out:
-            continue
         if not ok:
-            every = every or {name: col(name).to_pylist() for name in table.column_names}
-            yield to_row({name: cells[i] for name, cells in every.items()}, ruleset, names)
+            rec = next(slow)
+            if not (leave_out and (files[i], rows[i]) in leave_out):
+                yield to_row(rec, ruleset, names)
+            continue
+        if leave_out and (files[i], rows[i]) in leave_out:
             continue
         t, d = type_l[i], days[day_l[i]]
         if t == "contact":
