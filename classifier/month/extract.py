@@ -1198,12 +1198,17 @@ def partition(paths: list[str | Path], out: Path, buckets: int) -> Partition:
     return part
 
 
-def read_bucket(path: Path) -> list[dict[str, Any]]:
-    """A bucket's rows as dicts, once no patient in it has more rows than a patient may."""
+def read_table(path: Path) -> pa.Table:
+    """A bucket's rows, once no patient in it has more rows than a patient may."""
     with ipc.open_file(path) as f:
         table = f.read_all()
     _patient_rows(table.column("patient_ref"), "extract", None, LIMITS)
-    return table.to_pylist()
+    return table
+
+
+def read_bucket(path: Path) -> list[dict[str, Any]]:
+    """A bucket's rows as dicts (the fold reads the table itself: read_table)."""
+    return read_table(path).to_pylist()
 
 
 # ---- one row -> one event ----------------------------------------------------------------------------

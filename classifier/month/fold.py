@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from dateutil.relativedelta import relativedelta
 
 from classifier import answer
@@ -31,6 +32,7 @@ from classifier.models import (
     TimelineDecision,
     iso,
 )
+from classifier.month.events import table_rows
 from classifier.month.extract import FIELD_COLUMN, Rejected, Row, to_row
 from classifier.reporting import figures
 from classifier.rulesets import RuleSets, as_rulesets, default_rulesets
@@ -336,10 +338,13 @@ class PatientFolder:
                     f"({(end - d.date).days} dagar)"))
 
 
-def fold_rows(records: list[dict[str, Any]], months: list[str], names: list[str],
+def fold_rows(records: list[dict[str, Any]] | pa.Table, months: list[str], names: list[str],
               classifier: Classifier | RuleSets | None = None, leave_out: set[tuple[int, int]] | None = None,
               folder: Callable[[RuleSets, list[str], BucketResult], PatientFolder] = PatientFolder) -> BucketResult:
     """Rows of whole patients (any order) -> the bucket's records for the months asked.
+
+    `records`: dicts of the extract's columns, or a bucket's table (extract.read_table), whose rows are
+    checked a column at a time (events.table_rows; the same events and rejections as to_row gives).
 
     `leave_out`: (file, row) of rows already rejected elsewhere (later copies of an event id).
     `folder` makes the PatientFolder (impact passes one that also keeps every contact's answer).
@@ -348,10 +353,10 @@ def fold_rows(records: list[dict[str, Any]], months: list[str], names: list[str]
     classifier = as_rulesets(classifier or default_rulesets()).for_counting()  # each contact's set by its date
     out = BucketResult()
     by_patient: dict[str, list[Row]] = defaultdict(list)
-    for rec in records:
-        if leave_out and (rec["_file"], rec["_row"]) in leave_out:
-            continue
-        r = to_row(rec, classifier.ruleset, names)
+    rows = table_rows(records, classifier.ruleset, names, leave_out) if isinstance(records, pa.Table) else (
+        to_row(rec, classifier.ruleset, names) for rec in records
+        if not (leave_out and (rec["_file"], rec["_row"]) in leave_out))
+    for r in rows:
         if isinstance(r, Rejected):
             out.rejected.append(r)
         else:

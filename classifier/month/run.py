@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from classifier.month import audit as audit_mod
 from classifier.month import outputs
-from classifier.month.extract import ExtractError, kind_of, partition, read_bucket
+from classifier.month.extract import ExtractError, kind_of, partition, read_table
 from classifier.month.fold import BucketResult, fold_rows
 from classifier.reporting import figures
 from classifier.rulesets import RuleSets, default_rulesets
@@ -37,7 +37,7 @@ def fold_bucket(args: tuple[Path, list[str], list[str], bool, set[tuple[int, int
     collecting = gc.isenabled()
     gc.disable()  # see _worker_start: a bucket's fold makes no garbage the collector is needed for
     try:
-        res = fold_rows(read_bucket(path), months, names, leave_out=duplicates)
+        res = fold_rows(read_table(path), months, names, leave_out=duplicates)
     finally:
         if collecting:
             gc.enable()
