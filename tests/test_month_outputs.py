@@ -317,3 +317,18 @@ def test_a_list_column_takes_codes_as_a_string_or_an_array_of_strings_only() -> 
     assert [e["path"] for e in bad.json()["errors"]] == ["rows[0].kva_codes", "rows[1].medications_atc"]
     ok = client.post("/v1/months", json={"month": "2026-03", "rows": [row | {"kva_codes": ["DU011"]}]})
     assert ok.status_code == 200 and ok.json()["totals"]["rejected_rows"] == 0
+
+
+def test_the_national_codes_are_looked_up_once_per_holding_not_per_row(monkeypatch) -> None:
+    """avvikelse() is asked once per delivery row; finding the held rule set hashes every rule file
+    (~0.5 ms), which made a month of 1,000,000 contacts take 163 s instead of 27 s."""
+    from classifier.month import outputs
+
+    calls = []
+    real = outputs.held_on
+    monkeypatch.setattr(outputs, "held_on", lambda day: calls.append(day) or real(day))
+    outputs._avvikelse.cache_clear()
+    first = outputs.avvikelse()
+    assert all(outputs.avvikelse() == first for _ in range(1000)) and len(calls) == 1
+    assert first == {"PVV": 1, "MOV": 2, "SOV": 3}
+    outputs._avvikelse.cache_clear()
