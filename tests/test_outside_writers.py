@@ -16,6 +16,7 @@ import base64
 import csv
 import json
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -71,7 +72,16 @@ WRITERS: dict[str, tuple[str, Callable[[pd.DataFrame, Path], object]]] = {
                                                                force_ascii=False)),
     "to_parquet (timestamps)": ("parquet", lambda df, p: df.to_parquet(p)),
     "to_parquet, an index after a filter": ("parquet", lambda df, p: df.set_index(df.index * 3 + 7).to_parquet(p)),
+    "to_parquet, '' for nothing (as a warehouse writes it)": ("parquet", lambda df, p: _blanks(df).to_parquet(p)),
+    "to_json, '' for nothing": ("jsonl", lambda df, p: _blanks(df).to_json(p, orient="records", lines=True,
+                                                                         date_format="iso", force_ascii=False)),
 }
+
+
+def _blanks(df: pd.DataFrame) -> pd.DataFrame:
+    """Every empty text cell as '' instead of null."""
+    text = [c for c in df.columns if c not in ("date", "decision_date", *BOOLS)]
+    return df.assign(**{c: df[c].fillna("") for c in text})
 
 
 @pytest.mark.parametrize("writer", sorted(WRITERS))
@@ -217,3 +227,26 @@ def test_shares_written_by_pandas_as_swedish_excel_read_as_the_point_file(tmp_pa
     df.to_csv(tmp_path / "andelar.csv", sep=";", decimal=",", index=False, encoding="utf-8-sig")
     assert "0,04" in (tmp_path / "andelar.csv").read_text(encoding="utf-8-sig")
     assert read_shares(tmp_path / "andelar.csv") == point
+
+
+def test_empty_strings_read_as_empty_cells_take_the_folds_fast_path(tmp_path, monkeypatch) -> None:
+    """A Parquet file with '' for nothing sent 85 % of a region's rows through to_row (the month 3-5 s slower
+    than its CSV): '' is read as no value, as the CSV reader reads an empty cell."""
+    from classifier.month import events, extract
+    from classifier.ruleset import held_on
+
+    slow: dict[str, int] = {}
+    real = events.to_row
+    for name, write in (("csv", lambda p: frame().to_csv(p, index=False)),
+                        ("parquet", lambda p: _blanks(frame()).to_parquet(p))):
+        path = tmp_path / f"x.{name}"
+        write(path)
+        part = extract.partition([path], tmp_path / f"buckets-{name}", 1)
+        slow[name] = 0
+
+        def counting(rec, rs, names, _name=name):  # type: ignore[no-untyped-def]
+            slow[_name] += 1
+            return real(rec, rs, names)
+        monkeypatch.setattr(events, "to_row", counting)
+        list(events.table_rows(extract.read_table(part.files[0]), held_on(date(2026, 3, 1)), part.names))
+    assert slow["parquet"] == slow["csv"] < len(frame())
